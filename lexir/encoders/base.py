@@ -1,0 +1,91 @@
+"""The sparse encoder interface and the spec an index records.
+
+An encoder turns texts into rows of a scipy CSR matrix (float32) over its own
+vocabulary. The index stores the encoder's `EncoderSpec`; a searcher rebuilds the
+query encoder from it and refuses any encoder whose spec differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """What an index must know to rebuild and check its query encoder.
+
+    `model` is a registry name, hub id or local path; `vocab_fingerprint` is a
+    hash of the vocabulary in id order, so that two encoders that map terms to
+    different ids can never be mixed; `params` holds every setting that changes
+    the vectors (activation, k1/b, top-k pruning, ...).
+    """
+
+    name: str
+    kind: str
+    model: str | None
+    max_doc_length: int | None
+    max_query_length: int | None
+    vocab_fingerprint: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EncoderSpec:
+        return cls(**data)
+
+    def differences(self, other: EncoderSpec) -> list[str]:
+        """Names of the fields that differ, for error messages."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [key for key in mine if mine[key] != theirs[key]]
+
+
+def vocabulary_fingerprint(terms: Sequence[str]) -> str:
+    """A short stable hash of a vocabulary in id order."""
+    digest = hashlib.sha256("\n".join(terms).encode("utf-8")).hexdigest()
+    return f"sha256:{digest[:16]}:{len(terms)}"
+
+
+@runtime_checkable
+class SparseEncoder(Protocol):
+    """Encodes documents and queries to sparse vectors over one vocabulary."""
+
+    @property
+    def spec(self) -> EncoderSpec: ...
+
+    @property
+    def vocabulary(self) -> Sequence[str]:
+        """Term strings in id order (column j of every matrix is `vocabulary[j]`)."""
+        ...
+
+    def encode_documents(self, texts: Sequence[str]) -> sp.csr_matrix: ...
+
+    def encode_queries(self, texts: Sequence[str]) -> sp.csr_matrix: ...
+
+
+class FittedEncoder(SparseEncoder, Protocol):
+    """An encoder that learns corpus statistics before it can encode documents (BM25).
+
+    Its state is saved inside the index directory and loaded back for queries.
+    """
+
+    @property
+    def is_fitted(self) -> bool: ...
+
+    def fit(self, texts: Sequence[str] | Any) -> None: ...
+
+    def save_state(self, folder: Path) -> None: ...
+
+    def load_state(self, folder: Path) -> None: ...
+
+
+def needs_corpus_fit(encoder: SparseEncoder) -> bool:
+    """Whether `encoder` is a FittedEncoder (checked on the class: its spec is undefined before fitting)."""
+    return all(callable(getattr(type(encoder), name, None)) for name in ("fit", "save_state", "load_state"))

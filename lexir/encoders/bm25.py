@@ -1,0 +1,138 @@
+"""BM25 as a sparse encoder.
+
+Documents become vectors of precomputed BM25 impacts,
+    idf(t) * tf / (tf + k1 * (1 - b + b * dl / avgdl)),   idf(t) = log(1 + (N - df + 0.5) / (df + 0.5)),
+(Lucene's BM25, as in Pyserini), and queries become term counts, so the dot product
+of the two is the BM25 score. The vocabulary, document frequencies and average
+length come from the corpus (`fit`) and are saved inside the index.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from lexir.encoders.analyzer import EnglishAnalyzer
+from lexir.encoders.base import EncoderSpec, vocabulary_fingerprint
+from lexir.errors import LexirError
+
+STATE_FILE = "bm25.json"
+
+
+class BM25Encoder:
+    """BM25 over a stemmed word vocabulary built from the indexed corpus."""
+
+    kind = "bm25"
+
+    def __init__(self, *, name: str = "bm25", k1: float = 0.9, b: float = 0.4) -> None:
+        if k1 < 0 or not 0 <= b <= 1:
+            raise LexirError(f"BM25 needs k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
+        self.name = name
+        self.k1 = k1
+        self.b = b
+        self.analyzer = EnglishAnalyzer()
+        self._terms: list[str] = []
+        self._term_ids: dict[str, int] = {}
+        self._idf = np.zeros(0, dtype=np.float32)
+        self.num_docs = 0
+        self.avg_doc_length = 0.0
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.num_docs > 0
+
+    @property
+    def vocabulary(self) -> list[str]:
+        return self._terms
+
+    @property
+    def spec(self) -> EncoderSpec:
+        self._require_fitted()
+        return EncoderSpec(
+            name=self.name,
+            kind=self.kind,
+            model=None,
+            max_doc_length=None,
+            max_query_length=None,
+            vocab_fingerprint=vocabulary_fingerprint(self._terms),
+            params={"k1": self.k1, "b": self.b, "analyzer": self.analyzer.config},
+        )
+
+    def fit(self, texts: Iterable[str]) -> None:
+        """Learn the vocabulary, document frequencies and average length of a corpus."""
+        doc_freq: Counter[str] = Counter()
+        total_length = 0
+        num_docs = 0
+        for text in texts:
+            terms = self.analyzer(text)
+            total_length += len(terms)
+            doc_freq.update(set(terms))
+            num_docs += 1
+        if num_docs == 0:
+            raise LexirError("cannot fit BM25 on an empty corpus")
+        self._set_state(sorted(doc_freq), doc_freq, num_docs, total_length / num_docs)
+
+    def _set_state(self, terms: list[str], doc_freq: dict[str, int], num_docs: int, avg_length: float) -> None:
+        self._terms = terms
+        self._term_ids = {term: i for i, term in enumerate(terms)}
+        df = np.array([doc_freq[term] for term in terms], dtype=np.float64)
+        self._idf = np.log1p((num_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        self._doc_freq = df.astype(np.int64)
+        self.num_docs = num_docs
+        self.avg_doc_length = avg_length
+
+    def save_state(self, folder: Path) -> None:
+        self._require_fitted()
+        state = {"terms": self._terms, "df": self._doc_freq.tolist(), "num_docs": self.num_docs,
+                 "avg_doc_length": self.avg_doc_length}
+        (folder / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+
+    def load_state(self, folder: Path) -> None:
+        path = folder / STATE_FILE
+        if not path.is_file():
+            raise LexirError(f"BM25 state file {path} is missing: the index is incomplete; rebuild it")
+        state = json.loads(path.read_text(encoding="utf-8"))
+        self._set_state(state["terms"], dict(zip(state["terms"], state["df"])), state["num_docs"],
+                        state["avg_doc_length"])
+
+    def encode_documents(self, texts: Sequence[str]) -> sp.csr_matrix:
+        self._require_fitted()
+        indptr, indices, data = [0], [], []
+        for text in texts:
+            terms = self.analyzer(text)
+            counts = Counter(self._term_ids[t] for t in terms if t in self._term_ids)
+            ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+            norm = self.k1 * (1 - self.b + self.b * len(terms) / self.avg_doc_length)
+            indices.append(ids)
+            data.append(self._idf[ids] * tf / (tf + norm))
+            indptr.append(indptr[-1] + len(ids))
+        return self._csr(indptr, indices, data)
+
+    def encode_queries(self, texts: Sequence[str]) -> sp.csr_matrix:
+        self._require_fitted()
+        indptr, indices, data = [0], [], []
+        for text in texts:
+            counts = Counter(self._term_ids[t] for t in self.analyzer(text) if t in self._term_ids)
+            indices.append(np.fromiter(counts.keys(), dtype=np.int64, count=len(counts)))
+            data.append(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))
+            indptr.append(indptr[-1] + len(counts))
+        return self._csr(indptr, indices, data)
+
+    def _csr(self, indptr: list[int], indices: list[np.ndarray], data: list[np.ndarray]) -> sp.csr_matrix:
+        matrix = sp.csr_matrix(
+            (np.concatenate(data) if data else np.zeros(0, np.float32),
+             np.concatenate(indices) if indices else np.zeros(0, np.int64), np.array(indptr)),
+            shape=(len(indptr) - 1, len(self._terms)), dtype=np.float32,
+        )
+        matrix.sort_indices()
+        return matrix
+
+    def _require_fitted(self) -> None:
+        if not self.is_fitted:
+            raise LexirError("BM25Encoder must be fitted on the corpus (or loaded from an index) first")

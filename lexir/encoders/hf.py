@@ -1,0 +1,80 @@
+"""Loading Hugging Face checkpoints by local path or hub id, with clear errors.
+
+With no network, `from_pretrained` on a hub id retries for most of a minute before
+it fails with a generic message. lexir first looks for the files in the local
+cache, then checks in a few seconds whether the hub answers at all, and otherwise
+fails at once with a message that names the local-folder alternative.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from lexir.errors import LexirError
+
+HUB_PROBE_TIMEOUT_S = 3.0
+
+
+def is_local_model(ref: str) -> bool:
+    return Path(ref).expanduser().is_dir()
+
+
+def _hub_reachable() -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False"):
+        return False
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    host = urlparse(endpoint).hostname or "huggingface.co"
+    port = urlparse(endpoint).port or 443
+    try:
+        with socket.create_connection((host, port), timeout=HUB_PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def resolve_model_folder(ref: str) -> str:
+    """Return a local folder for `ref`: the folder itself, or the hub snapshot (cached or downloaded)."""
+    if is_local_model(ref):
+        return str(Path(ref).expanduser().resolve())
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        return snapshot_download(ref, local_files_only=True)
+    except HFValidationError as error:
+        raise LexirError(
+            f"'{ref}' is neither a folder nor a valid Hugging Face hub id ({error})."
+        ) from error
+    except LocalEntryNotFoundError:
+        pass
+    if not _hub_reachable():
+        raise LexirError(
+            f"model '{ref}' is not in the local Hugging Face cache and the hub cannot be reached "
+            "(no network?). Download it where there is network "
+            f"(`huggingface-cli download {ref} --local-dir DIR`) and pass the folder instead: "
+            "--encoder /path/to/DIR"
+        )
+    try:
+        return snapshot_download(ref)
+    except Exception as error:  # noqa: BLE001 - re-raised with context, never swallowed
+        raise LexirError(f"could not download model '{ref}' from the hub: {error}") from error
+
+
+def load_tokenizer(folder: str) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def load_masked_lm(folder: str) -> Any:
+    from transformers import AutoModelForMaskedLM
+
+    try:
+        model = AutoModelForMaskedLM.from_pretrained(folder)
+    except (OSError, ValueError) as error:
+        raise LexirError(f"'{folder}' does not hold a masked-LM checkpoint: {error}") from error
+    return model.eval()

@@ -1,0 +1,98 @@
+"""Short encoder names -> real encoders, and encoders rebuilt from an index's spec.
+
+`create_encoder("splade-tiny")` gives the embedded SPLADE-tiny; `"bm25"` a BM25
+encoder; the well-known hub models have names with their settings; any other name
+is a hub id or a local folder of a masked-LM checkpoint (encoded SPLADE-style).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lexir.encoders.base import EncoderSpec, SparseEncoder
+from lexir.encoders.bm25 import BM25Encoder
+from lexir.encoders.embedded import EMBEDDED_MODELS
+from lexir.encoders.splade import SpladeEncoder
+from lexir.errors import EncoderMismatchError, LexirError
+
+
+@dataclass(frozen=True)
+class RegisteredEncoder:
+    """A named configuration: the model it loads and the settings that go with it."""
+
+    name: str
+    description: str
+    kind: str
+    model: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+REGISTRY: dict[str, RegisteredEncoder] = {
+    entry.name: entry
+    for entry in (
+        RegisteredEncoder("splade-tiny", "SPLADE-tiny (BERT-tiny, MS MARCO), embedded", "splade", "splade-tiny"),
+        RegisteredEncoder("bm25", "BM25 (k1=0.9, b=0.4), Lucene-style English analyzer", "bm25"),
+        RegisteredEncoder("splade-v3", "naver/splade-v3 (hub)", "splade", "naver/splade-v3"),
+        RegisteredEncoder("splade-pp-ed", "naver/splade-cocondenser-ensembledistil (hub)", "splade",
+                          "naver/splade-cocondenser-ensembledistil"),
+        RegisteredEncoder("splade-pp-sd", "naver/splade-cocondenser-selfdistil (hub)", "splade",
+                          "naver/splade-cocondenser-selfdistil"),
+    )
+}
+
+
+def _model_folder(model: str) -> str | None:
+    """The local folder of an embedded model name; None for hub ids and paths (resolved lazily)."""
+    embedded = EMBEDDED_MODELS.get(model)
+    return embedded.path() if embedded else None
+
+
+def create_encoder(name: str, **options: Any) -> SparseEncoder:
+    """Build the encoder called `name` (registry name, hub id or folder), with options overriding its settings."""
+    options = {key: value for key, value in options.items() if value is not None}
+    entry = REGISTRY.get(name)
+    if entry is None:
+        if not name.strip():
+            raise LexirError("the encoder name is empty; use one of: " + ", ".join(REGISTRY))
+        return SpladeEncoder(name, **options)
+    settings = {**entry.settings, **options}
+    if entry.kind == "bm25":
+        return BM25Encoder(name=entry.name, **_only(settings, ("k1", "b"), entry.name))
+    return SpladeEncoder(entry.model or entry.name, name=entry.name, model_folder=_model_folder(entry.model or ""),
+                         **settings)
+
+
+def _only(settings: dict[str, Any], allowed: tuple[str, ...], name: str) -> dict[str, Any]:
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise LexirError(f"encoder '{name}' does not take {', '.join(unknown)}; it takes {', '.join(allowed)}")
+    return settings
+
+
+def encoder_from_spec(spec: EncoderSpec, **runtime: Any) -> SparseEncoder:
+    """Rebuild the encoder an index was built with; `runtime` holds settings that do not change vectors."""
+    if spec.kind == "bm25":
+        return BM25Encoder(name=spec.name, k1=spec.params["k1"], b=spec.params["b"])
+    if spec.kind == "splade":
+        return SpladeEncoder(
+            spec.model or spec.name, name=spec.name, model_folder=_model_folder(spec.model or ""),
+            max_doc_length=spec.max_doc_length or 256, max_query_length=spec.max_query_length or 64,
+            activation=spec.params.get("activation", "log1p_relu"), doc_top_k=spec.params.get("doc_top_k"),
+            query_top_k=spec.params.get("query_top_k"), **runtime,
+        )
+    raise LexirError(f"the index was built with an encoder of kind '{spec.kind}', which this lexir does not know")
+
+
+def check_same_encoder(index_spec: EncoderSpec, encoder_spec: EncoderSpec) -> None:
+    """Refuse a query encoder whose spec differs from the index's."""
+    differences = index_spec.differences(encoder_spec)
+    if differences:
+        details = "; ".join(
+            f"{key}: index has {index_spec.to_dict()[key]!r}, encoder has {encoder_spec.to_dict()[key]!r}"
+            for key in differences
+        )
+        raise EncoderMismatchError(
+            f"the index was built with encoder '{index_spec.name}' and cannot be searched with "
+            f"'{encoder_spec.name}' ({details}). Search it with its own encoder (the default), or rebuild it."
+        )

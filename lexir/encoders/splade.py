@@ -1,0 +1,175 @@
+"""SPLADE encoder over any Hugging Face masked-LM checkpoint.
+
+A text's weight for vocabulary term j is max over its non-padding tokens i of
+act(logits[i, j]), with act = log(1 + relu(x)) (SPLADE), or log(1 + log(1 + relu(x)))
+(OpenSearch v3 style). Both activations are monotone non-decreasing, so taking the
+max of the raw logits first and activating once per text gives exactly the same
+numbers while doing 1/length of the activation work. The MLM head runs only on
+non-padding tokens, in chunks, so a batch's full logits tensor never exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from lexir.encoders.base import EncoderSpec, vocabulary_fingerprint
+from lexir.encoders.hf import load_masked_lm, load_tokenizer, resolve_model_folder
+from lexir.errors import LexirError
+
+ACTIVATIONS = ("log1p_relu", "log1p_log1p_relu")
+HEAD_TOKEN_CHUNK = 4096
+
+
+def activate(logits: Any, activation: str) -> Any:
+    """Apply a SPLADE activation to a torch tensor."""
+    import torch
+
+    weights = torch.log1p(torch.relu(logits))
+    if activation == "log1p_log1p_relu":
+        weights = torch.log1p(weights)
+    return weights
+
+
+class SpladeEncoder:
+    """SPLADE: MLM logits, log(1+relu), max-pooled over tokens, on queries and documents.
+
+    Args:
+        model: hub id or local folder of a masked-LM checkpoint.
+        name: the name recorded in the index (defaults to `model`).
+        max_doc_length / max_query_length: token limits (longer texts are truncated).
+        batch_size: texts per forward pass; texts are sorted by length so batches carry little padding.
+        threads: torch intra-op threads (None keeps torch's default).
+        doc_top_k / query_top_k: keep only the k largest weights of each vector (None keeps all).
+        activation: one of ACTIVATIONS.
+    """
+
+    kind = "splade"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        name: str | None = None,
+        model_folder: str | None = None,
+        max_doc_length: int = 256,
+        max_query_length: int = 64,
+        batch_size: int = 32,
+        threads: int | None = None,
+        doc_top_k: int | None = None,
+        query_top_k: int | None = None,
+        activation: str = "log1p_relu",
+    ) -> None:
+        if activation not in ACTIVATIONS:
+            raise LexirError(f"unknown activation '{activation}'; choose one of {', '.join(ACTIVATIONS)}")
+        for label, value in (("max_doc_length", max_doc_length), ("max_query_length", max_query_length),
+                             ("batch_size", batch_size)):
+            if value < 1:
+                raise LexirError(f"{label} must be at least 1, got {value}")
+        self.model_ref = model
+        self.name = name or model
+        self._model_folder = model_folder
+        self.max_doc_length = max_doc_length
+        self.max_query_length = max_query_length
+        self.batch_size = batch_size
+        self.threads = threads
+        self.doc_top_k = doc_top_k
+        self.query_top_k = query_top_k
+        self.activation = activation
+
+    @cached_property
+    def model_folder(self) -> str:
+        return self._model_folder or resolve_model_folder(self.model_ref)
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        return load_tokenizer(self.model_folder)
+
+    @cached_property
+    def model(self) -> Any:
+        return load_masked_lm(self.model_folder)
+
+    @cached_property
+    def vocabulary(self) -> list[str]:
+        from transformers import AutoConfig
+
+        size = AutoConfig.from_pretrained(self.model_folder).vocab_size
+        terms = self.tokenizer.convert_ids_to_tokens(list(range(min(size, len(self.tokenizer)))))
+        return terms + [f"[unused-id-{i}]" for i in range(len(terms), size)]
+
+    @property
+    def spec(self) -> EncoderSpec:
+        return EncoderSpec(
+            name=self.name,
+            kind=self.kind,
+            model=self.model_ref,
+            max_doc_length=self.max_doc_length,
+            max_query_length=self.max_query_length,
+            vocab_fingerprint=vocabulary_fingerprint(self.vocabulary),
+            params={"activation": self.activation, "doc_top_k": self.doc_top_k, "query_top_k": self.query_top_k},
+        )
+
+    def encode_documents(self, texts: Sequence[str]) -> sp.csr_matrix:
+        return self._encode(texts, self.max_doc_length, self.doc_top_k)
+
+    def encode_queries(self, texts: Sequence[str]) -> sp.csr_matrix:
+        return self._encode(texts, self.max_query_length, self.query_top_k)
+
+    def _encode(self, texts: Sequence[str], max_length: int, top_k: int | None) -> sp.csr_matrix:
+        import torch
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        vocab_size = len(self.vocabulary)
+        if not texts:
+            return sp.csr_matrix((0, vocab_size), dtype=np.float32)
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+        order = np.argsort([-len(ids) for ids in encoded], kind="stable")
+        rows: list[sp.csr_matrix] = [None] * len(texts)  # type: ignore[list-item]
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                batch_ids = order[start : start + self.batch_size]
+                batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in batch_ids]}, return_tensors="pt")
+                weights = activate(self._max_logits(batch), self.activation)
+                matrix = _to_csr(weights.numpy(), top_k)
+                for position, text_index in enumerate(batch_ids):
+                    rows[text_index] = matrix[position]
+        return sp.vstack(rows, format="csr", dtype=np.float32)
+
+    def _max_logits(self, batch: Any) -> Any:
+        """Per text, the max over its non-padding tokens of the MLM logits."""
+        import torch
+
+        head = _mlm_head(self.model)
+        mask = batch["attention_mask"].bool()
+        if head is None:
+            logits = self.model(**batch).logits
+            return logits.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
+        hidden = self.model.base_model(**batch).last_hidden_state[mask]
+        text_of_token = torch.arange(mask.shape[0]).unsqueeze(1).expand_as(mask)[mask]
+        result = torch.full((mask.shape[0], self.model.config.vocab_size), float("-inf"))
+        for start in range(0, hidden.shape[0], HEAD_TOKEN_CHUNK):
+            logits = head(hidden[start : start + HEAD_TOKEN_CHUNK])
+            index = text_of_token[start : start + HEAD_TOKEN_CHUNK].unsqueeze(1).expand_as(logits)
+            result.scatter_reduce_(0, index, logits, reduce="amax")
+        return result
+
+
+def _mlm_head(model: Any) -> Callable[[Any], Any] | None:
+    """The module mapping hidden states to vocabulary logits, where the architecture exposes one."""
+    for attribute in ("cls", "lm_head"):
+        head = getattr(model, attribute, None)
+        if head is not None:
+            return head
+    return None
+
+
+def _to_csr(dense: np.ndarray, top_k: int | None) -> sp.csr_matrix:
+    if top_k is not None and top_k < dense.shape[1]:
+        cutoff = np.partition(dense, -top_k, axis=1)[:, -top_k][:, None]
+        dense = np.where(dense >= cutoff, dense, 0.0)
+    return sp.csr_matrix(dense, dtype=np.float32)

@@ -1,0 +1,234 @@
+"""Chunked, resumable, atomic index builds.
+
+A build works in a hidden staging folder beside the target, `.NAME.partial/`:
+    build.json        what is being built (source, encoder spec, chunk size): a resume must match it
+    encoder/          state of a fitted encoder (BM25), saved before any chunk is encoded
+    chunks/NNNNNN.npz encoded document vectors, one file per finished chunk (written via rename)
+    docs.sqlite       the document store, one transaction per chunk
+When every chunk is encoded, the postings are assembled into `staging/index/`, the
+manifest is written last, and that folder is renamed onto the target. An interrupted
+build therefore leaves either the old target untouched or no target at all, never a
+directory that opens as a wrong index; `resume=True` continues from the last finished chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from tqdm.auto import tqdm
+
+import lexir
+from lexir.corpus import Corpus, Document
+from lexir.encoders.base import SparseEncoder, needs_corpus_fit
+from lexir.errors import LexirError
+from lexir.index.docstore import DOCSTORE_FILE, DocStore
+from lexir.index.format import ENCODER_STATE_DIR, Manifest, is_index, write_arrays, write_manifest
+from lexir.index.postings import DEFAULT_BLOCK_SIZE, build_postings
+from lexir.index.quantize import Quantizer
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 2048
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did and what it cost."""
+
+    path: Path
+    num_docs: int
+    num_postings: int
+    seconds: float
+    encode_seconds: float
+    encoded_docs: int
+    resumed_chunks: int
+    index_bytes: int
+
+    @property
+    def docs_per_second(self) -> float:
+        """Encoding throughput over the documents encoded in this run."""
+        return self.encoded_docs / self.encode_seconds if self.encode_seconds > 0 else float("nan")
+
+
+def staging_folder(target: Path) -> Path:
+    return target.parent / f".{target.name}.partial"
+
+
+def build_index(
+    corpus: Corpus,
+    encoder: SparseEncoder,
+    target: Path,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    resume: bool = False,
+    overwrite: bool = False,
+    bits: int = 8,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    progress: bool = True,
+) -> BuildReport:
+    """Encode every document of `corpus` and write an index directory at `target`."""
+    started = time.perf_counter()
+    target = Path(target)
+    if chunk_size < 1:
+        raise LexirError(f"chunk size must be at least 1, got {chunk_size}")
+    if target.exists():
+        if not (is_index(target) or _is_empty_folder(target)):
+            raise LexirError(f"{target} exists and is not a lexir index; choose another --out")
+        if not overwrite and is_index(target):
+            raise LexirError(f"{target} already holds an index; pass --overwrite to replace it")
+    staging = _prepare_staging(target, corpus, encoder, chunk_size, resume=resume, discard=overwrite)
+    encode_seconds, encoded, resumed = _encode_chunks(corpus, encoder, staging, chunk_size, progress)
+    num_docs, num_postings = _assemble(staging, encoder, corpus.source, bits, block_size)
+    _swap_into_place(staging / "index", target)
+    shutil.rmtree(staging)
+    index_bytes = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+    return BuildReport(target, num_docs, num_postings, time.perf_counter() - started, encode_seconds, encoded,
+                       resumed, index_bytes)
+
+
+def _is_empty_folder(path: Path) -> bool:
+    return path.is_dir() and not any(path.iterdir())
+
+
+def _prepare_staging(target: Path, corpus: Corpus, encoder: SparseEncoder, chunk_size: int, *, resume: bool,
+                     discard: bool) -> Path:
+    staging = staging_folder(target)
+    if staging.exists() and not resume:
+        if not discard:
+            raise LexirError(
+                f"an interrupted build of {target} was found at {staging}; pass --resume to continue it "
+                "or --overwrite to start again"
+            )
+        shutil.rmtree(staging)
+    if staging.exists():
+        _load_fitted_state(staging, encoder)
+        _check_same_build(staging, corpus, encoder, chunk_size)
+        return staging
+    staging.mkdir(parents=True)
+    (staging / "chunks").mkdir()
+    if needs_corpus_fit(encoder):
+        if not encoder.is_fitted:
+            logger.info("fitting %s on the corpus", type(encoder).__name__)
+            encoder.fit(doc.contents for doc in corpus)
+        (staging / ENCODER_STATE_DIR).mkdir()
+        encoder.save_state(staging / ENCODER_STATE_DIR)
+    build = {"source": corpus.source, "encoder": encoder.spec.to_dict(), "chunk_size": chunk_size}
+    (staging / "build.json").write_text(json.dumps(build, indent=2), encoding="utf-8")
+    return staging
+
+
+def _load_fitted_state(staging: Path, encoder: SparseEncoder) -> None:
+    if needs_corpus_fit(encoder) and (staging / ENCODER_STATE_DIR).is_dir():
+        encoder.load_state(staging / ENCODER_STATE_DIR)
+
+
+def _check_same_build(staging: Path, corpus: Corpus, encoder: SparseEncoder, chunk_size: int) -> None:
+    path = staging / "build.json"
+    if not path.is_file():
+        raise LexirError(f"{staging} is not a resumable build (no build.json); pass --overwrite to start again")
+    recorded = json.loads(path.read_text(encoding="utf-8"))
+    current = {"source": corpus.source, "encoder": encoder.spec.to_dict(), "chunk_size": chunk_size}
+    changed = [key for key in current if recorded.get(key) != current[key]]
+    if changed:
+        raise LexirError(
+            f"cannot resume: the interrupted build at {staging} used another {', '.join(changed)}; "
+            "pass --overwrite to start again"
+        )
+
+
+def _chunks(documents: Iterator[Document], size: int) -> Iterator[list[Document]]:
+    while chunk := list(islice(documents, size)):
+        yield chunk
+
+
+def _chunk_path(staging: Path, number: int) -> Path:
+    return staging / "chunks" / f"{number:06d}.npz"
+
+
+def _encode_chunks(corpus: Corpus, encoder: SparseEncoder, staging: Path, chunk_size: int, progress: bool
+                   ) -> tuple[float, int, int]:
+    """Encode every chunk not yet on disk; returns (encoding seconds, documents encoded, chunks reused)."""
+    store = DocStore(staging / DOCSTORE_FILE)
+    encode_seconds, encoded, resumed = 0.0, 0, 0
+    total = len(corpus)
+    try:
+        with tqdm(total=total, unit="doc", desc="encoding", disable=not progress) as bar:
+            for number, chunk in enumerate(_chunks(iter(corpus), chunk_size)):
+                path = _chunk_path(staging, number)
+                if path.is_file():
+                    resumed += 1
+                else:
+                    store.write(number * chunk_size, chunk)
+                    tic = time.perf_counter()
+                    vectors = encoder.encode_documents([doc.contents for doc in chunk])
+                    encode_seconds += time.perf_counter() - tic
+                    encoded += len(chunk)
+                    _save_chunk(path, vectors)
+                bar.update(len(chunk))
+        if store.count() == 0:
+            raise LexirError(f"the corpus {corpus.source} has no documents")
+    finally:
+        store.close()
+    return encode_seconds, encoded, resumed
+
+
+def _save_chunk(path: Path, vectors: sp.csr_matrix) -> None:
+    temporary = path.with_suffix(".tmp.npz")
+    sp.save_npz(temporary, vectors.astype(np.float32), compressed=False)
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _assemble(staging: Path, encoder: SparseEncoder, source: str, bits: int, block_size: int) -> tuple[int, int]:
+    chunk_files = sorted((staging / "chunks").glob("[0-9]*.npz"))
+    vectors = sp.vstack([sp.load_npz(f) for f in chunk_files], format="csr", dtype=np.float32)
+    quantizer = Quantizer.fit(float(vectors.data.max()) if vectors.nnz else 0.0, bits)
+    arrays = build_postings(vectors, quantizer, block_size)
+    output = staging / "index"
+    if output.exists():
+        shutil.rmtree(output)
+    output.mkdir()
+    write_arrays(output, arrays)
+    store = DocStore(staging / DOCSTORE_FILE)
+    try:
+        if store.count() != vectors.shape[0]:
+            raise LexirError(f"the document store holds {store.count()} documents but {vectors.shape[0]} were "
+                             "encoded; pass --overwrite to rebuild")
+        store.finish()
+    finally:
+        store.close()
+    shutil.copy2(staging / DOCSTORE_FILE, output / DOCSTORE_FILE)
+    if (staging / ENCODER_STATE_DIR).is_dir():
+        shutil.copytree(staging / ENCODER_STATE_DIR, output / ENCODER_STATE_DIR)
+    manifest = Manifest(
+        encoder=encoder.spec, num_docs=vectors.shape[0], num_terms=vectors.shape[1],
+        num_postings=int(arrays["doc_ids"].size),
+        quantization=quantizer, block_size=block_size, lexir_version=lexir.__version__, source=source,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    write_manifest(output, manifest)
+    return manifest.num_docs, manifest.num_postings
+
+
+def _swap_into_place(built: Path, target: Path) -> None:
+    """Rename the finished index onto the target; an old target is moved aside first and removed after."""
+    old = target.parent / f".{target.name}.old"
+    if target.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(target, old)
+    os.replace(built, target)
+    if old.exists():
+        shutil.rmtree(old)

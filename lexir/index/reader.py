@@ -1,0 +1,68 @@
+"""Opening an index directory: manifest checked, arrays memory-mapped, documents on demand."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from lexir.encoders.base import SparseEncoder, needs_corpus_fit
+from lexir.encoders.registry import check_same_encoder, encoder_from_spec
+from lexir.index.docstore import DOCSTORE_FILE, DocStore
+from lexir.index.format import ENCODER_STATE_DIR, Manifest, read_arrays, read_manifest
+from lexir.index.quantize import Quantizer
+
+
+class InvertedIndex:
+    """A read-only view of one index directory. Opening maps the arrays; it reads no postings."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.manifest: Manifest = read_manifest(self.path)
+        arrays = read_arrays(self.path)
+        self.offsets: np.ndarray = arrays["offsets"]
+        self.doc_ids: np.ndarray = arrays["doc_ids"]
+        self.impacts: np.ndarray = arrays["impacts"]
+        self.term_max: np.ndarray = arrays["term_max"]
+        self.block_offsets: np.ndarray = arrays["block_offsets"]
+        self.block_max: np.ndarray = arrays["block_max"]
+        self.block_last_doc: np.ndarray = arrays["block_last_doc"]
+        self.doc_freq: np.ndarray = arrays["doc_freq"]
+        self.doc_nnz: np.ndarray = arrays["doc_nnz"]
+
+    @property
+    def num_docs(self) -> int:
+        return self.manifest.num_docs
+
+    @property
+    def num_terms(self) -> int:
+        return self.manifest.num_terms
+
+    @property
+    def quantizer(self) -> Quantizer:
+        return self.manifest.quantization
+
+    @cached_property
+    def docstore(self) -> DocStore:
+        return DocStore(self.path / DOCSTORE_FILE, readonly=True)
+
+    def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        """(document numbers, quantized impacts) of one term."""
+        start, end = self.offsets[term], self.offsets[term + 1]
+        return self.doc_ids[start:end], self.impacts[start:end]
+
+    def load_encoder(self, **runtime: object) -> SparseEncoder:
+        """The encoder the index was built with, with its fitted state (e.g. the BM25 vocabulary)."""
+        encoder = encoder_from_spec(self.manifest.encoder, **runtime)
+        if needs_corpus_fit(encoder):
+            encoder.load_state(self.path / ENCODER_STATE_DIR)
+        check_same_encoder(self.manifest.encoder, encoder.spec)
+        return encoder
+
+    def size_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+
+    def close(self) -> None:
+        if "docstore" in self.__dict__:
+            self.docstore.close()

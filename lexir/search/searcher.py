@@ -1,0 +1,182 @@
+"""Exact top-k search over one index: encode the query with the index's own encoder, score, explain.
+
+The number of hits is clamped to the number of matching documents; k <= 0 and
+empty queries are errors. Scores are dot products of the query weights and the
+dequantized document impacts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from lexir.encoders.base import SparseEncoder
+from lexir.encoders.registry import check_same_encoder
+from lexir.errors import LexirError
+from lexir.index.reader import InvertedIndex
+from lexir.search.kernels import exhaustive_top_k, exhaustive_top_k_batch
+
+SparseQuery = str | Mapping[str, float] | sp.csr_matrix
+
+
+@dataclass
+class Hit:
+    """One ranked document. `contributions` (term -> score part) is filled when explaining."""
+
+    id: str
+    score: float
+    rank: int
+    num: int
+    title: str | None = None
+    text: str | None = None
+    contributions: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {key: value for key, value in self.__dict__.items() if value is not None and key != "num"}
+
+
+@dataclass
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    took_ms: float
+    query_terms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"query": self.query, "hits": [hit.to_dict() for hit in self.hits], "took_ms": round(self.took_ms, 3)}
+
+
+@dataclass(frozen=True)
+class RankedNums:
+    """Top-k of one query as document numbers and scores, before any document lookup."""
+
+    nums: np.ndarray
+    scores: np.ndarray
+
+
+class Searcher:
+    """Searches one index. Pass `encoder` only to reuse a loaded one; it must match the index's spec."""
+
+    def __init__(self, index: InvertedIndex | str | Path, encoder: SparseEncoder | None = None) -> None:
+        self.index = index if isinstance(index, InvertedIndex) else InvertedIndex(index)
+        if encoder is not None:
+            check_same_encoder(self.index.manifest.encoder, encoder.spec)
+            self.__dict__["encoder"] = encoder
+
+    @cached_property
+    def encoder(self) -> SparseEncoder:
+        return self.index.load_encoder()
+
+    @cached_property
+    def _term_ids(self) -> dict[str, int]:
+        return {term: i for i, term in enumerate(self.encoder.vocabulary)}
+
+    def encode(self, queries: Sequence[SparseQuery]) -> sp.csr_matrix:
+        """Queries (texts, {term: weight} maps or CSR rows) as one CSR matrix over the index vocabulary."""
+        texts = [q for q in queries if isinstance(q, str)]
+        for text in texts:
+            if not text.strip():
+                raise LexirError("the query is empty; give at least one word")
+        encoded = iter(self.encoder.encode_queries(texts) if texts else [])
+        rows = [next(encoded) if isinstance(q, str) else self._prepared(q) for q in queries]
+        if not rows:
+            return sp.csr_matrix((0, self.index.num_terms), dtype=np.float32)
+        return sp.vstack(rows, format="csr", dtype=np.float32)
+
+    def _prepared(self, query: Mapping[str, float] | sp.csr_matrix) -> sp.csr_matrix:
+        if sp.issparse(query):
+            if query.shape != (1, self.index.num_terms):
+                raise LexirError(f"a sparse query must have shape (1, {self.index.num_terms}), got {query.shape}")
+            return sp.csr_matrix(query, dtype=np.float32)
+        if not query:
+            raise LexirError("the query is empty; give at least one term")
+        if any(weight < 0 for weight in query.values()):
+            raise LexirError("query term weights must not be negative")
+        ids = [self._term_ids[t] for t in query if t in self._term_ids]
+        weights = [float(query[t]) for t in query if t in self._term_ids]
+        return sp.csr_matrix((weights, ids, [0, len(ids)]), shape=(1, self.index.num_terms), dtype=np.float32)
+
+    def rank(self, vectors: sp.csr_matrix, k: int) -> list[RankedNums]:
+        """Top-k document numbers and scores for each row of `vectors` (batched, multi-threaded)."""
+        k = self._check_k(k)
+        vectors = _positive_rows(vectors)
+        docs, scores, counts = exhaustive_top_k_batch(
+            self.index.offsets, self.index.doc_ids, self.index.impacts, vectors.indptr.astype(np.int64),
+            vectors.indices.astype(np.int64), vectors.data, self.index.num_docs, k)
+        scale = np.float32(self.index.quantizer.scale)
+        return [RankedNums(docs[i, :counts[i]].copy(), scores[i, :counts[i]] * scale) for i in range(len(counts))]
+
+    def rank_one(self, vector: sp.csr_matrix, k: int) -> RankedNums:
+        """Single-threaded top-k of one query row (lowest latency for one query)."""
+        k = self._check_k(k)
+        vector = _positive_rows(vector)
+        nums, scores = exhaustive_top_k(self.index.offsets, self.index.doc_ids, self.index.impacts,
+                                        vector.indices.astype(np.int64), vector.data, self.index.num_docs, k)
+        return RankedNums(nums, scores * np.float32(self.index.quantizer.scale))
+
+    def search(self, query: SparseQuery, k: int = 10, *, explain: bool = False, with_text: bool = False
+               ) -> SearchResult:
+        """Search one query: text (encoded with the index's encoder) or a prepared sparse query."""
+        started = time.perf_counter()
+        vector = self.encode([query])
+        ranked = self.rank_one(vector, k)
+        return self._result(query, vector, ranked, started, explain, with_text)
+
+    def search_batch(self, queries: Sequence[SparseQuery], k: int = 10, *, explain: bool = False,
+                     with_text: bool = False) -> list[SearchResult]:
+        """Search many queries at once: one encoding pass, parallel scoring."""
+        started = time.perf_counter()
+        vectors = self.encode(queries)
+        ranked = self.rank(vectors, k)
+        return [self._result(q, vectors[i], ranked[i], started, explain, with_text) for i, q in enumerate(queries)]
+
+    def _result(self, query: SparseQuery, vector: sp.csr_matrix, ranked: RankedNums, started: float, explain: bool,
+                with_text: bool) -> SearchResult:
+        store = self.index.docstore
+        documents = store.documents(ranked.nums) if with_text else None
+        ids = [doc.id for doc in documents] if documents else store.ids(ranked.nums)
+        hits = []
+        for rank, (num, score, doc_id) in enumerate(zip(ranked.nums, ranked.scores, ids), start=1):
+            hit = Hit(id=doc_id, score=float(score), rank=rank, num=int(num))
+            if documents:
+                hit.title, hit.text = documents[rank - 1].title, documents[rank - 1].text
+            if explain:
+                hit.contributions = self.explain(vector, int(num))
+            hits.append(hit)
+        vocabulary = self.encoder.vocabulary
+        query_terms = {vocabulary[t]: float(w) for t, w in zip(vector.indices, vector.data)}
+        label = query if isinstance(query, str) else " ".join(query_terms)
+        return SearchResult(label, hits, (time.perf_counter() - started) * 1000, query_terms)
+
+    def explain(self, vector: sp.csr_matrix, num: int) -> dict[str, float]:
+        """Per query term, its part of document `num`'s score (terms that do not match are left out)."""
+        vocabulary = self.encoder.vocabulary
+        scale = self.index.quantizer.scale
+        parts = {}
+        for term, weight in zip(vector.indices, vector.data):
+            docs, impacts = self.index.postings(int(term))
+            position = int(np.searchsorted(docs, num))
+            if position < len(docs) and docs[position] == num:
+                parts[vocabulary[term]] = float(np.float32(weight) * np.float32(impacts[position]) * np.float32(scale))
+        return dict(sorted(parts.items(), key=lambda item: -item[1]))
+
+    def _check_k(self, k: int) -> int:
+        if not isinstance(k, (int, np.integer)) or k <= 0:
+            raise LexirError(f"k must be a positive number of hits, got {k!r}")
+        return int(min(k, max(self.index.num_docs, 1)))
+
+
+def _positive_rows(vectors: sp.csr_matrix) -> sp.csr_matrix:
+    """A float32 CSR copy with explicit zeros removed and column indices sorted (the kernels' input)."""
+    vectors = sp.csr_matrix(vectors, dtype=np.float32, copy=True)
+    if (vectors.data < 0).any():
+        raise LexirError("query term weights must not be negative")
+    vectors.eliminate_zeros()
+    vectors.sort_indices()
+    return vectors
