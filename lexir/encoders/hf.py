@@ -72,7 +72,9 @@ def load_tokenizer(folder: str) -> Any:
 
 def load_masked_lm(folder: str) -> Any:
     from transformers import AutoModelForMaskedLM
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # one bar per weight file is noise inside an index build
     try:
         model = AutoModelForMaskedLM.from_pretrained(folder)
     except (OSError, ValueError) as error:

@@ -1,0 +1,5 @@
+"""`python -m lexir` runs the command line."""
+
+from lexir.cli import main
+
+main()

@@ -1,0 +1,111 @@
+"""The index an evaluation searches: one given by the user, or one built once and cached.
+
+Cached indexes live under `$LEXIR_CACHE/indexes/<corpus-slug>-<encoder>-<hash>` (default
+cache root `~/.cache/lexir`). The hash covers the corpus identity (ir_datasets docs id, or
+a BEIR folder's corpus file path, size and mtime), the encoder name and the index format
+version, so a changed corpus or format gets a new folder. Build figures of a cached index
+are kept beside it (`<folder>.build.json`) so a later run that reuses it can still report them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lexir.encoders import create_encoder
+from lexir.errors import LexirError
+from lexir.eval.datasets import EvalDataset, slugify
+from lexir.index import build_index
+from lexir.index.format import FORMAT_VERSION, is_index, read_manifest
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ENCODER = "splade-tiny"
+CACHE_ENV = "LEXIR_CACHE"
+
+
+@dataclass(frozen=True)
+class PreparedIndex:
+    path: Path
+    built_now: bool
+    build_seconds: float | None
+    encode_docs_per_second: float | None
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or "~/.cache/lexir").expanduser()
+
+
+def cached_index_path(dataset: EvalDataset, encoder_name: str, root: Path | None = None) -> Path:
+    key = json.dumps({"corpus": dataset.corpus_key, "encoder": encoder_name, "format": FORMAT_VERSION},
+                     sort_keys=True)
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+    return (root or cache_root()) / "indexes" / f"{dataset.slug}-{slugify(encoder_name)}-{digest}"
+
+
+def prepare_index(dataset: EvalDataset, *, encoder_name: str | None = None, index: Path | None = None,
+                  cache: Path | None = None, progress: bool = True) -> PreparedIndex:
+    """The user's index (`index`), else the cached index for (dataset, encoder), built if missing."""
+    if index is not None:
+        if encoder_name is not None:
+            raise LexirError("give either an encoder (to build or reuse a cached index) or --index, not both")
+        path = Path(index).expanduser()
+        manifest = read_manifest(path)
+        _warn_other_corpus(manifest.source, dataset)
+        return PreparedIndex(path, False, _number(manifest.extra.get("build_seconds")),
+                             _number(manifest.extra.get("docs_per_second")))
+    encoder_name = encoder_name or DEFAULT_ENCODER
+    path = cached_index_path(dataset, encoder_name, cache)
+    figures_file = path.parent / f"{path.name}.build.json"
+    if is_index(path):
+        manifest = read_manifest(path)
+        if manifest.encoder.name != encoder_name:
+            raise LexirError(f"the cached index {path} holds encoder '{manifest.encoder.name}', not "
+                             f"'{encoder_name}'; delete that folder to rebuild it")
+        figures = _read_figures(figures_file)
+        return PreparedIndex(path, False,
+                             _number(manifest.extra.get("build_seconds", figures.get("build_seconds"))),
+                             _number(manifest.extra.get("docs_per_second", figures.get("docs_per_second"))))
+    encoder = create_encoder(encoder_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logger.info("building the %s index of %s at %s", encoder_name, dataset.corpus_source, path)
+    report = build_index(dataset.corpus(), encoder, path, resume=True, progress=progress)
+    figures = {"build_seconds": report.seconds, "docs_per_second": _number(report.docs_per_second)}
+    figures_file.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return PreparedIndex(path, True, figures["build_seconds"], figures["docs_per_second"])
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, (int, float)) and value == value and value not in (float("inf"), float("-inf")):
+        return float(value)
+    return None
+
+
+def _read_figures(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _warn_other_corpus(index_source: str, dataset: EvalDataset) -> None:
+    """An index of another corpus gives meaningless numbers; say so (one corpus has several spellings)."""
+    if _corpus_identity(index_source) != _corpus_identity(dataset.corpus_source):
+        logger.warning("the index was built from %s but the dataset's documents are %s; check that they are the "
+                       "same collection", index_source, dataset.corpus_source)
+
+
+def _corpus_identity(source: str) -> str:
+    import ir_datasets
+
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return str((path / "corpus.jsonl").resolve())
+    if path.exists() or source not in ir_datasets.registry:
+        return str(path.resolve())
+    return ir_datasets.docs_parent_id(source) or source
