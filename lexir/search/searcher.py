@@ -77,6 +77,13 @@ class Searcher:
     def _term_ids(self) -> dict[str, int]:
         return {term: i for i, term in enumerate(self.encoder.vocabulary)}
 
+    def warm_up(self) -> None:
+        """Load the encoder (and its model, if any) so that it is not counted in the first query's time."""
+        model = getattr(type(self.encoder), "model", None)
+        if model is not None:
+            _ = self.encoder.model  # type: ignore[attr-defined]
+        _ = self._term_ids
+
     def encode(self, queries: Sequence[SparseQuery]) -> sp.csr_matrix:
         """Queries (texts, {term: weight} maps or CSR rows) as one CSR matrix over the index vocabulary."""
         texts = [q for q in queries if isinstance(q, str)]
@@ -123,6 +130,7 @@ class Searcher:
     def search(self, query: SparseQuery, k: int = 10, *, explain: bool = False, with_text: bool = False
                ) -> SearchResult:
         """Search one query: text (encoded with the index's encoder) or a prepared sparse query."""
+        self.warm_up()
         started = time.perf_counter()
         vector = self.encode([query])
         ranked = self.rank_one(vector, k)
@@ -131,6 +139,7 @@ class Searcher:
     def search_batch(self, queries: Sequence[SparseQuery], k: int = 10, *, explain: bool = False,
                      with_text: bool = False) -> list[SearchResult]:
         """Search many queries at once: one encoding pass, parallel scoring."""
+        self.warm_up()
         started = time.perf_counter()
         vectors = self.encode(queries)
         ranked = self.rank(vectors, k)

@@ -36,12 +36,12 @@ def assert_one_line_error(result: subprocess.CompletedProcess, fragment: str) ->
 
 
 def test_search_json_output(bm25_index):
-    result = run("search", str(bm25_index), "vitamin d fractures", "-k", "3", "--json", "--explain")
+    result = run("search", str(bm25_index), "vitamin d and blood pressure", "-k", "3", "--json", "--explain")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert payload["query"] == "vitamin d fractures"
+    assert payload["query"] == "vitamin d and blood pressure"
     assert [hit["rank"] for hit in payload["hits"]] == [1, 2, 3]
-    assert payload["hits"][0]["id"] in {"d0", "d8"} and "contributions" in payload["hits"][0]
+    assert payload["hits"][0]["id"] in {"d0", "d8", "d6", "d9"} and "contributions" in payload["hits"][0]
     assert payload["took_ms"] >= 0
 
 

@@ -27,7 +27,7 @@ def build_command(source, out, *extra):
 
 
 def test_killed_build_resumes_to_the_same_index(tmp_path, splade_tiny):
-    documents = [(f"{doc_id}-{copy}", title, text) for copy in range(12) for doc_id, title, text in DOCUMENTS]
+    documents = [(f"{doc_id}-{copy}", title, text) for copy in range(6) for doc_id, title, text in DOCUMENTS]
     source = write_jsonl(tmp_path / "docs.jsonl", documents)
     target = tmp_path / "index"
     process = subprocess.Popen(build_command(source, target), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
