@@ -49,7 +49,9 @@ class Corpus:
         if path.is_dir():
             corpus_file = path / "corpus.jsonl"
             if not corpus_file.is_file():
-                raise LexirError(f"folder {path} has no corpus.jsonl (BEIR layout: corpus.jsonl, queries.jsonl, qrels/)")
+                raise LexirError(
+                    f"folder {path} has no corpus.jsonl (BEIR layout: corpus.jsonl, queries.jsonl, qrels/)"
+                )
             self._jsonl: Path | None = corpus_file
             self._dataset_id = None
         elif path.is_file():

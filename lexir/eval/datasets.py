@@ -11,12 +11,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from lexir.corpus import Corpus
 from lexir.errors import LexirError
+
+logger = logging.getLogger(__name__)
 
 Qrels = dict[str, dict[str, int]]
 DEFAULT_BEIR_SPLIT = "test"
@@ -52,8 +55,8 @@ class EvalDataset:
     @property
     def slug(self) -> str:
         """A file-name-safe name of the corpus, for cache folders."""
-        base = Path(self.corpus_source).name if self.corpus_key.startswith("folder:") else self.corpus_source
-        return slugify(base)
+        folder = self.corpus_key.startswith("folder:")
+        return slugify(Path(self.corpus_source).resolve().name if folder else self.corpus_source)
 
 
 def slugify(text: str) -> str:
@@ -77,6 +80,8 @@ def _with_judged_topics(name: str, corpus_source: str, corpus_key: str, topics: 
         raise LexirError(f"none of the {len(topics)} queries of '{name}' has relevance judgements; "
                          "do the query ids of the queries and the qrels match?")
     known = {topic.query_id for topic in topics}
+    if set(qrels) - known:
+        logger.warning("%d judged queries of '%s' have no query text and are left out", len(set(qrels) - known), name)
     return EvalDataset(name=name, corpus_source=corpus_source, corpus_key=corpus_key, topics=judged,
                        qrels={qid: docs for qid, docs in qrels.items() if qid in known}, is_beir=is_beir,
                        unjudged_topics=len(topics) - len(judged), missing_topics=len(set(qrels) - known))
@@ -103,10 +108,16 @@ def _load_ir_dataset(name: str, split: str | None) -> EvalDataset:
             raise LexirError(f"ir_datasets '{dataset_id}' has no {kind}; evaluation needs documents, queries "
                              "and qrels" + _splits_hint(dataset_id))
     docs_id = ir_datasets.docs_parent_id(dataset_id) or dataset_id
-    topics = [Topic(str(query.query_id), _query_text(query)) for query in dataset.queries_iter()]
-    qrels: Qrels = {}
-    for qrel in dataset.qrels_iter():
-        qrels.setdefault(str(qrel.query_id), {})[str(qrel.doc_id)] = int(qrel.relevance)
+    try:
+        topics = [Topic(str(query.query_id), _query_text(query)) for query in dataset.queries_iter()]
+        qrels: Qrels = {}
+        for qrel in dataset.qrels_iter():
+            qrels.setdefault(str(qrel.query_id), {})[str(qrel.doc_id)] = int(qrel.relevance)
+    except Exception as error:  # ir_datasets raises anything from network, archive and checksum code
+        raise LexirError(
+            f"could not load ir_datasets '{dataset_id}' ({type(error).__name__}: {str(error)[:200]}); it downloads "
+            "its files on first use: check the network, or lay out offline copies and set IR_DATASETS_HOME"
+        ) from error
     return _with_judged_topics(dataset_id, docs_id, f"ir_datasets:{docs_id}", topics, qrels,
                                is_beir=dataset_id.startswith("beir/"))
 
@@ -139,8 +150,8 @@ def _load_beir_folder(folder: Path, split: str) -> EvalDataset:
                              f"qrels/<split>.tsv{hint}")
     stat = corpus_file.stat()
     fingerprint = hashlib.sha256(f"{corpus_file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
-    return _with_judged_topics(str(folder), str(folder), f"folder:{fingerprint[:16]}", _read_beir_queries(queries_file),
-                               _read_beir_qrels(qrels_file), is_beir=True)
+    return _with_judged_topics(f"{folder.resolve()} ({split})", str(folder), f"folder:{fingerprint[:16]}",
+                               _read_beir_queries(queries_file), _read_beir_qrels(qrels_file), is_beir=True)
 
 
 def _read_beir_queries(path: Path) -> list[Topic]:

@@ -3,8 +3,10 @@
 Cached indexes live under `$LEXIR_CACHE/indexes/<corpus-slug>-<encoder>-<hash>` (default
 cache root `~/.cache/lexir`). The hash covers the corpus identity (ir_datasets docs id, or
 a BEIR folder's corpus file path, size and mtime), the encoder name and the index format
-version, so a changed corpus or format gets a new folder. Build figures of a cached index
-are kept beside it (`<folder>.build.json`) so a later run that reuses it can still report them.
+version, so a changed corpus or format gets a new folder; a cached index whose encoder spec
+differs from the encoder's (e.g. a local model folder that changed) is rebuilt. Build figures
+of a cached index are kept beside it (`<folder>.build.json`) so a later run that reuses it
+can still report them.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from lexir.encoders import create_encoder
+from lexir.encoders import EncoderSpec, SparseEncoder, create_encoder
+from lexir.encoders.base import needs_corpus_fit
 from lexir.errors import LexirError
 from lexir.eval.datasets import EvalDataset, slugify
 from lexir.index import build_index
-from lexir.index.format import FORMAT_VERSION, is_index, read_manifest
+from lexir.index.format import FORMAT_VERSION, Manifest, is_index, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -56,41 +60,39 @@ def prepare_index(dataset: EvalDataset, *, encoder_name: str | None = None, inde
         path = Path(index).expanduser()
         manifest = read_manifest(path)
         _warn_other_corpus(manifest.source, dataset)
-        return PreparedIndex(path, False, _number(manifest.extra.get("build_seconds")),
-                             _number(manifest.extra.get("docs_per_second")))
+        return _recorded_figures(path, manifest)
     encoder_name = encoder_name or DEFAULT_ENCODER
     path = cached_index_path(dataset, encoder_name, cache)
-    figures_file = path.parent / f"{path.name}.build.json"
+    encoder = create_encoder(encoder_name)
     if is_index(path):
         manifest = read_manifest(path)
-        if manifest.encoder.name != encoder_name:
-            raise LexirError(f"the cached index {path} holds encoder '{manifest.encoder.name}', not "
-                             f"'{encoder_name}'; delete that folder to rebuild it")
-        figures = _read_figures(figures_file)
-        return PreparedIndex(path, False,
-                             _number(manifest.extra.get("build_seconds", figures.get("build_seconds"))),
-                             _number(manifest.extra.get("docs_per_second", figures.get("docs_per_second"))))
-    encoder = create_encoder(encoder_name)
+        if _same_encoder(manifest.encoder, encoder):
+            return _recorded_figures(path, manifest)
+        logger.warning("the cached index %s was built with another '%s' encoder; rebuilding it", path, encoder_name)
     path.parent.mkdir(parents=True, exist_ok=True)
     logger.info("building the %s index of %s at %s", encoder_name, dataset.corpus_source, path)
-    report = build_index(dataset.corpus(), encoder, path, resume=True, progress=progress)
-    figures = {"build_seconds": report.seconds, "docs_per_second": _number(report.docs_per_second)}
-    figures_file.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    return PreparedIndex(path, True, figures["build_seconds"], figures["docs_per_second"])
+    build_index(dataset.corpus(), encoder, path, resume=not is_index(path), overwrite=is_index(path),
+                progress=progress)
+    return replace(_recorded_figures(path, read_manifest(path)), built_now=True)
+
+
+def _recorded_figures(path: Path, manifest: Manifest) -> PreparedIndex:
+    """An existing index, with the build figures its manifest recorded (None where it has none)."""
+    figures = manifest.extra.get("build", {})
+    return PreparedIndex(path, False, _number(figures.get("build_seconds")), _number(figures.get("docs_per_second")))
+
+
+def _same_encoder(indexed: EncoderSpec, encoder: SparseEncoder) -> bool:
+    """Whether a cached index was built by this encoder: the whole spec, or, for an encoder that only has a
+    spec once fitted on the corpus (BM25), its name and kind."""
+    if needs_corpus_fit(encoder):
+        return indexed.name == getattr(encoder, "name", None) and indexed.kind == getattr(encoder, "kind", None)
+    return not indexed.differences(encoder.spec)
 
 
 def _number(value: object) -> float | None:
-    if isinstance(value, (int, float)) and value == value and value not in (float("inf"), float("-inf")):
-        return float(value)
-    return None
-
-
-def _read_figures(path: Path) -> dict[str, object]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    """A finite number, else None (a figure that was not measured)."""
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def _warn_other_corpus(index_source: str, dataset: EvalDataset) -> None:

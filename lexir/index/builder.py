@@ -92,7 +92,11 @@ def build_index(
     try:
         _prepare_staging(target, corpus, encoder, chunk_size, resume=resume, discard=overwrite)
         encode_seconds, encoded, resumed = _encode_chunks(corpus, encoder, staging, chunk_size, progress)
-        num_docs, num_postings = _assemble(staging, encoder, corpus.source, bits, block_size)
+        build_figures = {"encode_seconds": round(encode_seconds, 3), "encoded_docs": encoded,
+                         "docs_per_second": round(encoded / encode_seconds, 2) if encode_seconds > 0 else None,
+                         "resumed_chunks": resumed}
+        num_docs, num_postings = _assemble(staging, encoder, corpus.source, bits, block_size, build_figures,
+                                           started)
     except LexirError as error:
         if not staging_existed:
             _keep_staging_only_with_work(staging, error)
@@ -207,7 +211,8 @@ def _save_chunk(path: Path, vectors: sp.csr_matrix) -> None:
     os.replace(temporary, path)
 
 
-def _assemble(staging: Path, encoder: SparseEncoder, source: str, bits: int, block_size: int) -> tuple[int, int]:
+def _assemble(staging: Path, encoder: SparseEncoder, source: str, bits: int, block_size: int,
+              build_figures: dict[str, object], started: float) -> tuple[int, int]:
     chunk_files = sorted((staging / "chunks").glob("[0-9]*.npz"))
     vectors = sp.vstack([sp.load_npz(f) for f in chunk_files], format="csr", dtype=np.float32)
     quantizer = Quantizer.fit(float(vectors.data.max()) if vectors.nnz else 0.0, bits)
@@ -233,6 +238,7 @@ def _assemble(staging: Path, encoder: SparseEncoder, source: str, bits: int, blo
         num_postings=int(arrays["doc_ids"].size),
         quantization=quantizer, block_size=block_size, lexir_version=lexir.__version__, source=source,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        extra={"build": {**build_figures, "build_seconds": round(time.perf_counter() - started, 3)}},
     )
     write_manifest(output, manifest)
     return manifest.num_docs, manifest.num_postings
