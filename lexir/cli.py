@@ -98,11 +98,19 @@ def search(
     explain: Annotated[bool, typer.Option(help="show each query term's part of every score")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     text: Annotated[bool, typer.Option(help="include document titles and texts")] = False,
+    query_weighting: Annotated[str, typer.Option(
+        help="query term weights: model (the encoder's), idf (the index's corpus IDF) or model-idf (product)")]
+    = "model",
+    query_option: Annotated[list[str] | None, typer.Option(
+        help="query-side encoder option KEY=VALUE, repeatable (inference-free: idf=corpus|PATH, "
+             "query_tf=binary|count, min_idf=X, drop_stopwords=true, max_query_terms=N)")] = None,
 ) -> None:
     """Search an index with its own encoder."""
+    from lexir.options import parse_key_values
     from lexir.search import Searcher
 
-    result = Searcher(index).search(query, k=k, explain=explain, with_text=text or not as_json)
+    searcher = Searcher(index, query_weighting=query_weighting, query_options=parse_key_values(query_option))
+    result = searcher.search(query, k=k, explain=explain, with_text=text or not as_json)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return

@@ -8,6 +8,7 @@ fails at once with a message that names the local-folder alternative.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -64,19 +65,51 @@ def resolve_model_folder(ref: str) -> str:
         raise LexirError(f"could not download model '{ref}' from the hub: {error}") from error
 
 
-def load_tokenizer(folder: str) -> Any:
+def model_vocab_size(folder: str) -> int:
+    """The checkpoint's output vocabulary size, read from config.json (no transformers import)."""
+    config = Path(folder) / "config.json"
+    try:
+        return int(json.loads(config.read_text(encoding="utf-8"))["vocab_size"])
+    except (OSError, ValueError, KeyError) as error:
+        raise LexirError(f"{config} is missing or has no vocab_size; is {folder} a model folder?") from error
+
+
+def load_fast_tokenizer(folder: str) -> Any:
+    """The `tokenizers` tokenizer of a model folder: no transformers, no torch (for model-free query sides)."""
+    from tokenizers import Tokenizer
+
+    path = Path(folder) / "tokenizer.json"
+    if not path.is_file():
+        raise LexirError(f"{folder} has no tokenizer.json (a fast tokenizer is needed to encode without a model)")
+    return Tokenizer.from_file(str(path))
+
+
+def read_vocabulary(folder: str) -> list[str]:
+    """Vocabulary terms in id order, padded with placeholders up to the model's output size."""
+    size = model_vocab_size(folder)
+    if (Path(folder) / "tokenizer.json").is_file():
+        by_id = {i: token for token, i in load_fast_tokenizer(folder).get_vocab(with_added_tokens=True).items()}
+        terms = [by_id.get(i, f"[unused-id-{i}]") for i in range(size)]
+    else:
+        tokenizer = load_tokenizer(folder)
+        known = tokenizer.convert_ids_to_tokens(list(range(min(size, len(tokenizer)))))
+        terms = known + [f"[unused-id-{i}]" for i in range(len(known), size)]
+    return terms
+
+
+def load_tokenizer(folder: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(folder)
+    return AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
 
 
-def load_masked_lm(folder: str) -> Any:
+def load_masked_lm(folder: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoModelForMaskedLM
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # one bar per weight file is noise inside an index build
     try:
-        model = AutoModelForMaskedLM.from_pretrained(folder)
+        model = AutoModelForMaskedLM.from_pretrained(folder, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
         raise LexirError(f"'{folder}' does not hold a masked-LM checkpoint: {error}") from error
     return model.eval()

@@ -13,6 +13,7 @@ from typing import Any
 from lexir.encoders.base import EncoderSpec, SparseEncoder
 from lexir.encoders.bm25 import BM25Encoder
 from lexir.encoders.embedded import EMBEDDED_MODELS
+from lexir.encoders.inference_free import InferenceFreeEncoder
 from lexir.encoders.splade import SpladeEncoder
 from lexir.errors import EncoderMismatchError, LexirError
 
@@ -38,8 +39,22 @@ REGISTRY: dict[str, RegisteredEncoder] = {
                           "naver/splade-cocondenser-ensembledistil"),
         RegisteredEncoder("splade-pp-sd", "naver/splade-cocondenser-selfdistil (hub)", "splade",
                           "naver/splade-cocondenser-selfdistil"),
+        RegisteredEncoder("splade-tiny-if", "splade-tiny documents, corpus-IDF queries (untrained pairing)",
+                          "inference-free", "splade-tiny", {"idf": "corpus"}),
+        RegisteredEncoder("opensearch-doc-v2-distill", "OpenSearch inference-free v2 distill (hub, with idf.json)",
+                          "inference-free", "opensearch-project/opensearch-neural-sparse-encoding-doc-v2-distill"),
+        RegisteredEncoder("opensearch-doc-v3-distill", "OpenSearch inference-free v3 distill (hub, with idf.json)",
+                          "inference-free", "opensearch-project/opensearch-neural-sparse-encoding-doc-v3-distill",
+                          {"activation": "log1p_log1p_relu"}),
+        RegisteredEncoder("opensearch-doc-v3-gte", "OpenSearch inference-free v3 GTE (hub, with idf.json)",
+                          "inference-free", "opensearch-project/opensearch-neural-sparse-encoding-doc-v3-gte",
+                          {"activation": "log1p_log1p_relu", "trust_remote_code": True}),
     )
 }
+
+
+RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code")
+QUERY_OPTIONS = ("idf", "query_tf", "min_idf", "drop_stopwords", "max_query_terms")
 
 
 def _model_folder(model: str) -> str | None:
@@ -59,29 +74,43 @@ def create_encoder(name: str, **options: Any) -> SparseEncoder:
     settings = {**entry.settings, **options}
     if entry.kind == "bm25":
         return BM25Encoder(name=entry.name, **_only(settings, ("k1", "b"), entry.name))
-    return SpladeEncoder(entry.model or entry.name, name=entry.name, model_folder=_model_folder(entry.model or ""),
-                         **settings)
+    model_class = InferenceFreeEncoder if entry.kind == "inference-free" else SpladeEncoder
+    return model_class(entry.model or entry.name, name=entry.name, model_folder=_model_folder(entry.model or ""),
+                       **settings)
 
 
 def _only(settings: dict[str, Any], allowed: tuple[str, ...], name: str) -> dict[str, Any]:
     unknown = sorted(set(settings) - set(allowed))
     if unknown:
-        raise LexirError(f"encoder '{name}' does not take {', '.join(unknown)}; it takes {', '.join(allowed)}")
+        raise LexirError(f"encoder '{name}' does not take {', '.join(unknown)}; it takes: {', '.join(allowed)}")
     return settings
 
 
 def encoder_from_spec(spec: EncoderSpec, **runtime: Any) -> SparseEncoder:
-    """Rebuild the encoder an index was built with; `runtime` holds settings that do not change vectors."""
+    """Rebuild the encoder an index was built with.
+
+    `runtime` holds settings that do not change document vectors (threads, batch size, and the query-side
+    options of inference-free encoders); a registered name also brings its registry settings.
+    """
     if spec.kind == "bm25":
+        if runtime:
+            raise LexirError(f"BM25 indexes take no query options (got {', '.join(runtime)})")
         return BM25Encoder(name=spec.name, k1=spec.params["k1"], b=spec.params["b"])
+    if spec.kind not in ("splade", "inference-free"):
+        raise LexirError(f"the index was built with an encoder of kind '{spec.kind}', which this lexir does not know")
+    entry = REGISTRY.get(spec.name)
+    settings = {**(entry.settings if entry and entry.kind == spec.kind else {}), **runtime}
+    settings.update(
+        max_doc_length=spec.max_doc_length or 256, max_query_length=spec.max_query_length or 64,
+        activation=spec.params.get("activation", "log1p_relu"), doc_top_k=spec.params.get("doc_top_k"),
+    )
     if spec.kind == "splade":
-        return SpladeEncoder(
-            spec.model or spec.name, name=spec.name, model_folder=_model_folder(spec.model or ""),
-            max_doc_length=spec.max_doc_length or 256, max_query_length=spec.max_query_length or 64,
-            activation=spec.params.get("activation", "log1p_relu"), doc_top_k=spec.params.get("doc_top_k"),
-            query_top_k=spec.params.get("query_top_k"), **runtime,
-        )
-    raise LexirError(f"the index was built with an encoder of kind '{spec.kind}', which this lexir does not know")
+        settings["query_top_k"] = spec.params.get("query_top_k")
+    model_class = InferenceFreeEncoder if spec.kind == "inference-free" else SpladeEncoder
+    allowed = RUNTIME_OPTIONS + (QUERY_OPTIONS if spec.kind == "inference-free" else ())
+    _only(runtime, allowed, spec.name)
+    return model_class(spec.model or spec.name, name=spec.name, model_folder=_model_folder(spec.model or ""),
+                       **settings)
 
 
 def check_same_encoder(index_spec: EncoderSpec, encoder_spec: EncoderSpec) -> None:

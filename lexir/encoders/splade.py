@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lexir.encoders.base import EncoderSpec, vocabulary_fingerprint
-from lexir.encoders.hf import load_masked_lm, load_tokenizer, resolve_model_folder
+from lexir.encoders.hf import load_masked_lm, load_tokenizer, read_vocabulary, resolve_model_folder
 from lexir.errors import LexirError
 
 ACTIVATIONS = ("log1p_relu", "log1p_log1p_relu")
@@ -46,6 +46,7 @@ class SpladeEncoder:
         threads: torch intra-op threads (None keeps torch's default).
         doc_top_k / query_top_k: keep only the k largest weights of each vector (None keeps all).
         activation: one of ACTIVATIONS.
+        trust_remote_code: allow checkpoints whose architecture ships as code in the model repository.
     """
 
     kind = "splade"
@@ -63,6 +64,7 @@ class SpladeEncoder:
         doc_top_k: int | None = None,
         query_top_k: int | None = None,
         activation: str = "log1p_relu",
+        trust_remote_code: bool = False,
     ) -> None:
         if activation not in ACTIVATIONS:
             raise LexirError(f"unknown activation '{activation}'; choose one of {', '.join(ACTIVATIONS)}")
@@ -80,6 +82,7 @@ class SpladeEncoder:
         self.doc_top_k = doc_top_k
         self.query_top_k = query_top_k
         self.activation = activation
+        self.trust_remote_code = trust_remote_code
 
     @cached_property
     def model_folder(self) -> str:
@@ -87,19 +90,15 @@ class SpladeEncoder:
 
     @cached_property
     def tokenizer(self) -> Any:
-        return load_tokenizer(self.model_folder)
+        return load_tokenizer(self.model_folder, self.trust_remote_code)
 
     @cached_property
     def model(self) -> Any:
-        return load_masked_lm(self.model_folder)
+        return load_masked_lm(self.model_folder, self.trust_remote_code)
 
     @cached_property
     def vocabulary(self) -> list[str]:
-        from transformers import AutoConfig
-
-        size = AutoConfig.from_pretrained(self.model_folder).vocab_size
-        terms = self.tokenizer.convert_ids_to_tokens(list(range(min(size, len(self.tokenizer)))))
-        return terms + [f"[unused-id-{i}]" for i in range(len(terms), size)]
+        return read_vocabulary(self.model_folder)
 
     @property
     def spec(self) -> EncoderSpec:

@@ -19,6 +19,7 @@ from lexir.eval.measures import DEFAULT_MEASURES, parse_measures
 from lexir.eval.report import Table, compare, comparison_table, result_tables, to_markdown, to_rich, transpose
 from lexir.eval.results import load_result
 from lexir.eval.runner import DEFAULT_DEPTH, evaluate
+from lexir.options import parse_key_values
 
 DEFAULT_COMMAND = "run"
 
@@ -78,6 +79,12 @@ def run_command(
     drop_self_hits: Annotated[bool | None, typer.Option(
         "--drop-self-hits/--keep-self-hits",
         help="Drop a hit whose id equals the query id (default: on for BEIR datasets only).")] = None,
+    query_weighting: Annotated[str, typer.Option(
+        help="Query term weights: model (the encoder's), idf (the index's corpus IDF) or model-idf (product).")]
+    = "model",
+    query_option: Annotated[list[str] | None, typer.Option(
+        help="Query-side encoder option KEY=VALUE, repeatable (inference-free: idf=corpus|PATH, "
+             "query_tf=binary|count, min_idf=X, drop_stopwords=true, max_query_terms=N).")] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
@@ -85,7 +92,8 @@ def run_command(
     names = [str(measure) for measure in parse_measures(measures or DEFAULT_MEASURES)]  # fail before any work
     data = load_dataset(dataset, split)
     result = evaluate(data, encoder=encoder, index=index, measures=names, depth=depth,
-                      drop_self_hits=drop_self_hits, progress=progress)
+                      drop_self_hits=drop_self_hits, progress=progress, query_weighting=query_weighting,
+                      query_options=parse_key_values(query_option))
     _print(result_tables(result), markdown)
     if out is not None:
         result_path, run_path = result.save(out)

@@ -67,6 +67,7 @@ class EvalResult:
     num_queries: int
     lexir_version: str
     created_at: str
+    query: dict[str, Any] = field(default_factory=dict)
     run: dict[str, list[tuple[str, float]]] = field(default_factory=dict, repr=False)
     source: Path | None = field(default=None, repr=False, compare=False)
 
@@ -87,7 +88,8 @@ class EvalResult:
             per_query={qid: {k: float(v) for k, v in values.items()} for qid, values in data["per_query"].items()},
             efficiency=Efficiency(**data["efficiency"]), depth=int(data["depth"]),
             drop_self_hits=bool(data["drop_self_hits"]), num_queries=int(data["num_queries"]),
-            lexir_version=data["lexir_version"], created_at=data["created_at"], source=source,
+            lexir_version=data["lexir_version"], created_at=data["created_at"], query=data.get("query", {}),
+            source=source,
         )
 
     def save(self, folder: Path) -> tuple[Path, Path]:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,17 +43,19 @@ class _Timings:
 
 def evaluate(dataset: EvalDataset, *, encoder: str | None = None, index: Path | None = None,
              measures: Sequence[str] = DEFAULT_MEASURES, depth: int = DEFAULT_DEPTH,
-             drop_self_hits: bool | None = None, cache: Path | None = None, progress: bool = True) -> EvalResult:
+             drop_self_hits: bool | None = None, cache: Path | None = None, progress: bool = True,
+             query_weighting: str = "model", query_options: dict[str, Any] | None = None) -> EvalResult:
     """Evaluate one encoder (or one existing index) on `dataset`.
 
-    `drop_self_hits` defaults to the dataset's convention (on for BEIR, off otherwise).
+    `drop_self_hits` defaults to the dataset's convention (on for BEIR, off otherwise);
+    `query_weighting` and `query_options` are passed to the Searcher and recorded in the result.
     """
     parsed = parse_measures(measures)
     if depth < 1:
         raise LexirError(f"the run depth must be at least 1 hit per query, got {depth}")
     drop = dataset.is_beir if drop_self_hits is None else drop_self_hits
     prepared = prepare_index(dataset, encoder_name=encoder, index=index, cache=cache, progress=progress)
-    searcher = Searcher(prepared.path)
+    searcher = Searcher(prepared.path, query_weighting=query_weighting, query_options=query_options)
     try:
         topics = [topic for topic in dataset.topics if topic.text.strip()]
         k = depth + 1 if drop else depth
@@ -68,6 +71,8 @@ def evaluate(dataset: EvalDataset, *, encoder: str | None = None, index: Path | 
             num_queries=len(dataset.topics), lexir_version=lexir.__version__,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             run={topic.query_id: run[topic.query_id] for topic in dataset.topics},
+            query={"weighting": query_weighting, "options": dict(query_options or {}),
+                   "idf_source": getattr(searcher.encoder, "idf_source", None)},
         )
     finally:
         searcher.index.close()

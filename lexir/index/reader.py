@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from lexir.encoders.base import SparseEncoder, needs_corpus_fit
+from lexir.encoders.idf import corpus_idf
 from lexir.encoders.registry import check_same_encoder, encoder_from_spec
 from lexir.index.docstore import DOCSTORE_FILE, DocStore
 from lexir.index.format import ENCODER_STATE_DIR, Manifest, read_arrays, read_manifest
@@ -44,6 +45,11 @@ class InvertedIndex:
         return self.manifest.quantization
 
     @cached_property
+    def idf(self) -> np.ndarray:
+        """Corpus IDF of every term from the stored document frequencies (see encoders/idf.py)."""
+        return corpus_idf(self.doc_freq, self.num_docs)
+
+    @cached_property
     def docstore(self) -> DocStore:
         return DocStore(self.path / DOCSTORE_FILE, readonly=True)
 
@@ -57,6 +63,8 @@ class InvertedIndex:
         encoder = encoder_from_spec(self.manifest.encoder, **runtime)
         if needs_corpus_fit(encoder):
             encoder.load_state(self.path / ENCODER_STATE_DIR)
+        if hasattr(encoder, "use_corpus_statistics"):
+            encoder.use_corpus_statistics(self.doc_freq, self.num_docs)
         check_same_encoder(self.manifest.encoder, encoder.spec)
         return encoder
 

@@ -23,6 +23,7 @@ from lexir.index.reader import InvertedIndex
 from lexir.search.kernels import exhaustive_top_k, exhaustive_top_k_batch
 
 SparseQuery = str | Mapping[str, float] | sp.csr_matrix
+QUERY_WEIGHTINGS = ("model", "idf", "model-idf")
 
 
 @dataclass
@@ -61,17 +62,30 @@ class RankedNums:
 
 
 class Searcher:
-    """Searches one index. Pass `encoder` only to reuse a loaded one; it must match the index's spec."""
+    """Searches one index.
 
-    def __init__(self, index: InvertedIndex | str | Path, encoder: SparseEncoder | None = None) -> None:
+    Args:
+        index: an index directory or an opened InvertedIndex.
+        encoder: reuse an already loaded encoder; it must match the index's spec.
+        query_weighting: "model" keeps the encoder's query weights; "idf" gives every query term the index's
+            corpus IDF; "model-idf" multiplies the two (IDF from the index's df and N).
+        query_options: query-side options for the index's encoder (e.g. idf, query_tf for inference-free).
+    """
+
+    def __init__(self, index: InvertedIndex | str | Path, encoder: SparseEncoder | None = None, *,
+                 query_weighting: str = "model", query_options: Mapping[str, object] | None = None) -> None:
+        if query_weighting not in QUERY_WEIGHTINGS:
+            raise LexirError(f"query weighting must be one of {', '.join(QUERY_WEIGHTINGS)}, got {query_weighting!r}")
         self.index = index if isinstance(index, InvertedIndex) else InvertedIndex(index)
+        self.query_weighting = query_weighting
+        self.query_options = dict(query_options or {})
         if encoder is not None:
             check_same_encoder(self.index.manifest.encoder, encoder.spec)
             self.__dict__["encoder"] = encoder
 
     @cached_property
     def encoder(self) -> SparseEncoder:
-        return self.index.load_encoder()
+        return self.index.load_encoder(**self.query_options)
 
     @cached_property
     def _term_ids(self) -> dict[str, int]:
@@ -94,7 +108,15 @@ class Searcher:
         rows = [next(encoded) if isinstance(q, str) else self._prepared(q) for q in queries]
         if not rows:
             return sp.csr_matrix((0, self.index.num_terms), dtype=np.float32)
-        return sp.vstack(rows, format="csr", dtype=np.float32)
+        return self._weighted(sp.vstack(rows, format="csr", dtype=np.float32))
+
+    def _weighted(self, vectors: sp.csr_matrix) -> sp.csr_matrix:
+        """Apply the query weighting: the encoder's weights, the index's IDF, or their product."""
+        if self.query_weighting == "model":
+            return vectors
+        idf = self.index.idf[vectors.indices]
+        vectors.data = idf if self.query_weighting == "idf" else vectors.data * idf
+        return vectors
 
     def _prepared(self, query: Mapping[str, float] | sp.csr_matrix) -> sp.csr_matrix:
         if sp.issparse(query):

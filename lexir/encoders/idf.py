@@ -1,0 +1,53 @@
+"""IDF tables for query-side weighting: from an index's document frequencies, or from an idf.json file.
+
+Corpus IDF uses the BM25 formula, idf(t) = log(1 + (N - df + 0.5) / (df + 0.5)), where df counts the
+documents whose vector has a nonzero weight for t (expansion terms included) and N is the number of
+documents. An OpenSearch-format `idf.json` is a JSON object {token: idf} over the model's vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lexir.errors import LexirError
+
+IDF_FILE = "idf.json"
+
+
+def corpus_idf(doc_freq: np.ndarray, num_docs: int) -> np.ndarray:
+    """BM25-style IDF of every term from its document frequency."""
+    df = np.asarray(doc_freq, dtype=np.float64)
+    return np.log1p((num_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+
+
+def load_idf_json(path: Path | str, vocabulary: Sequence[str]) -> np.ndarray:
+    """Read {token: idf} into an array over `vocabulary`; tokens it does not list get 0 (they are dropped)."""
+    path = Path(path)
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LexirError(f"IDF file {path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise LexirError(f"IDF file {path} is not valid JSON: {error}") from None
+    if not isinstance(table, dict) or not table:
+        raise LexirError(f"IDF file {path} must be a non-empty JSON object {{token: idf}}")
+    bad_values = [token for token, value in table.items()
+                  if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value)
+                  or value < 0]
+    if bad_values:
+        raise LexirError(f"IDF file {path}: the values of {bad_values[:5]} are not finite non-negative numbers")
+    ids = {token: i for i, token in enumerate(vocabulary)}
+    unknown = [token for token in table if token not in ids]
+    if unknown:
+        raise LexirError(
+            f"IDF file {path} does not match the tokenizer's vocabulary: {len(unknown)} of its {len(table)} tokens "
+            f"are unknown to it (e.g. {unknown[:5]}); use the idf.json made for this model's tokenizer"
+        )
+    idf = np.zeros(len(vocabulary), dtype=np.float32)
+    idf[[ids[token] for token in table]] = [float(value) for value in table.values()]
+    return idf
+

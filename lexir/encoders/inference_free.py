@@ -1,0 +1,153 @@
+"""Inference-free sparse encoding: a model encodes documents; a query is only tokenized and IDF-weighted.
+
+After Geng et al., "Towards Competitive Search Relevance For Inference-Free Learned Sparse Retrievers"
+(2024) and the OpenSearch neural sparse `doc-*` models. The document side is SPLADE (any masked LM, with
+the SPLADE or the OpenSearch v3 activation). The query side loads no model and imports neither torch nor
+transformers: the model's `tokenizer.json` splits the query, special tokens are dropped, and token t weighs
+tf(t) * idf(t) (tf counted or binary). The IDF table is the model's `idf.json` (or one given by path), or
+the corpus IDF of the index being searched (`use_corpus_statistics`).
+
+Query-side settings do not change document vectors, so they are not part of the spec: one index serves
+every IDF table and query option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from lexir.encoders.analyzer import LUCENE_ENGLISH_STOPWORDS
+from lexir.encoders.base import EncoderSpec
+from lexir.encoders.hf import load_fast_tokenizer
+from lexir.encoders.idf import IDF_FILE, corpus_idf, load_idf_json
+from lexir.encoders.splade import SpladeEncoder
+from lexir.errors import LexirError
+
+QUERY_TF_MODES = ("binary", "count")
+
+
+class InferenceFreeEncoder:
+    """SPLADE documents, tokenizer-and-IDF queries.
+
+    Args:
+        model: hub id or folder of the document model (masked LM).
+        idf: "auto" (the model folder's idf.json if it has one, else corpus IDF), "corpus", or an idf.json path.
+        query_tf: "binary" (each distinct token once) or "count" (repeated tokens add up).
+        min_idf: drop query tokens whose IDF is below this.
+        drop_stopwords: drop English stopwords (Lucene's list) from queries.
+        max_query_terms: keep only the highest-weighted query tokens.
+        Other arguments are those of SpladeEncoder, for the document side.
+    """
+
+    kind = "inference-free"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        name: str | None = None,
+        model_folder: str | None = None,
+        idf: str = "auto",
+        query_tf: str = "binary",
+        min_idf: float | None = None,
+        drop_stopwords: bool = False,
+        max_query_terms: int | None = None,
+        **document_options: Any,
+    ) -> None:
+        if query_tf not in QUERY_TF_MODES:
+            raise LexirError(f"query_tf must be one of {', '.join(QUERY_TF_MODES)}, got {query_tf!r}")
+        if max_query_terms is not None and max_query_terms < 1:
+            raise LexirError(f"max_query_terms must be at least 1, got {max_query_terms}")
+        self.documents = SpladeEncoder(model, name=name, model_folder=model_folder, **document_options)
+        self.name = self.documents.name
+        self.idf_option = idf
+        self.query_tf = query_tf
+        self.min_idf = min_idf
+        self.drop_stopwords = drop_stopwords
+        self.max_query_terms = max_query_terms
+        self._corpus_idf: np.ndarray | None = None
+
+    @property
+    def model_folder(self) -> str:
+        return self.documents.model_folder
+
+    @property
+    def vocabulary(self) -> list[str]:
+        return self.documents.vocabulary
+
+    @property
+    def spec(self) -> EncoderSpec:
+        document_spec = self.documents.spec
+        return EncoderSpec(
+            name=self.name, kind=self.kind, model=document_spec.model, max_doc_length=document_spec.max_doc_length,
+            max_query_length=document_spec.max_query_length, vocab_fingerprint=document_spec.vocab_fingerprint,
+            params={key: value for key, value in document_spec.params.items() if key != "query_top_k"},
+        )
+
+    @cached_property
+    def idf_source(self) -> str:
+        """Where query IDF comes from: "corpus" or the path of an idf.json."""
+        if self.idf_option == "corpus":
+            return "corpus"
+        if self.idf_option == "auto":
+            shipped = Path(self.model_folder) / IDF_FILE
+            return str(shipped) if shipped.is_file() else "corpus"
+        return str(Path(self.idf_option).expanduser().resolve())
+
+    def use_corpus_statistics(self, doc_freq: np.ndarray, num_docs: int) -> None:
+        """Give the encoder the document frequencies of the index it searches (for corpus IDF)."""
+        self._corpus_idf = corpus_idf(doc_freq, num_docs)
+
+    @cached_property
+    def _file_idf(self) -> np.ndarray:
+        return load_idf_json(self.idf_source, self.vocabulary)
+
+    @property
+    def idf(self) -> np.ndarray:
+        if self.idf_source != "corpus":
+            return self._file_idf
+        if self._corpus_idf is None:
+            raise LexirError("corpus IDF comes from an index: search through lexir.search.Searcher, or call "
+                             "use_corpus_statistics(doc_freq, num_docs) first")
+        return self._corpus_idf
+
+    @cached_property
+    def _tokenizer(self) -> Any:
+        return load_fast_tokenizer(self.model_folder)
+
+    @cached_property
+    def _dropped_ids(self) -> np.ndarray:
+        """Special tokens, and stopwords when asked: never query terms."""
+        dropped = {i for i, token in self._tokenizer.get_added_tokens_decoder().items() if token.special}
+        if self.drop_stopwords:
+            vocabulary = self._tokenizer.get_vocab()
+            dropped |= {vocabulary[word] for word in LUCENE_ENGLISH_STOPWORDS if word in vocabulary}
+        return np.array(sorted(dropped), dtype=np.int64)
+
+    def encode_documents(self, texts: Sequence[str]) -> sp.csr_matrix:
+        return self.documents.encode_documents(texts)
+
+    def encode_queries(self, texts: Sequence[str]) -> sp.csr_matrix:
+        idf = self.idf
+        limit = self.documents.max_query_length
+        rows = []
+        for encoding in self._tokenizer.encode_batch(list(texts), add_special_tokens=False):
+            ids = np.array(encoding.ids[:limit], dtype=np.int64)
+            ids = ids[~np.isin(ids, self._dropped_ids)]
+            terms, counts = np.unique(ids, return_counts=True)
+            weights = idf[terms] * (counts if self.query_tf == "count" else 1.0)
+            keep = weights > 0 if self.min_idf is None else (weights > 0) & (idf[terms] >= self.min_idf)
+            terms, weights = terms[keep], weights[keep]
+            if self.max_query_terms is not None and len(terms) > self.max_query_terms:
+                best = np.sort(np.argsort(-weights, kind="stable")[: self.max_query_terms])
+                terms, weights = terms[best], weights[best]
+            rows.append(sp.csr_matrix((weights.astype(np.float32), terms, [0, len(terms)]),
+                                      shape=(1, len(idf)), dtype=np.float32))
+        if not rows:
+            return sp.csr_matrix((0, len(idf)), dtype=np.float32)
+        return sp.vstack(rows, format="csr", dtype=np.float32)

@@ -1,0 +1,163 @@
+"""Inference-free encoding: model-free queries, IDF tables, query options and query-time weighting."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lexir.corpus import Corpus
+from lexir.encoders import REGISTRY, create_encoder
+from lexir.encoders.idf import corpus_idf, load_idf_json
+from lexir.encoders.inference_free import InferenceFreeEncoder
+from lexir.errors import LexirError
+from lexir.index import build_index
+from lexir.search import Searcher
+from tests.conftest import SHARED, skip_or_fail
+from tests.helpers import write_jsonl
+from tests.texts import QUERIES
+
+MSMARCO_IDF = SHARED / "data" / "idf" / "opensearch-msmarco-idf.json"
+
+
+@pytest.fixture(scope="module")
+def if_index(tmp_path_factory, splade_tiny):
+    folder = tmp_path_factory.mktemp("if")
+    encoder = create_encoder("splade-tiny-if")
+    encoder.documents.__dict__["model"] = splade_tiny.model  # reuse the loaded weights for the document side
+    corpus = Corpus(str(write_jsonl(folder / "docs.jsonl")))
+    build_index(corpus, encoder, folder / "index", progress=False)
+    return folder / "index", corpus, encoder
+
+
+def test_searching_loads_no_model_and_imports_no_torch(if_index):
+    index, _, _ = if_index
+    script = (
+        "import json, sys\n"
+        "from lexir.search import Searcher\n"
+        f"searcher = Searcher({str(index)!r})\n"
+        f"results = searcher.search_batch({QUERIES!r}, k=3)\n"
+        "print(json.dumps({'hits': [len(r.hits) for r in results], 'torch': 'torch' in sys.modules,\n"
+        "                  'transformers': 'transformers' in sys.modules,\n"
+        "                  'model_loaded': 'model' in vars(searcher.encoder.documents)}))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert output.returncode == 0, output.stderr
+    report = json.loads(output.stdout)
+    assert sum(report["hits"]) > 0
+    assert report == {**report, "torch": False, "transformers": False, "model_loaded": False}
+
+
+def test_corpus_idf_by_hand_and_from_the_index(if_index):
+    # N = 4 documents; df = 1, 2, 4: idf = log(1 + (N - df + 0.5) / (df + 0.5))
+    expected = [math.log(1 + 3.5 / 1.5), math.log(1 + 2.5 / 2.5), math.log(1 + 0.5 / 4.5)]
+    np.testing.assert_allclose(corpus_idf(np.array([1, 2, 4]), 4), expected, rtol=1e-6)
+    index, corpus, encoder = if_index
+    searcher = Searcher(index)
+    vectors = encoder.encode_documents([doc.contents for doc in corpus])
+    document_frequency = np.bincount(vectors.indices, minlength=vectors.shape[1])
+    np.testing.assert_array_equal(searcher.index.doc_freq, document_frequency)
+    np.testing.assert_allclose(searcher.encoder.idf, corpus_idf(document_frequency, len(corpus)), rtol=1e-6)
+
+
+def test_query_is_tokens_weighted_by_idf(if_index):
+    index, _, _ = if_index
+    searcher = Searcher(index, query_options={"query_tf": "count"})
+    vocabulary = searcher.encoder.vocabulary
+    vector = searcher.encode(["[CLS] Vitamin vitamin D"])
+    terms = {vocabulary[t]: w for t, w in zip(vector.indices, vector.data)}
+    idf = searcher.index.idf
+    ids = {token: vocabulary.index(token) for token in ("vitamin", "d")}
+    assert terms == pytest.approx({"vitamin": 2 * idf[ids["vitamin"]], "d": idf[ids["d"]]})
+    binary = Searcher(index).encode(["vitamin vitamin d"])
+    assert sorted(binary.data) == pytest.approx(sorted([idf[ids["vitamin"]], idf[ids["d"]]]))
+
+
+def test_query_options_prune_terms(if_index):
+    index, _, _ = if_index
+    text = "the effect of vitamin d on the bones of older adults"
+    full = Searcher(index).encode([text])
+    no_stopwords = Searcher(index, query_options={"drop_stopwords": True}).encode([text])
+    capped = Searcher(index, query_options={"max_query_terms": 3}).encode([text])
+    threshold = float(np.median(full.data))
+    high_idf = Searcher(index, query_options={"min_idf": threshold}).encode([text])
+    vocabulary = Searcher(index).encoder.vocabulary
+    assert {"the", "of", "on"} <= {vocabulary[t] for t in full.indices}
+    assert not {"the", "of", "on"} & {vocabulary[t] for t in no_stopwords.indices}
+    assert capped.nnz == 3 and sorted(capped.data) == sorted(np.sort(full.data)[-3:])
+    assert high_idf.data.min() >= threshold and high_idf.nnz < full.nnz
+    with pytest.raises(LexirError, match="query_tf"):
+        Searcher(index, query_options={"query_tf": "log"}).encode([text])
+    with pytest.raises(LexirError, match="does not take"):
+        Searcher(index, query_options={"no_such_option": 1}).encode([text])
+
+
+def test_msmarco_idf_json_is_loaded_for_queries(if_index):
+    if not MSMARCO_IDF.is_file():
+        skip_or_fail(f"{MSMARCO_IDF} is absent")
+    index, _, _ = if_index
+    table = json.loads(MSMARCO_IDF.read_text())
+    searcher = Searcher(index, query_options={"idf": str(MSMARCO_IDF)})
+    vocabulary = searcher.encoder.vocabulary
+    vector = searcher.encode(["vitamin deficiency"])
+    assert {vocabulary[t]: w for t, w in zip(vector.indices, vector.data)} == pytest.approx(
+        {"vitamin": table["vitamin"], "deficiency": table["deficiency"]})
+    assert searcher.encoder.idf_source == str(MSMARCO_IDF.resolve())
+
+
+def test_bad_idf_files_are_clear_errors(tmp_path, splade_tiny):
+    vocabulary = splade_tiny.vocabulary
+    with pytest.raises(LexirError, match="does not exist"):
+        load_idf_json(tmp_path / "missing.json", vocabulary)
+    (tmp_path / "bad.json").write_text('{"vitamin": 2.0,')
+    with pytest.raises(LexirError, match="not valid JSON"):
+        load_idf_json(tmp_path / "bad.json", vocabulary)
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(LexirError, match="JSON object"):
+        load_idf_json(tmp_path / "list.json", vocabulary)
+    (tmp_path / "negative.json").write_text('{"vitamin": -1}')
+    with pytest.raises(LexirError, match="non-negative"):
+        load_idf_json(tmp_path / "negative.json", vocabulary)
+    (tmp_path / "other-vocab.json").write_text('{"vitamin": 2.0, "ĠVitamin": 3.0, "▁the": 1.0}')
+    with pytest.raises(LexirError, match="does not match the tokenizer's vocabulary: 2 of its 3"):
+        load_idf_json(tmp_path / "other-vocab.json", vocabulary)
+
+
+def test_query_weighting_on_a_siamese_index(tmp_path, splade_tiny):
+    build_index(Corpus(str(write_jsonl(tmp_path / "docs.jsonl"))), splade_tiny, tmp_path / "index", progress=False)
+    model = Searcher(tmp_path / "index", encoder=splade_tiny).encode(QUERIES[:2])
+    idf_only = Searcher(tmp_path / "index", encoder=splade_tiny, query_weighting="idf")
+    product = Searcher(tmp_path / "index", encoder=splade_tiny, query_weighting="model-idf")
+    idf = idf_only.index.idf
+    np.testing.assert_allclose(idf_only.encode(QUERIES[:2]).data, idf[model.indices], rtol=1e-6)
+    np.testing.assert_allclose(product.encode(QUERIES[:2]).data, model.data * idf[model.indices], rtol=1e-5)
+    with pytest.raises(LexirError, match="query weighting"):
+        Searcher(tmp_path / "index", query_weighting="bm25")
+
+
+def test_registry_names_for_hub_inference_free_models():
+    v3 = REGISTRY["opensearch-doc-v3-distill"]
+    assert v3.kind == "inference-free" and v3.settings["activation"] == "log1p_log1p_relu"
+    assert v3.model == "opensearch-project/opensearch-neural-sparse-encoding-doc-v3-distill"
+    assert REGISTRY["opensearch-doc-v2-distill"].settings.get("activation", "log1p_relu") == "log1p_relu"
+    encoder = create_encoder("opensearch-doc-v2-distill")
+    assert encoder.idf_option == "auto" and encoder.documents.model_ref.endswith("doc-v2-distill")
+
+
+def test_a_local_model_folder_with_idf_json_uses_it(tmp_path, splade_tiny):
+    """The code path of the hub models: a folder holding the model files and its own idf.json."""
+    folder = tmp_path / "model"
+    shutil.copytree(splade_tiny.model_folder, folder)
+    (folder / "idf.json").write_text(json.dumps({"vitamin": 7.0, "d": 0.5}))
+    encoder = create_encoder(str(folder))
+    inference_free = InferenceFreeEncoder(str(folder))
+    assert inference_free.idf_source == str(folder / "idf.json")
+    vector = inference_free.encode_queries(["vitamin d deficiency"])
+    assert {inference_free.vocabulary[t]: w for t, w in zip(vector.indices, vector.data)} == {"vitamin": 7.0,
+                                                                                             "d": 0.5}
+    assert encoder.spec.vocab_fingerprint == inference_free.spec.vocab_fingerprint
