@@ -11,13 +11,27 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from lexir.errors import LexirError
+from lexir.options import (
+    FuseOption,
+    FusionDepthOption,
+    ModeOption,
+    NormalizationOption,
+    RrfKOption,
+    WeightsOption,
+    fusion_from_options,
+    parse_key_values,
+)
+from lexir.search.fusion import DEFAULT_FUSION_DEPTH, RRF_K
+
+if TYPE_CHECKING:
+    from lexir.index.dense_builder import DenseBuildReport
 
 app = typer.Typer(help="lexir: learned sparse retrieval search engine.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -25,6 +39,7 @@ index_app = typer.Typer(help="Build and inspect indexes.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 console = Console(stderr=True)
 stdout = Console()
+DENSE_INDEX_HELP = "flat (exact, the default), hnsw:M=32,efSearch=128 or ivfpq:nlist=256,m=16,nprobe=16"
 
 
 def _mount_optional_apps() -> None:
@@ -49,12 +64,23 @@ def index_build(
     = False,
     skip_bad_lines: Annotated[bool, typer.Option(help="skip malformed JSONL lines instead of stopping")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+    dense: Annotated[str | None, typer.Option(help="also add a dense side with this encoder (minilm, or a "
+                                                   "sentence-embedding hub id or folder)")] = None,
+    dense_index: Annotated[str | None, typer.Option(help=f"FAISS type of the dense side: {DENSE_INDEX_HELP}")]
+    = None,
 ) -> None:
-    """Encode a corpus and write an index directory."""
+    """Encode a corpus and write an index directory (with --dense, a FAISS side too)."""
     from lexir.corpus import Corpus
     from lexir.encoders import create_encoder
+    from lexir.encoders.registry import create_dense_encoder
     from lexir.index import build_index
+    from lexir.index.dense_builder import add_dense
+    from lexir.index.faiss_types import FaissType
 
+    if dense_index is not None and dense is None:
+        raise LexirError("--dense-index needs --dense ENCODER (or add a dense side later with `lexir index add-dense`)")
+    faiss_type = FaissType.parse(dense_index or "flat")
+    dense_encoder = create_dense_encoder(dense, batch_size=batch_size, threads=threads) if dense else None
     corpus = Corpus(source, skip_bad_lines=skip_bad_lines)
     options = {"batch_size": batch_size, "max_doc_length": max_length, "threads": threads}
     sparse_encoder = create_encoder(encoder, **options)
@@ -68,6 +94,39 @@ def index_build(
         f"{report.docs_per_second:,.1f} docs/s encoding, {report.seconds:.1f} s in all, "
         f"{report.index_bytes / 2**20:.1f} MiB, {report.num_postings:,} postings"
     )
+    if dense_encoder is not None:
+        _print_dense_report(add_dense(out, dense_encoder, faiss_type=faiss_type, overwrite=True, progress=not quiet))
+
+
+@index_app.command("add-dense")
+def index_add_dense(
+    index: Annotated[Path, typer.Argument(help="index directory")],
+    encoder: Annotated[str, typer.Option(help="dense encoder: minilm, or a sentence-embedding hub id or folder")]
+    = "minilm",
+    dense_index: Annotated[str, typer.Option(help=f"FAISS type: {DENSE_INDEX_HELP}")] = "flat",
+    batch_size: Annotated[int | None, typer.Option(help="texts per forward pass")] = None,
+    max_length: Annotated[int | None, typer.Option(help="token limit (default: the model's own)")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing dense side")] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Encode an index's stored documents with a dense encoder and add a FAISS side to it."""
+    from lexir.encoders.registry import create_dense_encoder
+    from lexir.index.dense_builder import add_dense
+    from lexir.index.faiss_types import FaissType
+
+    faiss_type = FaissType.parse(dense_index)
+    dense_encoder = create_dense_encoder(encoder, batch_size=batch_size, max_length=max_length, threads=threads)
+    _print_dense_report(add_dense(index, dense_encoder, faiss_type=faiss_type, overwrite=overwrite,
+                                  progress=not quiet))
+
+
+def _print_dense_report(report: DenseBuildReport) -> None:
+    console.print(
+        f"added a dense side ({report.count:,} vectors of {report.dim} dims, {report.faiss_type}) at {report.path}: "
+        f"{report.docs_per_second:,.1f} docs/s encoding, {report.seconds:.1f} s in all, "
+        f"{report.dense_bytes / 2**20:.1f} MiB"
+    )
 
 
 @index_app.command("info")
@@ -75,12 +134,15 @@ def index_info(
     index: Annotated[Path, typer.Argument(help="index directory")],
     as_json: Annotated[bool, typer.Option("--json", help="print the manifest as JSON")] = False,
 ) -> None:
-    """Show an index's manifest and size."""
+    """Show an index's manifest and size (and its dense side's manifest, if it has one)."""
     from lexir.index import InvertedIndex
+    from lexir.index.dense import has_dense, read_dense_manifest
 
     opened = InvertedIndex(index)
     manifest = opened.manifest.to_dict()
     manifest["index_bytes"] = opened.size_bytes()
+    if has_dense(index):
+        manifest["dense"] = read_dense_manifest(index).to_dict()
     if as_json:
         stdout.print_json(json.dumps(manifest))
         return
@@ -104,13 +166,32 @@ def search(
     query_option: Annotated[list[str] | None, typer.Option(
         help="query-side encoder option KEY=VALUE, repeatable (inference-free: idf=corpus|PATH, "
              "query_tf=binary|count, min_idf=X, drop_stopwords=true, max_query_terms=N)")] = None,
+    algorithm: Annotated[str, typer.Option(
+        help="top-k algorithm: auto (chosen per query), exhaustive, maxscore or block_max_maxscore; all exact")]
+    = "auto",
+    heap_factor: Annotated[float, typer.Option(
+        help="1 = exact; below 1 (e.g. 0.8) pruning skips more documents: faster, approximate")] = 1.0,
+    mode: ModeOption = "sparse",
+    fuse: FuseOption = None,
+    weights: WeightsOption = None,
+    normalization: NormalizationOption = None,
+    rrf_k: RrfKOption = RRF_K,
+    fusion_depth: FusionDepthOption = DEFAULT_FUSION_DEPTH,
 ) -> None:
-    """Search an index with its own encoder."""
-    from lexir.options import parse_key_values
+    """Search an index with its own encoder(s): sparse, dense, or both fused (--mode hybrid)."""
     from lexir.search import Searcher
+    from lexir.search.hybrid import HybridSearcher, open_retrievers
 
-    searcher = Searcher(index, query_weighting=query_weighting, query_options=parse_key_values(query_option))
-    result = searcher.search(query, k=k, explain=explain, with_text=text or not as_json)
+    query_options = parse_key_values(query_option)
+    fusion = fusion_from_options(fuse, weights, normalization, rrf_k)
+    if mode == "sparse" and fusion is None:
+        searcher = Searcher(index, query_weighting=query_weighting, query_options=query_options, algorithm=algorithm,
+                            heap_factor=heap_factor)
+        result = searcher.search(query, k=k, explain=explain, with_text=text or not as_json)
+    else:
+        retrievers = open_retrievers([index], mode, query_weighting=query_weighting, query_options=query_options)
+        result = HybridSearcher(retrievers, fusion, depth=fusion_depth).search(
+            query, k=k, explain=explain, with_text=text or not as_json)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return

@@ -5,12 +5,12 @@ act(logits[i, j]), with act = log(1 + relu(x)) (SPLADE), or log(1 + log(1 + relu
 (OpenSearch v3 style). Both activations are monotone non-decreasing, so taking the
 max of the raw logits first and activating once per text gives exactly the same
 numbers while doing 1/length of the activation work. The MLM head runs only on
-non-padding tokens, in chunks, so a batch's full logits tensor never exists.
+non-padding tokens, in vocabulary tiles, so a batch's full logits tensor never exists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
@@ -22,7 +22,7 @@ from lexir.encoders.hf import load_masked_lm, load_tokenizer, read_vocabulary, r
 from lexir.errors import LexirError
 
 ACTIVATIONS = ("log1p_relu", "log1p_log1p_relu")
-HEAD_TOKEN_CHUNK = 4096
+VOCAB_TILE = 4096
 
 
 def activate(logits: Any, activation: str) -> Any:
@@ -139,31 +139,58 @@ class SpladeEncoder:
                     rows[text_index] = matrix[position]
         return sp.vstack(rows, format="csr", dtype=np.float32)
 
+    @cached_property
+    def _split_head(self) -> tuple[Any, Any, Any] | None:
+        """(transform, decoder weight, decoder bias) of the MLM head, or None where it cannot be split."""
+        return split_mlm_head(self.model)
+
     def _max_logits(self, batch: Any) -> Any:
-        """Per text, the max over its non-padding tokens of the MLM logits."""
+        """Per text, the max over its non-padding tokens of the MLM logits.
+
+        The hidden states of the non-padding tokens are transformed once, then projected onto the
+        vocabulary VOCAB_TILE columns at a time, each tile reduced at once to its per-text max: the
+        full [tokens x vocabulary] logits, whose writing makes the projection memory-bound, never exist.
+        """
         import torch
 
-        head = _mlm_head(self.model)
         mask = batch["attention_mask"].bool()
+        head = self._split_head
         if head is None:
             logits = self.model(**batch).logits
             return logits.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
-        hidden = self.model.base_model(**batch).last_hidden_state[mask]
-        text_of_token = torch.arange(mask.shape[0]).unsqueeze(1).expand_as(mask)[mask]
-        result = torch.full((mask.shape[0], self.model.config.vocab_size), float("-inf"))
-        for start in range(0, hidden.shape[0], HEAD_TOKEN_CHUNK):
-            logits = head(hidden[start : start + HEAD_TOKEN_CHUNK])
-            index = text_of_token[start : start + HEAD_TOKEN_CHUNK].unsqueeze(1).expand_as(logits)
-            result.scatter_reduce_(0, index, logits, reduce="amax")
+        transform, weight, bias = head
+        hidden = transform(self.model.base_model(**batch).last_hidden_state[mask])
+        lengths = mask.sum(dim=1)
+        result = torch.empty((mask.shape[0], weight.shape[0]))
+        for start in range(0, weight.shape[0], VOCAB_TILE):
+            end = start + VOCAB_TILE
+            logits = torch.addmm(bias[start:end], hidden, weight[start:end].T)
+            result[:, start:end] = torch.segment_reduce(logits, "max", lengths=lengths, axis=0)
         return result
 
 
-def _mlm_head(model: Any) -> Callable[[Any], Any] | None:
-    """The module mapping hidden states to vocabulary logits, where the architecture exposes one."""
+def split_mlm_head(model: Any) -> tuple[Any, Any, Any] | None:
+    """Split a masked LM's head into (token transform, vocabulary weight, vocabulary bias).
+
+    Works for heads that are one module (`cls` in BERT, `lm_head` in RoBERTa-likes) ending in the
+    output-embedding Linear: the transform is a copy of the head with that Linear replaced by identity.
+    """
+    import copy
+
+    import torch
+
+    decoder = model.get_output_embeddings()
+    if decoder is None or getattr(decoder, "bias", None) is None:
+        return None
     for attribute in ("cls", "lm_head"):
         head = getattr(model, attribute, None)
-        if head is not None:
-            return head
+        path = next((name for name, module in head.named_modules() if module is decoder), None) if head else None
+        if not path:
+            continue
+        transform = copy.deepcopy(head)
+        parent_name, _, child = path.rpartition(".")
+        setattr(transform.get_submodule(parent_name) if parent_name else transform, child, torch.nn.Identity())
+        return transform.eval(), decoder.weight, decoder.bias
     return None
 
 

@@ -14,12 +14,25 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from lexir.errors import LexirError
 from lexir.eval.datasets import load_dataset
+from lexir.eval.hybrid import evaluate_fused
 from lexir.eval.measures import DEFAULT_MEASURES, parse_measures
 from lexir.eval.report import Table, compare, comparison_table, result_tables, to_markdown, to_rich, transpose
 from lexir.eval.results import load_result
 from lexir.eval.runner import DEFAULT_DEPTH, evaluate
-from lexir.options import parse_key_values
+from lexir.options import (
+    FuseOption,
+    FusionDepthOption,
+    ModeOption,
+    NormalizationOption,
+    RrfKOption,
+    WeightsOption,
+    fusion_from_options,
+    parse_key_values,
+)
+from lexir.search.fusion import DEFAULT_FUSION_DEPTH, RRF_K
+from lexir.search.hybrid import check_mode
 
 DEFAULT_COMMAND = "run"
 
@@ -68,7 +81,8 @@ def run_command(
                                                 "cranfield) or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/).")],
     encoder: Annotated[str | None, typer.Option("--encoder", "-e", help="Encoder to build (or reuse from the "
                                                 "cache) an index with (default: splade-tiny).")] = None,
-    index: Annotated[Path | None, typer.Option("--index", "-i", help="Search this existing index instead.")] = None,
+    index: Annotated[list[Path] | None, typer.Option(
+        "--index", "-i", help="Search this existing index instead; repeat it to fuse several indexes.")] = None,
     split: Annotated[str | None, typer.Option(help="Qrels split of a BEIR folder (default: test), or of an "
                                               "ir_datasets id (DATASET/SPLIT).")] = None,
     measures: Annotated[list[str] | None, typer.Option(
@@ -87,13 +101,35 @@ def run_command(
              "query_tf=binary|count, min_idf=X, drop_stopwords=true, max_query_terms=N).")] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+    mode: ModeOption = "sparse",
+    fuse: FuseOption = None,
+    weights: WeightsOption = None,
+    normalization: NormalizationOption = None,
+    rrf_k: RrfKOption = RRF_K,
+    fusion_depth: FusionDepthOption = DEFAULT_FUSION_DEPTH,
+    tune_on: Annotated[str | None, typer.Option(
+        help="Choose the weight alpha of two fused retrievers (weights 1-alpha,alpha) on this other split of the "
+             "collection (e.g. beir/nfcorpus/dev) by the first measure, then evaluate with it.")] = None,
 ) -> None:
     """Build (or reuse) an index, run every judged query, and score the run."""
     names = [str(measure) for measure in parse_measures(measures or DEFAULT_MEASURES)]  # fail before any work
+    fusion = fusion_from_options(fuse, weights, normalization, rrf_k)
+    check_mode(mode)
+    indexes = index or []
+    single_sparse = mode == "sparse" and len(indexes) <= 1 and fusion is None and tune_on is None
+    if not single_sparse and (encoder is not None or not indexes):
+        raise LexirError("dense, hybrid and fused runs search existing indexes: give --index DIR (with a dense "
+                         "side for dense/hybrid: `lexir index build ... --dense minilm`), not --encoder")
     data = load_dataset(dataset, split)
-    result = evaluate(data, encoder=encoder, index=index, measures=names, depth=depth,
-                      drop_self_hits=drop_self_hits, progress=progress, query_weighting=query_weighting,
-                      query_options=parse_key_values(query_option))
+    if single_sparse:
+        result = evaluate(data, encoder=encoder, index=indexes[0] if indexes else None, measures=names, depth=depth,
+                          drop_self_hits=drop_self_hits, progress=progress, query_weighting=query_weighting,
+                          query_options=parse_key_values(query_option))
+    else:
+        result = evaluate_fused(data, indexes=indexes, mode=mode, fusion=fusion, measures=names, depth=depth,
+                                fusion_depth=fusion_depth, drop_self_hits=drop_self_hits, progress=progress,
+                                query_weighting=query_weighting, query_options=parse_key_values(query_option),
+                                tune_on=load_dataset(tune_on) if tune_on is not None else None)
     _print(result_tables(result), markdown)
     if out is not None:
         result_path, run_path = result.save(out)

@@ -28,7 +28,7 @@ class Table:
 
 
 def result_tables(result: EvalResult) -> list[Table]:
-    """Effectiveness, index and efficiency of one evaluation."""
+    """Effectiveness, index and efficiency of one evaluation (and its fusion weight sweep, if tuned)."""
     encoder = result.encoder_name
     measures = Table(f"{result.dataset}: {encoder} ({result.num_queries} queries)", ["measure", "value"],
                      [[name, _value(value)] for name, value in result.measures.items()])
@@ -43,10 +43,17 @@ def result_tables(result: EvalResult) -> list[Table]:
          " / ".join(_number(v, "", 2) for v in (eff.latency_ms_mean, eff.latency_ms_p50, eff.latency_ms_p99))
          + " ms"],
         ["batched throughput", _number(eff.batch_qps, "QPS", 1)],
-        ["nonzeros per document / query", f"{eff.mean_doc_nonzeros:.1f} / {eff.mean_query_nonzeros:.1f}"],
-        ["postings touched per query", f"{eff.mean_postings_touched:,.0f}"],
+        ["nonzeros per document / query",
+         " / ".join(_number(v, "", 1) for v in (eff.mean_doc_nonzeros, eff.mean_query_nonzeros))],
+        ["postings touched per query", _number(eff.mean_postings_touched, "", 0)],
     ]
-    return [measures, Table("index and efficiency", ["figure", "value"], rows)]
+    tables = [measures, Table("index and efficiency", ["figure", "value"], rows)]
+    tuning = result.query.get("tuning")
+    if tuning:
+        tables.append(Table(f"fusion weight alpha tuned on {tuning['split']}", ["alpha", tuning["measure"]],
+                            [[f"{alpha:g}" + (" (chosen)" if alpha == tuning["best_alpha"] else ""), _value(value)]
+                             for alpha, value in tuning["values"]]))
+    return tables
 
 
 # ---------------------------------------------------------------------------------------------- comparison

@@ -36,7 +36,8 @@ class Efficiency:
     """Costs of building and searching; None where this run could not measure them.
 
     Latency is end to end per query (encode + single-threaded top-k), one query at a time;
-    QPS is for all queries at once (one encoding pass, multi-threaded scoring).
+    QPS is for all queries at once (one encoding pass, multi-threaded scoring). The nonzero and
+    postings figures describe one sparse index; dense and fused runs leave them None.
     """
 
     built_now: bool
@@ -47,9 +48,9 @@ class Efficiency:
     latency_ms_p99: float | None
     batch_qps: float | None
     index_bytes: int
-    mean_doc_nonzeros: float
-    mean_query_nonzeros: float
-    mean_postings_touched: float
+    mean_doc_nonzeros: float | None
+    mean_query_nonzeros: float | None
+    mean_postings_touched: float | None
 
 
 @dataclass

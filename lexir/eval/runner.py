@@ -110,9 +110,16 @@ def _nonzero_terms(vector: sp.csr_matrix) -> np.ndarray:
 def _run(searcher: Searcher, topics: list[Topic], ranked: list[RankedNums], depth: int, drop: bool
          ) -> dict[str, list[tuple[str, float]]]:
     ids = searcher.index.docstore.all_ids()
+    hits = [[(ids[num], float(score)) for num, score in zip(result.nums, result.scores)] for result in ranked]
+    return run_from_hits(topics, hits, depth, drop)
+
+
+def run_from_hits(topics: Sequence[Topic], hits_per_topic: Sequence[list[tuple[str, float]]], depth: int,
+                  drop: bool) -> dict[str, list[tuple[str, float]]]:
+    """Each topic's (doc id, score) hits, best first, as run lists: self-hits dropped if `drop`, cut to
+    `depth`, in trec_eval's order."""
     run = {}
-    for topic, result in zip(topics, ranked):
-        hits = [(ids[num], float(score)) for num, score in zip(result.nums, result.scores)]
+    for topic, hits in zip(topics, hits_per_topic):
         if drop:
             hits = [hit for hit in hits if hit[0] != topic.query_id]
         hits = hits[:depth]
@@ -127,16 +134,24 @@ def _index_stats(searcher: Searcher) -> IndexStats:
                       postings=manifest.num_postings, bytes=searcher.index.size_bytes())
 
 
-def _efficiency(searcher: Searcher, prepared: PreparedIndex, timings: _Timings) -> Efficiency:
-    latencies = np.asarray(timings.latencies_ms, dtype=np.float64)
+def latency_figures(latencies_ms: Sequence[float], batch_seconds: float) -> dict[str, float | None]:
+    """Mean, p50 and p99 latency of the one-at-a-time pass and QPS of the batched pass (None if no queries)."""
+    latencies = np.asarray(latencies_ms, dtype=np.float64)
     measured = latencies.size > 0
+    return {
+        "latency_ms_mean": float(latencies.mean()) if measured else None,
+        "latency_ms_p50": float(np.percentile(latencies, 50)) if measured else None,
+        "latency_ms_p99": float(np.percentile(latencies, 99)) if measured else None,
+        "batch_qps": latencies.size / batch_seconds if measured and batch_seconds > 0 else None,
+    }
+
+
+def _efficiency(searcher: Searcher, prepared: PreparedIndex, timings: _Timings) -> Efficiency:
+    measured = len(timings.latencies_ms) > 0
     return Efficiency(
         built_now=prepared.built_now, build_seconds=prepared.build_seconds,
         encode_docs_per_second=prepared.encode_docs_per_second,
-        latency_ms_mean=float(latencies.mean()) if measured else None,
-        latency_ms_p50=float(np.percentile(latencies, 50)) if measured else None,
-        latency_ms_p99=float(np.percentile(latencies, 99)) if measured else None,
-        batch_qps=latencies.size / timings.batch_seconds if measured and timings.batch_seconds > 0 else None,
+        **latency_figures(timings.latencies_ms, timings.batch_seconds),
         index_bytes=searcher.index.size_bytes(),
         mean_doc_nonzeros=float(np.mean(searcher.index.doc_nnz)) if searcher.index.num_docs else 0.0,
         mean_query_nonzeros=float(np.mean(timings.query_nonzeros)) if measured else 0.0,

@@ -71,3 +71,12 @@ def test_missing_local_model_is_a_clear_error(tmp_path):
     encoder = SpladeEncoder(str(tmp_path / "no-such-model"))
     with pytest.raises(LexirError, match="folder"):
         encoder.spec
+
+
+def test_unsplittable_heads_fall_back_to_full_logits(splade_tiny):
+    fallback = SpladeEncoder(splade_tiny.model_ref, model_folder=splade_tiny.model_folder, batch_size=4)
+    fallback.__dict__["model"] = splade_tiny.model
+    fallback.__dict__["_split_head"] = None  # as for a model whose head is not one module ending in a Linear
+    texts = [text for _, _, text in DOCUMENTS[:5]]
+    np.testing.assert_allclose(fallback.encode_documents(texts).toarray(),
+                               reference_splade(splade_tiny, texts, 256, "log1p_relu"), rtol=1e-5, atol=2e-5)

@@ -1,0 +1,58 @@
+"""End-to-end query latency of inference-free queries against BM25 and siamese SPLADE, in one run.
+
+    python benchmarks/inference_free_latency.py --bm25 DIR --inference-free DIR [--splade DIR]
+        [--dataset beir/nfcorpus/test] [--rounds 3]
+
+Each index answers every query of the dataset one at a time (tokenization or encoding included,
+single-threaded top-10), the engines interleaved query by query so that machine load hits them
+alike. Prints mean / p50 / p99 per engine and, last, `inference-free/BM25 mean latency ratio: X`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import ir_datasets
+import numpy as np
+
+from lexir.search import Searcher
+
+
+def time_query(searcher: Searcher, text: str) -> float:
+    started = time.perf_counter()
+    searcher.rank_one(searcher.encode([text]), 10)
+    return (time.perf_counter() - started) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bm25", required=True)
+    parser.add_argument("--inference-free", required=True)
+    parser.add_argument("--splade")
+    parser.add_argument("--dataset", default="beir/nfcorpus/test")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    texts = [query.text for query in ir_datasets.load(args.dataset).queries_iter()]
+    engines = {"BM25": Searcher(args.bm25), "inference-free": Searcher(args.inference_free)}
+    if args.splade:
+        engines["SPLADE (siamese)"] = Searcher(args.splade)
+    for searcher in engines.values():
+        searcher.warm_up()
+        time_query(searcher, texts[0])
+    latencies: dict[str, list[float]] = {name: [] for name in engines}
+    for _ in range(args.rounds):
+        for text in texts:
+            for name, searcher in engines.items():
+                latencies[name].append(time_query(searcher, text))
+    print(f"{args.dataset}: {len(texts)} queries x {args.rounds} rounds, top-10, one query at a time")
+    for name, values in latencies.items():
+        array = np.array(values)
+        print(f"{name:>18}: mean {array.mean():.3f} ms  p50 {np.percentile(array, 50):.3f} ms  "
+              f"p99 {np.percentile(array, 99):.3f} ms")
+    ratio = np.mean(latencies["inference-free"]) / np.mean(latencies["BM25"])
+    print(f"inference-free/BM25 mean latency ratio: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
