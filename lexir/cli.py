@@ -179,14 +179,14 @@ def search(
     fusion_depth: FusionDepthOption = DEFAULT_FUSION_DEPTH,
 ) -> None:
     """Search an index with its own encoder(s): sparse, dense, or both fused (--mode hybrid)."""
-    from lexir.search import Searcher
     from lexir.search.hybrid import HybridSearcher, open_retrievers
+    from lexir.search.live import LiveSearcher
 
     query_options = parse_key_values(query_option)
     fusion = fusion_from_options(fuse, weights, normalization, rrf_k)
     if mode == "sparse" and fusion is None:
-        searcher = Searcher(index, query_weighting=query_weighting, query_options=query_options, algorithm=algorithm,
-                            heap_factor=heap_factor)
+        searcher = LiveSearcher(index, query_weighting=query_weighting, query_options=query_options,
+                                algorithm=algorithm, heap_factor=heap_factor)
         result = searcher.search(query, k=k, explain=explain, with_text=text or not as_json)
     else:
         retrievers = open_retrievers([index], mode, query_weighting=query_weighting, query_options=query_options)
@@ -206,6 +206,49 @@ def search(
             row.append(", ".join(f"{t} {v:.2f}" for t, v in list((hit.contributions or {}).items())[:6]))
         table.add_row(*row)
     stdout.print(table)
+
+
+@index_app.command("merge")
+def index_merge(index: Annotated[Path, typer.Argument(help="index directory")]) -> None:
+    """Fold the segments that live updates added into one (deleted documents are dropped)."""
+    from lexir.index.live import LiveIndex
+
+    before = LiveIndex(index).snapshot().commit
+    after = LiveIndex(index).merge()
+    console.print(f"merged {len(before.segments)} segments into {len(after.segments)} "
+                  f"(commit {after.generation})")
+
+
+@app.command("serve")
+def serve(
+    index: Annotated[Path, typer.Argument(help="index directory")],
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    api_key: Annotated[str | None, typer.Option(
+        envvar="LEXIR_API_KEY", help="key that write endpoints require (without it writes are disabled)")] = None,
+    keys_for_reads: Annotated[bool, typer.Option(help="require the API key for reads too")] = False,
+    cors_origin: Annotated[list[str] | None, typer.Option(help="allow browser calls from this origin (repeatable)")]
+    = None,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Serve an index over HTTP: search, documents, stats, and a search page at /."""
+    import os
+
+    import uvicorn
+
+    from lexir.api.app import ENV_PREFIX
+    from lexir.index.format import read_manifest
+
+    read_manifest(index)  # a clear error before any worker starts
+    if workers < 1:
+        raise LexirError(f"workers must be at least 1, got {workers}")
+    os.environ[f"{ENV_PREFIX}INDEX"] = str(index.resolve())
+    os.environ[f"{ENV_PREFIX}KEYS_FOR_READS"] = "1" if keys_for_reads else "0"
+    os.environ[f"{ENV_PREFIX}CORS"] = ",".join(cors_origin or [])
+    if api_key:
+        os.environ["LEXIR_API_KEY"] = api_key
+    uvicorn.run("lexir.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
 
 
 def main() -> None:

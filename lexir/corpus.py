@@ -91,6 +91,24 @@ class Corpus:
                     logger.warning("%s:%d skipped: %s", path, number, error)
 
 
+class DocumentList:
+    """Documents already in memory (e.g. a batch added to a live index), read like a Corpus."""
+
+    def __init__(self, documents: list[Document], source: str = "documents") -> None:
+        self.documents = documents
+        self.source = source
+        self.skipped = 0
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    def __iter__(self) -> Iterator[Document]:
+        return iter(self.documents)
+
+
+DocumentSource = Corpus | DocumentList
+
+
 def _parse_line(line: str) -> Document:
     try:
         record = json.loads(line)

@@ -18,7 +18,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import islice
@@ -29,8 +29,8 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 import lexir
-from lexir.corpus import Corpus, Document
-from lexir.encoders.base import SparseEncoder, needs_corpus_fit
+from lexir.corpus import Document, DocumentSource
+from lexir.encoders.base import EncoderSpec, SparseEncoder, needs_corpus_fit
 from lexir.errors import LexirError
 from lexir.index.docstore import DOCSTORE_FILE, DocStore
 from lexir.index.format import ENCODER_STATE_DIR, Manifest, is_index, write_arrays, write_manifest
@@ -66,7 +66,7 @@ def staging_folder(target: Path) -> Path:
 
 
 def build_index(
-    corpus: Corpus,
+    corpus: DocumentSource,
     encoder: SparseEncoder,
     target: Path,
     *,
@@ -76,8 +76,13 @@ def build_index(
     bits: int = 8,
     block_size: int = DEFAULT_BLOCK_SIZE,
     progress: bool = True,
+    quantizer: Quantizer | None = None,
 ) -> BuildReport:
-    """Encode every document of `corpus` and write an index directory at `target`."""
+    """Encode every document of `corpus` and write an index directory at `target`.
+
+    `quantizer` fixes the impact scale (live segments share their base index's scale, so that merging
+    them is exact); by default the scale comes from this corpus's largest weight.
+    """
     started = time.perf_counter()
     target = Path(target)
     if chunk_size < 1:
@@ -95,8 +100,8 @@ def build_index(
         build_figures = {"encode_seconds": round(encode_seconds, 3), "encoded_docs": encoded,
                          "docs_per_second": round(encoded / encode_seconds, 2) if encode_seconds > 0 else None,
                          "resumed_chunks": resumed}
-        num_docs, num_postings = _assemble(staging, encoder, corpus.source, bits, block_size, build_figures,
-                                           started)
+        num_docs, num_postings = _assemble(staging, encoder, corpus.source, quantizer or bits, block_size,
+                                           build_figures, started)
     except LexirError as error:
         if not staging_existed:
             _keep_staging_only_with_work(staging, error)
@@ -122,7 +127,7 @@ def _is_empty_folder(path: Path) -> bool:
     return path.is_dir() and not any(path.iterdir())
 
 
-def _prepare_staging(target: Path, corpus: Corpus, encoder: SparseEncoder, chunk_size: int, *, resume: bool,
+def _prepare_staging(target: Path, corpus: DocumentSource, encoder: SparseEncoder, chunk_size: int, *, resume: bool,
                      discard: bool) -> None:
     staging = staging_folder(target)
     if staging.exists() and not resume:
@@ -153,7 +158,7 @@ def _load_fitted_state(staging: Path, encoder: SparseEncoder) -> None:
         encoder.load_state(staging / ENCODER_STATE_DIR)
 
 
-def _check_same_build(staging: Path, corpus: Corpus, encoder: SparseEncoder, chunk_size: int) -> None:
+def _check_same_build(staging: Path, corpus: DocumentSource, encoder: SparseEncoder, chunk_size: int) -> None:
     path = staging / "build.json"
     if not path.is_file():
         raise LexirError(f"{staging} is not a resumable build (no build.json); pass --overwrite to start again")
@@ -176,7 +181,7 @@ def _chunk_path(staging: Path, number: int) -> Path:
     return staging / "chunks" / f"{number:06d}.npz"
 
 
-def _encode_chunks(corpus: Corpus, encoder: SparseEncoder, staging: Path, chunk_size: int, progress: bool
+def _encode_chunks(corpus: DocumentSource, encoder: SparseEncoder, staging: Path, chunk_size: int, progress: bool
                    ) -> tuple[float, int, int]:
     """Encode every chunk not yet on disk; returns (encoding seconds, documents encoded, chunks reused)."""
     store = DocStore(staging / DOCSTORE_FILE)
@@ -211,17 +216,14 @@ def _save_chunk(path: Path, vectors: sp.csr_matrix) -> None:
     os.replace(temporary, path)
 
 
-def _assemble(staging: Path, encoder: SparseEncoder, source: str, bits: int, block_size: int,
+def _assemble(staging: Path, encoder: SparseEncoder, source: str, bits: int | Quantizer, block_size: int,
               build_figures: dict[str, object], started: float) -> tuple[int, int]:
     chunk_files = sorted((staging / "chunks").glob("[0-9]*.npz"))
     vectors = sp.vstack([sp.load_npz(f) for f in chunk_files], format="csr", dtype=np.float32)
-    quantizer = Quantizer.fit(float(vectors.data.max()) if vectors.nnz else 0.0, bits)
-    arrays = build_postings(vectors, quantizer, block_size)
-    output = staging / "index"
-    if output.exists():
-        shutil.rmtree(output)
-    output.mkdir()
-    write_arrays(output, arrays)
+    if isinstance(bits, Quantizer):
+        quantizer = bits
+    else:
+        quantizer = Quantizer.fit(float(vectors.data.max()) if vectors.nnz else 0.0, bits)
     store = DocStore(staging / DOCSTORE_FILE)
     try:
         if store.count() != vectors.shape[0]:
@@ -230,18 +232,40 @@ def _assemble(staging: Path, encoder: SparseEncoder, source: str, bits: int, blo
         store.finish()
     finally:
         store.close()
-    shutil.copy2(staging / DOCSTORE_FILE, output / DOCSTORE_FILE)
-    if (staging / ENCODER_STATE_DIR).is_dir():
-        shutil.copytree(staging / ENCODER_STATE_DIR, output / ENCODER_STATE_DIR)
+    output = staging / "index"
+    if output.exists():
+        shutil.rmtree(output)
+    state = staging / ENCODER_STATE_DIR
+
+    def figures() -> dict[str, object]:
+        return {"build": {**build_figures, "build_seconds": round(time.perf_counter() - started, 3)}}
+
+    manifest = write_index_folder(output, vectors, quantizer, block_size, encoder.spec, source,
+                                  staging / DOCSTORE_FILE, state if state.is_dir() else None, figures)
+    return manifest.num_docs, manifest.num_postings
+
+
+def write_index_folder(output: Path, vectors: sp.csr_matrix, quantizer: Quantizer, block_size: int,
+                       spec: EncoderSpec, source: str, docstore_file: Path, encoder_state: Path | None,
+                       extra: Callable[[], dict[str, object]]) -> Manifest:
+    """Write a complete index folder from document vectors and a finished document store; manifest last.
+
+    `extra` is called just before the manifest is written (so build timings include the postings).
+    """
+    output.mkdir(parents=True)
+    arrays = build_postings(vectors, quantizer, block_size)
+    write_arrays(output, arrays)
+    shutil.copy2(docstore_file, output / DOCSTORE_FILE)
+    if encoder_state is not None:
+        shutil.copytree(encoder_state, output / ENCODER_STATE_DIR)
     manifest = Manifest(
-        encoder=encoder.spec, num_docs=vectors.shape[0], num_terms=vectors.shape[1],
-        num_postings=int(arrays["doc_ids"].size),
-        quantization=quantizer, block_size=block_size, lexir_version=lexir.__version__, source=source,
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        extra={"build": {**build_figures, "build_seconds": round(time.perf_counter() - started, 3)}},
+        encoder=spec, num_docs=vectors.shape[0], num_terms=vectors.shape[1],
+        num_postings=int(arrays["doc_ids"].size), quantization=quantizer, block_size=block_size,
+        lexir_version=lexir.__version__, source=source,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), extra=extra(),
     )
     write_manifest(output, manifest)
-    return manifest.num_docs, manifest.num_postings
+    return manifest
 
 
 def _swap_into_place(built: Path, target: Path) -> None:

@@ -1,0 +1,83 @@
+"""Request and response bodies of the REST API (pydantic), with the service's size limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Mode = Literal["sparse", "dense", "hybrid"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request limits: past them a request is refused (413 for sizes, 422 for values)."""
+
+    max_k: int = 1000
+    max_query_chars: int = 2000
+    max_batch_queries: int = 100
+    max_batch_documents: int = 1000
+    max_text_chars: int = 200_000
+
+
+class SearchRequest(BaseModel):
+    """POST /search: one query (`q`) or a batch (`queries`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    q: str | None = Field(default=None, description="one query")
+    queries: list[str] | None = Field(default=None, description="a batch of queries (answered as a list)")
+    k: int = Field(default=10, gt=0, description="hits per query")
+    mode: Mode = "sparse"
+    explain: bool = Field(default=False, description="per-term (or per-retriever) parts of each score")
+    text: bool = Field(default=False, description="include titles and texts")
+
+
+class HitBody(BaseModel):
+    id: str
+    score: float
+    rank: int
+    title: str | None = None
+    text: str | None = None
+    contributions: dict[str, float] | None = None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    hits: list[HitBody]
+    took_ms: float
+
+
+class DocumentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=512)
+    title: str = ""
+    text: str = ""
+
+
+class AddDocumentsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    documents: list[DocumentBody] = Field(min_length=1)
+
+
+class WriteResponse(BaseModel):
+    generation: int = Field(description="the commit that holds the change")
+    added: int = 0
+    deleted: int = 0
+
+
+class StatsResponse(BaseModel):
+    documents: int
+    terms: int
+    postings: int
+    segments: int
+    deleted: int
+    bytes: int
+    generation: int
+    encoder: dict[str, object]
+    dense: bool
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    detail: list[dict[str, object]] | None = None

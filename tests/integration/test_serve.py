@@ -1,0 +1,86 @@
+"""The service for real: a `lexir serve` subprocess over HTTP, schemathesis over the OpenAPI document,
+and the search page in headless Chromium (with a screenshot kept under test-artifacts/)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lexir.corpus import Corpus
+from lexir.encoders import create_encoder
+from lexir.index import build_index
+from tests.api_helpers import running_server
+from tests.conftest import skip_or_fail
+from tests.helpers import write_jsonl
+
+KEY = "serve-test-key"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def splade_index(tmp_path_factory, splade_tiny):
+    folder = tmp_path_factory.mktemp("serve")
+    build_index(Corpus(str(write_jsonl(folder / "docs.jsonl"))), splade_tiny, folder / "index", progress=False)
+    return folder / "index"
+
+
+@pytest.mark.integration
+def test_real_server_over_http(splade_index, tmp_path):
+    index = tmp_path / "index"
+    shutil.copytree(splade_index, index)
+    with running_server(index, api_key=KEY) as url:
+        found = httpx.get(f"{url}/search", params={"q": "boundary layer heat transfer", "k": 2}).json()
+        assert found["hits"][0]["id"] in {"d4", "d11"}
+        document = {"id": "live-1", "title": "Icing on wings", "text": "Ice on a wing's leading edge cuts lift."}
+        refused = httpx.post(f"{url}/documents", json={"documents": [document]})
+        assert refused.status_code == 401 and "error" in refused.json()
+        added = httpx.post(f"{url}/documents", json={"documents": [document]},
+                           headers={"Authorization": f"Bearer {KEY}"})
+        assert added.status_code == 200
+        hits = httpx.get(f"{url}/search", params={"q": "ice on the leading edge of a wing", "k": 1}).json()["hits"]
+        assert hits[0]["id"] == "live-1"
+        assert httpx.get(f"{url}/stats").json()["segments"] == 2
+        assert httpx.post(f"{url}/search", content=b"{not json", headers={"content-type": "application/json"}
+                          ).status_code == 422
+
+
+@pytest.mark.integration
+def test_schemathesis_finds_no_server_errors(tmp_path):
+    """Every operation of /openapi.json, with generated (valid and invalid) requests: never a 5xx."""
+    build_index(Corpus(str(write_jsonl(tmp_path / "docs.jsonl"))), create_encoder("bm25"), tmp_path / "index",
+                progress=False)
+    with running_server(tmp_path / "index", api_key=KEY) as url:
+        run = subprocess.run(
+            [str(Path(sys.executable).parent / "schemathesis"), "run", f"{url}/openapi.json", "--checks",
+             "not_a_server_error", "--max-examples", "40", "--seed", "7", "--workers", "1",
+             "--header", f"X-API-Key: {KEY}"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    counts = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
+    assert counts and int(counts.group(2)) >= 100, run.stdout[-2000:]  # the checks really ran
+
+
+@pytest.mark.integration
+def test_search_page_in_headless_chromium(splade_index, tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "search-page.png"
+    screenshot.unlink(missing_ok=True)
+    with running_server(splade_index) as url:
+        page = f"{url}/?q=vitamin+d+fractures&mode=sparse"
+        common = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=8000"]
+        dom = subprocess.run([*common, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
+        subprocess.run([*common, f"--screenshot={screenshot}", "--window-size=1100,900", page],
+                       capture_output=True, timeout=120)
+    assert 'class="hit"' in dom and "<mark>Vitamin</mark>" in dom
+    assert "hits in" in dom
+    assert screenshot.is_file() and screenshot.stat().st_size > 10_000
