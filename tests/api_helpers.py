@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,18 +21,24 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(index: Path, *extra: str, api_key: str | None = None, timeout: float = 120.0):
-    """Start `lexir serve INDEX` on 127.0.0.1 and yield its base URL once /healthz answers."""
+def running_server(index: Path, *extra: str, api_key: str | None = None, timeout: float = 120.0,
+                   log: Path | None = None):
+    """Start `lexir serve INDEX` on 127.0.0.1 and yield its base URL once /healthz answers.
+
+    The server's output goes to `log` (a temporary file by default), never to an unread pipe.
+    """
     port = free_port()
     env = {**os.environ, **({"LEXIR_API_KEY": api_key} if api_key else {})}
+    log_file = open(log, "w") if log else tempfile.TemporaryFile("w+")
     process = subprocess.Popen([sys.executable, "-m", "lexir", "serve", str(index), "--port", str(port), *extra],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"lexir serve exited: {process.communicate()}")
+                log_file.seek(0)
+                raise RuntimeError(f"lexir serve exited: {log_file.read()[-3000:]}")
             try:
                 if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
                     break
@@ -47,3 +54,4 @@ def running_server(index: Path, *extra: str, api_key: str | None = None, timeout
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        log_file.close()

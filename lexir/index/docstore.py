@@ -8,6 +8,7 @@ so a resumed build can rewrite a chunk without duplicates.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -23,6 +24,7 @@ class DocStore:
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
+        self._lock = threading.Lock()  # one connection serves every thread of a server: one query at a time
         if readonly:
             if not path.is_file():
                 raise LexirError(f"document store {path} is missing")
@@ -51,7 +53,8 @@ class DocStore:
         self._db.execute("PRAGMA journal_mode=DELETE")
 
     def count(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
 
     def ids(self, nums: Iterable[int]) -> list[str]:
         return [row[1] for row in self._rows(nums, "id")]
@@ -60,19 +63,22 @@ class DocStore:
         return [Document(row[1], row[2] or "", row[3] or "") for row in self._rows(nums, "id, title, text")]
 
     def num_of(self, doc_id: str) -> int | None:
-        row = self._db.execute("SELECT num FROM docs WHERE id = ?", (doc_id,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT num FROM docs WHERE id = ?", (doc_id,)).fetchone()
         return None if row is None else row[0]
 
     def all_ids(self) -> list[str]:
-        return [row[0] for row in self._db.execute("SELECT id FROM docs ORDER BY num")]
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT id FROM docs ORDER BY num")]
 
     def _rows(self, nums: Iterable[int], columns: str) -> list[tuple]:
         wanted = [int(n) for n in nums]
         if not wanted:
             return []
         placeholders = ",".join("?" * len(wanted))
-        found = {row[0]: row for row in self._db.execute(
-            f"SELECT num, {columns} FROM docs WHERE num IN ({placeholders})", wanted)}
+        with self._lock:
+            found = {row[0]: row for row in self._db.execute(
+                f"SELECT num, {columns} FROM docs WHERE num IN ({placeholders})", wanted)}
         missing = [n for n in wanted if n not in found]
         if missing:
             raise LexirError(f"document numbers {missing[:5]} are not in the document store {self.path}")
