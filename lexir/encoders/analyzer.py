@@ -26,6 +26,9 @@ class EnglishAnalyzer:
         self.stopwords = stopwords
         self.stemmer_name = stemmer
 
+    def __getstate__(self) -> dict[str, object]:
+        return {key: value for key, value in self.__dict__.items() if key != "_stemmer"}
+
     @cached_property
     def _stemmer(self):  # type: ignore[no-untyped-def]
         import Stemmer

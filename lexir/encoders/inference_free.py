@@ -72,6 +72,9 @@ class InferenceFreeEncoder:
         self.max_query_terms = max_query_terms
         self._corpus_idf: np.ndarray | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if key not in ("_tokenizer", "_dropped_ids")}
+
     @property
     def model_folder(self) -> str:
         return self.documents.model_folder

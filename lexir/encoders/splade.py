@@ -84,6 +84,10 @@ class SpladeEncoder:
         self.activation = activation
         self.trust_remote_code = trust_remote_code
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle settings, not loaded weights: worker processes load the model themselves."""
+        return {key: value for key, value in self.__dict__.items() if key not in ("model", "tokenizer", "_split_head")}
+
     @cached_property
     def model_folder(self) -> str:
         return self._model_folder or resolve_model_folder(self.model_ref)

@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -33,6 +34,7 @@ from lexir.corpus import Document, DocumentSource
 from lexir.encoders.base import EncoderSpec, SparseEncoder, needs_corpus_fit
 from lexir.errors import LexirError
 from lexir.index.docstore import DOCSTORE_FILE, DocStore
+from lexir.index.encoding import ChunkEncoder, PendingChunk
 from lexir.index.format import ENCODER_STATE_DIR, Manifest, is_index, write_arrays, write_manifest
 from lexir.index.postings import DEFAULT_BLOCK_SIZE, build_postings
 from lexir.index.quantize import Quantizer
@@ -40,6 +42,7 @@ from lexir.index.quantize import Quantizer
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 2048
+CHUNK_GLOB = "[0-9][0-9][0-9][0-9][0-9][0-9].npz"
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,13 @@ def build_index(
     block_size: int = DEFAULT_BLOCK_SIZE,
     progress: bool = True,
     quantizer: Quantizer | None = None,
+    workers: int = 1,
 ) -> BuildReport:
     """Encode every document of `corpus` and write an index directory at `target`.
 
     `quantizer` fixes the impact scale (live segments share their base index's scale, so that merging
-    them is exact); by default the scale comes from this corpus's largest weight.
+    them is exact); by default the scale comes from this corpus's largest weight. `workers > 1` encodes
+    in that many processes (see encoding.py).
     """
     started = time.perf_counter()
     target = Path(target)
@@ -96,7 +101,7 @@ def build_index(
     staging_existed = staging.exists()
     try:
         _prepare_staging(target, corpus, encoder, chunk_size, resume=resume, discard=overwrite)
-        encode_seconds, encoded, resumed = _encode_chunks(corpus, encoder, staging, chunk_size, progress)
+        encode_seconds, encoded, resumed = _encode_chunks(corpus, encoder, staging, chunk_size, progress, workers)
         build_figures = {"encode_seconds": round(encode_seconds, 3), "encoded_docs": encoded,
                          "docs_per_second": round(encoded / encode_seconds, 2) if encode_seconds > 0 else None,
                          "resumed_chunks": resumed}
@@ -117,7 +122,7 @@ def _keep_staging_only_with_work(staging: Path, error: LexirError) -> None:
     """After a failed build, keep the staging folder only if it holds encoded chunks worth resuming."""
     if not staging.is_dir():
         return
-    if any((staging / "chunks").glob("[0-9]*.npz")):
+    if any((staging / "chunks").glob(CHUNK_GLOB)):
         error.args = (f"{error} (finished chunks are kept in {staging}; --resume continues from them)",)
     else:
         shutil.rmtree(staging)
@@ -181,36 +186,47 @@ def _chunk_path(staging: Path, number: int) -> Path:
     return staging / "chunks" / f"{number:06d}.npz"
 
 
-def _encode_chunks(corpus: DocumentSource, encoder: SparseEncoder, staging: Path, chunk_size: int, progress: bool
-                   ) -> tuple[float, int, int]:
-    """Encode every chunk not yet on disk; returns (encoding seconds, documents encoded, chunks reused)."""
+def _encode_chunks(corpus: DocumentSource, encoder: SparseEncoder, staging: Path, chunk_size: int, progress: bool,
+                   workers: int = 1) -> tuple[float, int, int]:
+    """Encode every chunk not yet on disk; returns (encoding wall seconds, documents encoded, chunks reused)."""
     store = DocStore(staging / DOCSTORE_FILE)
-    encode_seconds, encoded, resumed = 0.0, 0, 0
-    total = len(corpus)
+    encoded, resumed = 0, 0
+    pending: deque[tuple[Path, int, PendingChunk]] = deque()
+    started = time.perf_counter()
     try:
-        with tqdm(total=total, unit="doc", desc="encoding", disable=not progress) as bar:
+        with tqdm(total=len(corpus), unit="doc", desc="encoding", disable=not progress) as bar, \
+                ChunkEncoder(encoder, workers) as chunk_encoder:
             for number, chunk in enumerate(_chunks(iter(corpus), chunk_size)):
                 path = _chunk_path(staging, number)
                 if path.is_file():
                     resumed += 1
-                else:
-                    store.write(number * chunk_size, chunk)
-                    tic = time.perf_counter()
-                    vectors = encoder.encode_documents([doc.contents for doc in chunk])
-                    encode_seconds += time.perf_counter() - tic
-                    encoded += len(chunk)
-                    _save_chunk(path, vectors)
-                bar.update(len(chunk))
+                    bar.update(len(chunk))
+                    continue
+                store.write(number * chunk_size, chunk)
+                pending.append((path, len(chunk), chunk_encoder.submit([doc.contents for doc in chunk])))
+                while len(pending) >= chunk_encoder.in_flight:
+                    encoded += _finish_chunk(pending.popleft(), bar)
+            while pending:
+                encoded += _finish_chunk(pending.popleft(), bar)
         if store.count() == 0:
             raise LexirError(f"the corpus {corpus.source} has no documents")
     finally:
         store.close()
-    return encode_seconds, encoded, resumed
+    return (time.perf_counter() - started if encoded else 0.0), encoded, resumed
+
+
+def _finish_chunk(item: tuple[Path, int, PendingChunk], bar: tqdm) -> int:
+    """Wait for one chunk's vectors and save them; chunks finish in corpus order."""
+    path, size, result = item
+    _save_chunk(path, result.get())
+    bar.update(size)
+    return size
 
 
 def _save_chunk(path: Path, vectors: sp.csr_matrix) -> None:
-    temporary = path.with_suffix(".tmp.npz")
-    sp.save_npz(temporary, vectors.astype(np.float32), compressed=False)
+    temporary = path.with_name(f".{path.name}.tmp")  # never matches CHUNK_GLOB
+    with open(temporary, "wb") as handle:
+        sp.save_npz(handle, vectors.astype(np.float32), compressed=False)
     with open(temporary, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(temporary, path)
@@ -218,7 +234,7 @@ def _save_chunk(path: Path, vectors: sp.csr_matrix) -> None:
 
 def _assemble(staging: Path, encoder: SparseEncoder, source: str, bits: int | Quantizer, block_size: int,
               build_figures: dict[str, object], started: float) -> tuple[int, int]:
-    chunk_files = sorted((staging / "chunks").glob("[0-9]*.npz"))
+    chunk_files = sorted((staging / "chunks").glob(CHUNK_GLOB))
     vectors = sp.vstack([sp.load_npz(f) for f in chunk_files], format="csr", dtype=np.float32)
     if isinstance(bits, Quantizer):
         quantizer = bits

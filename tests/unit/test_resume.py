@@ -13,7 +13,7 @@ import pytest
 
 from lexir.errors import IndexFormatError
 from lexir.index import InvertedIndex
-from lexir.index.builder import staging_folder
+from lexir.index.builder import CHUNK_GLOB, staging_folder
 from lexir.index.format import ARRAY_NAMES
 from tests.helpers import write_jsonl
 from tests.texts import DOCUMENTS
@@ -33,13 +33,13 @@ def test_killed_build_resumes_to_the_same_index(tmp_path, splade_tiny):
     process = subprocess.Popen(build_command(source, target), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     chunks = staging_folder(target) / "chunks"
     deadline = time.monotonic() + 120
-    while len(list(chunks.glob("[0-9]*.npz"))) < 3:
+    while len(list(chunks.glob(CHUNK_GLOB))) < 3:
         if process.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"the build ended before it could be killed: {process.communicate()}")
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    finished = len(list(chunks.glob("[0-9]*.npz")))
+    finished = len(list(chunks.glob(CHUNK_GLOB)))
     assert finished < len(documents) // 4, "the build finished before the kill; the test proves nothing"
     with pytest.raises(IndexFormatError):
         InvertedIndex(target)
