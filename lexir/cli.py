@@ -57,6 +57,10 @@ def index_build(
     batch_size: Annotated[int | None, typer.Option(help="texts per forward pass (model encoders)")] = None,
     max_length: Annotated[int | None, typer.Option(help="document token limit (model encoders)")] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice)")] = None,
+    workers: Annotated[int, typer.Option(help="encoding processes (each with threads / workers torch threads)")]
+    = 1,
+    precision: Annotated[str | None, typer.Option(help="model encoders: fp32 (exact, default) or bf16 (faster "
+                                                       "where the CPU has bf16, slightly lossy)")] = None,
     chunk_size: Annotated[int, typer.Option(help="documents per resumable chunk")] = 2048,
     resume: Annotated[bool, typer.Option(help="continue an interrupted build from its last finished chunk")]
     = False,
@@ -82,10 +86,10 @@ def index_build(
     faiss_type = FaissType.parse(dense_index or "flat")
     dense_encoder = create_dense_encoder(dense, batch_size=batch_size, threads=threads) if dense else None
     corpus = Corpus(source, skip_bad_lines=skip_bad_lines)
-    options = {"batch_size": batch_size, "max_doc_length": max_length, "threads": threads}
+    options = {"batch_size": batch_size, "max_doc_length": max_length, "threads": threads, "precision": precision}
     sparse_encoder = create_encoder(encoder, **options)
     report = build_index(corpus, sparse_encoder, out, chunk_size=chunk_size, resume=resume, overwrite=overwrite,
-                         progress=not quiet)
+                         progress=not quiet, workers=workers)
     if corpus.skipped:
         console.print(f"[yellow]skipped {corpus.skipped} malformed lines[/yellow]")
     resumed = f" ({report.resumed_chunks} chunks resumed)" if report.resumed_chunks else ""

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+import numpy as np
 
 from lexir.errors import LexirError
 
@@ -105,11 +108,36 @@ def load_tokenizer(folder: str, trust_remote_code: bool = False) -> Any:
 
 def load_masked_lm(folder: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoModelForMaskedLM
+
+    return _load_model(AutoModelForMaskedLM, folder, "masked-LM", trust_remote_code)
+
+
+def load_base_model(folder: str, trust_remote_code: bool = False) -> Any:
+    """The transformer without any head: token states for sentence embeddings."""
+    from transformers import AutoModel
+
+    return _load_model(AutoModel, folder, "transformer", trust_remote_code)
+
+
+def _load_model(auto_class: Any, folder: str, what: str, trust_remote_code: bool) -> Any:
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # one bar per weight file is noise inside an index build
     try:
-        model = AutoModelForMaskedLM.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        model = auto_class.from_pretrained(folder, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
-        raise LexirError(f"'{folder}' does not hold a masked-LM checkpoint: {error}") from error
+        raise LexirError(f"'{folder}' does not hold a {what} checkpoint: {error}") from error
     return model.eval()
+
+
+def length_sorted_batches(tokenizer: Any, texts: Sequence[str], max_length: int, batch_size: int
+                          ) -> Iterator[tuple[np.ndarray, Any]]:
+    """(positions in `texts`, padded torch batch) from the longest texts to the shortest.
+
+    Sorting by token count first means each batch pads to nearly its own length, not the longest text's.
+    """
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    order = np.argsort([-len(ids) for ids in encoded], kind="stable")
+    for start in range(0, len(order), batch_size):
+        positions = order[start : start + batch_size]
+        yield positions, tokenizer.pad({"input_ids": [encoded[i] for i in positions]}, return_tensors="pt")

@@ -3,6 +3,8 @@
 `create_encoder("splade-tiny")` gives the embedded SPLADE-tiny; `"bm25"` a BM25
 encoder; the well-known hub models have names with their settings; any other name
 is a hub id or a local folder of a masked-LM checkpoint (encoded SPLADE-style).
+Dense encoders (kind "dense", e.g. the embedded `minilm`) only make an index's dense
+side: `create_dense_encoder` builds them, from a name, hub id or sentence-embedding folder.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from lexir.encoders.base import EncoderSpec, SparseEncoder
 from lexir.encoders.bm25 import BM25Encoder
+from lexir.encoders.dense import DenseEncoder
 from lexir.encoders.embedded import EMBEDDED_MODELS
 from lexir.encoders.inference_free import InferenceFreeEncoder
 from lexir.encoders.splade import SpladeEncoder
@@ -49,11 +52,14 @@ REGISTRY: dict[str, RegisteredEncoder] = {
         RegisteredEncoder("opensearch-doc-v3-gte", "OpenSearch inference-free v3 GTE (hub, with idf.json)",
                           "inference-free", "opensearch-project/opensearch-neural-sparse-encoding-doc-v3-gte",
                           {"activation": "log1p_log1p_relu", "trust_remote_code": True}),
+        RegisteredEncoder("minilm", "all-MiniLM-L6-v2 sentence embeddings (384 dims, cosine), embedded; dense only",
+                          "dense", "minilm"),
     )
 }
 
 
 RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code")
+DENSE_OPTIONS = ("max_length", *RUNTIME_OPTIONS)
 QUERY_OPTIONS = ("idf", "query_tf", "min_idf", "drop_stopwords", "max_query_terms")
 
 
@@ -72,6 +78,10 @@ def create_encoder(name: str, **options: Any) -> SparseEncoder:
             raise LexirError("the encoder name is empty; use one of: " + ", ".join(REGISTRY))
         return SpladeEncoder(name, **options)
     settings = {**entry.settings, **options}
+    if entry.kind == "dense":
+        raise LexirError(f"'{name}' is a dense encoder: it makes the dense side of an index "
+                         f"(`lexir index build ... --dense {name}` or `lexir index add-dense DIR --encoder {name}`), "
+                         "not the sparse one")
     if entry.kind == "bm25":
         return BM25Encoder(name=entry.name, **_only(settings, ("k1", "b"), entry.name))
     model_class = InferenceFreeEncoder if entry.kind == "inference-free" else SpladeEncoder
@@ -103,6 +113,7 @@ def encoder_from_spec(spec: EncoderSpec, **runtime: Any) -> SparseEncoder:
     settings.update(
         max_doc_length=spec.max_doc_length or 256, max_query_length=spec.max_query_length or 64,
         activation=spec.params.get("activation", "log1p_relu"), doc_top_k=spec.params.get("doc_top_k"),
+        precision=spec.params.get("precision", "fp32"),
     )
     if spec.kind == "splade":
         settings["query_top_k"] = spec.params.get("query_top_k")
@@ -111,6 +122,30 @@ def encoder_from_spec(spec: EncoderSpec, **runtime: Any) -> SparseEncoder:
     _only(runtime, allowed, spec.name)
     return model_class(spec.model or spec.name, name=spec.name, model_folder=_model_folder(spec.model or ""),
                        **settings)
+
+
+def create_dense_encoder(name: str, **options: Any) -> DenseEncoder:
+    """The dense encoder called `name`: a registered dense name (minilm), a hub id or a model folder."""
+    options = {key: value for key, value in options.items() if value is not None}
+    entry = REGISTRY.get(name)
+    if entry is not None and entry.kind != "dense":
+        dense_names = ", ".join(key for key, value in REGISTRY.items() if value.kind == "dense")
+        raise LexirError(f"'{name}' is a {entry.kind} encoder, not a dense one; use {dense_names}, or a hub id or "
+                         "folder of a sentence-embedding checkpoint")
+    if not name.strip():
+        raise LexirError("the dense encoder name is empty; use minilm, a hub id or a model folder")
+    model = entry.model if entry and entry.model else name
+    return DenseEncoder(model, name=name, model_folder=_model_folder(model), **_only(options, DENSE_OPTIONS, name))
+
+
+def dense_encoder_from_spec(spec: EncoderSpec, **runtime: Any) -> DenseEncoder:
+    """Rebuild the dense encoder an index's dense side was built with (`runtime`: batch size, threads)."""
+    if spec.kind != "dense":
+        raise LexirError(f"the dense side was built with an encoder of kind '{spec.kind}', not a dense one")
+    _only(runtime, RUNTIME_OPTIONS, spec.name)
+    model = spec.model or spec.name
+    return DenseEncoder(model, name=spec.name, model_folder=_model_folder(model), max_length=spec.max_doc_length,
+                        **runtime)
 
 
 def check_same_encoder(index_spec: EncoderSpec, encoder_spec: EncoderSpec) -> None:

@@ -22,6 +22,7 @@ from lexir.encoders.hf import load_masked_lm, load_tokenizer, read_vocabulary, r
 from lexir.errors import LexirError
 
 ACTIVATIONS = ("log1p_relu", "log1p_log1p_relu")
+PRECISIONS = ("fp32", "bf16")
 VOCAB_TILE = 4096
 
 
@@ -47,6 +48,8 @@ class SpladeEncoder:
         doc_top_k / query_top_k: keep only the k largest weights of each vector (None keeps all).
         activation: one of ACTIVATIONS.
         trust_remote_code: allow checkpoints whose architecture ships as code in the model repository.
+        precision: "fp32" (equal to the reference computation) or "bf16" (opt-in, lossy: the transformer and
+            the vocabulary projection run under bfloat16 autocast; see docs/benchmarks.md for its effect).
     """
 
     kind = "splade"
@@ -65,7 +68,10 @@ class SpladeEncoder:
         query_top_k: int | None = None,
         activation: str = "log1p_relu",
         trust_remote_code: bool = False,
+        precision: str = "fp32",
     ) -> None:
+        if precision not in PRECISIONS:
+            raise LexirError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
         if activation not in ACTIVATIONS:
             raise LexirError(f"unknown activation '{activation}'; choose one of {', '.join(ACTIVATIONS)}")
         for label, value in (("max_doc_length", max_doc_length), ("max_query_length", max_query_length),
@@ -83,6 +89,7 @@ class SpladeEncoder:
         self.query_top_k = query_top_k
         self.activation = activation
         self.trust_remote_code = trust_remote_code
+        self.precision = precision
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle settings, not loaded weights: worker processes load the model themselves."""
@@ -113,7 +120,8 @@ class SpladeEncoder:
             max_doc_length=self.max_doc_length,
             max_query_length=self.max_query_length,
             vocab_fingerprint=vocabulary_fingerprint(self.vocabulary),
-            params={"activation": self.activation, "doc_top_k": self.doc_top_k, "query_top_k": self.query_top_k},
+            params={"activation": self.activation, "doc_top_k": self.doc_top_k, "query_top_k": self.query_top_k,
+                    **({"precision": self.precision} if self.precision != "fp32" else {})},
         )
 
     def encode_documents(self, texts: Sequence[str]) -> sp.csr_matrix:
@@ -133,11 +141,12 @@ class SpladeEncoder:
         encoded = self.tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
         order = np.argsort([-len(ids) for ids in encoded], kind="stable")
         rows: list[sp.csr_matrix] = [None] * len(texts)  # type: ignore[list-item]
-        with torch.inference_mode():
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        with torch.inference_mode(), autocast:
             for start in range(0, len(order), self.batch_size):
                 batch_ids = order[start : start + self.batch_size]
                 batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in batch_ids]}, return_tensors="pt")
-                weights = activate(self._max_logits(batch), self.activation)
+                weights = activate(self._max_logits(batch).float(), self.activation)
                 matrix = _to_csr(weights.numpy(), top_k)
                 for position, text_index in enumerate(batch_ids):
                     rows[text_index] = matrix[position]

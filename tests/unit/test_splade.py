@@ -80,3 +80,16 @@ def test_unsplittable_heads_fall_back_to_full_logits(splade_tiny):
     texts = [text for _, _, text in DOCUMENTS[:5]]
     np.testing.assert_allclose(fallback.encode_documents(texts).toarray(),
                                reference_splade(splade_tiny, texts, 256, "log1p_relu"), rtol=1e-5, atol=2e-5)
+
+
+def test_bf16_is_opt_in_close_and_recorded_in_the_spec(splade_tiny):
+    bf16 = SpladeEncoder(splade_tiny.model_ref, model_folder=splade_tiny.model_folder, precision="bf16")
+    bf16.__dict__["model"] = splade_tiny.model
+    texts = [f"{title} {text}" for _, title, text in DOCUMENTS]
+    exact = splade_tiny.encode_documents(texts).toarray()
+    approximate = bf16.encode_documents(texts).toarray()
+    assert np.abs(exact - approximate).max() < 0.15 and not np.array_equal(exact, approximate)
+    assert ((exact > 0) != (approximate > 0)).mean() < 0.001
+    assert bf16.spec.params["precision"] == "bf16" and "precision" not in splade_tiny.spec.params
+    with pytest.raises(LexirError, match="precision"):
+        SpladeEncoder("x", precision="int8")
