@@ -61,7 +61,7 @@ def test_schemathesis_finds_no_server_errors(tmp_path):
         run = subprocess.run(
             [str(Path(sys.executable).parent / "schemathesis"), "run", f"{url}/openapi.json", "--checks",
              "not_a_server_error", "--max-examples", "40", "--seed", "7", "--workers", "1",
-             "--header", f"X-API-Key: {KEY}"], capture_output=True, text=True, timeout=600)
+             "--header", f"X-API-Key: {KEY}"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     counts = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
     assert counts and int(counts.group(2)) >= 100, run.stdout[-2000:]  # the checks really ran
