@@ -125,9 +125,10 @@ class BM25Encoder:
         return self._csr(indptr, indices, data)
 
     def _csr(self, indptr: list[int], indices: list[np.ndarray], data: list[np.ndarray]) -> sp.csr_matrix:
-        matrix = sp.csr_matrix(
+        matrix = sp.csr_matrix(  # int32 indices: scipy's own index type, so it converts nothing
             (np.concatenate(data) if data else np.zeros(0, np.float32),
-             np.concatenate(indices) if indices else np.zeros(0, np.int64), np.array(indptr)),
+             np.concatenate(indices).astype(np.int32) if indices else np.zeros(0, np.int32),
+             np.array(indptr, dtype=np.int32)),
             shape=(len(indptr) - 1, len(self._terms)), dtype=np.float32,
         )
         matrix.sort_indices()

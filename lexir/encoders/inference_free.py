@@ -13,6 +13,7 @@ every IDF table and query option.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -124,13 +125,13 @@ class InferenceFreeEncoder:
         return load_fast_tokenizer(self.model_folder)
 
     @cached_property
-    def _dropped_ids(self) -> np.ndarray:
+    def _dropped_ids(self) -> frozenset[int]:
         """Special tokens, and stopwords when asked: never query terms."""
         dropped = {i for i, token in self._tokenizer.get_added_tokens_decoder().items() if token.special}
         if self.drop_stopwords:
             vocabulary = self._tokenizer.get_vocab()
             dropped |= {vocabulary[word] for word in LUCENE_ENGLISH_STOPWORDS if word in vocabulary}
-        return np.array(sorted(dropped), dtype=np.int64)
+        return frozenset(dropped)
 
     def encode_documents(self, texts: Sequence[str]) -> sp.csr_matrix:
         return self.documents.encode_documents(texts)
@@ -138,19 +139,26 @@ class InferenceFreeEncoder:
     def encode_queries(self, texts: Sequence[str]) -> sp.csr_matrix:
         idf = self.idf
         limit = self.documents.max_query_length
-        rows = []
-        for encoding in self._tokenizer.encode_batch(list(texts), add_special_tokens=False):
-            ids = np.array(encoding.ids[:limit], dtype=np.int64)
-            ids = ids[~np.isin(ids, self._dropped_ids)]
-            terms, counts = np.unique(ids, return_counts=True)
-            weights = idf[terms] * (counts if self.query_tf == "count" else 1.0)
+        indptr, indices, data = [0], [], []
+        tokenizer = self._tokenizer
+        encodings = ([tokenizer.encode(texts[0], add_special_tokens=False)] if len(texts) == 1  # no thread pool
+                     else tokenizer.encode_batch(list(texts), add_special_tokens=False))
+        dropped = self._dropped_ids
+        for encoding in encodings:
+            counts = Counter(i for i in encoding.ids[:limit] if i not in dropped)  # queries are short: plain Python
+            terms = np.array(sorted(counts), dtype=np.int32)  # int32: scipy's own index type, no conversion
+            weights = idf[terms]
+            if self.query_tf == "count":
+                weights = weights * np.array([counts[t] for t in terms.tolist()], dtype=np.float32)
             keep = weights > 0 if self.min_idf is None else (weights > 0) & (idf[terms] >= self.min_idf)
             terms, weights = terms[keep], weights[keep]
             if self.max_query_terms is not None and len(terms) > self.max_query_terms:
                 best = np.sort(np.argsort(-weights, kind="stable")[: self.max_query_terms])
                 terms, weights = terms[best], weights[best]
-            rows.append(sp.csr_matrix((weights.astype(np.float32), terms, [0, len(terms)]),
-                                      shape=(1, len(idf)), dtype=np.float32))
-        if not rows:
+            indices.append(terms)
+            data.append(weights.astype(np.float32))
+            indptr.append(indptr[-1] + len(terms))
+        if not data:
             return sp.csr_matrix((0, len(idf)), dtype=np.float32)
-        return sp.vstack(rows, format="csr", dtype=np.float32)
+        return sp.csr_matrix((np.concatenate(data), np.concatenate(indices), np.array(indptr, dtype=np.int32)),
+                             shape=(len(texts), len(idf)))

@@ -2,7 +2,10 @@
 
 The number of hits is clamped to the number of matching documents; k <= 0 and
 empty queries are errors. Scores are dot products of the query weights and the
-dequantized document impacts.
+dequantized document impacts. Every algorithm (search/algorithms/) returns the same
+hits with the same scores: sums are exact in float64 (algorithms/exact.py), ranked with
+ties to the lower document number, and only then multiplied by the impact scale and
+rounded to float32 (so two hits may show equal float32 scores in exact-score order).
 """
 
 from __future__ import annotations
@@ -20,7 +23,16 @@ from lexir.encoders.base import SparseEncoder
 from lexir.encoders.registry import check_same_encoder
 from lexir.errors import LexirError
 from lexir.index.reader import InvertedIndex
-from lexir.search.kernels import exhaustive_top_k, exhaustive_top_k_batch
+from lexir.search.algorithms import ALGORITHMS, check_algorithm, check_heap_factor, check_query_cut
+from lexir.search.algorithms.run import (
+    KernelQueries,
+    algorithm_codes,
+    cut_queries,
+    kernel_queries,
+    search_many,
+    search_one,
+)
+from lexir.search.kernels import exhaustive_top_k_batch
 
 SparseQuery = str | Mapping[str, float] | sp.csr_matrix
 QUERY_WEIGHTINGS = ("model", "idf", "model-idf")
@@ -70,12 +82,24 @@ class Searcher:
         query_weighting: "model" keeps the encoder's query weights; "idf" gives every query term the index's
             corpus IDF; "model-idf" multiplies the two (IDF from the index's df and N).
         query_options: query-side options for the index's encoder (e.g. idf, query_tf for inference-free).
+        algorithm: "auto" (chosen per query, see search/algorithms/choice.py), "exhaustive", "maxscore" or
+            "block_max_maxscore"; all exact, they differ only in speed.
+        heap_factor: 1 (exact); below 1, pruning algorithms multiply their score bounds by it and skip more
+            documents (approximate, faster; recall@10 measured in docs/benchmarks.md).
+        query_cut: None (exact) or keep only each query's `query_cut` terms of largest bound, weight x the
+            list's largest impact (approximate, faster; see search/algorithms/approximate.py).
     """
 
     def __init__(self, index: InvertedIndex | str | Path, encoder: SparseEncoder | None = None, *,
-                 query_weighting: str = "model", query_options: Mapping[str, object] | None = None) -> None:
+                 query_weighting: str = "model", query_options: Mapping[str, object] | None = None,
+                 algorithm: str = "auto", heap_factor: float = 1.0, query_cut: int | None = None) -> None:
         if query_weighting not in QUERY_WEIGHTINGS:
             raise LexirError(f"query weighting must be one of {', '.join(QUERY_WEIGHTINGS)}, got {query_weighting!r}")
+        self.algorithm = check_algorithm(algorithm)
+        self.heap_factor = check_heap_factor(heap_factor)
+        self.query_cut = check_query_cut(query_cut)
+        if self.heap_factor < 1 and self.algorithm == "exhaustive":
+            raise LexirError("a heap factor below 1 needs a pruning algorithm (maxscore, block_max_maxscore, auto)")
         self.index = index if isinstance(index, InvertedIndex) else InvertedIndex(index)
         self.query_weighting = query_weighting
         self.query_options = dict(query_options or {})
@@ -104,6 +128,8 @@ class Searcher:
         for text in texts:
             if not text.strip():
                 raise LexirError("the query is empty; give at least one word")
+        if texts and len(texts) == len(queries):  # the common case: no per-row slicing and stacking
+            return self._weighted(sp.csr_matrix(self.encoder.encode_queries(texts), dtype=np.float32))
         encoded = iter(self.encoder.encode_queries(texts) if texts else [])
         rows = [next(encoded) if isinstance(q, str) else self._prepared(q) for q in queries]
         if not rows:
@@ -134,20 +160,31 @@ class Searcher:
     def rank(self, vectors: sp.csr_matrix, k: int) -> list[RankedNums]:
         """Top-k document numbers and scores for each row of `vectors` (batched, multi-threaded)."""
         k = self._check_k(k)
-        vectors = _positive_rows(vectors)
-        docs, scores, counts = exhaustive_top_k_batch(
-            self.index.offsets, self.index.doc_ids, self.index.impacts, vectors.indptr.astype(np.int64),
-            vectors.indices.astype(np.int64), vectors.data, self.index.num_docs, k)
-        scale = np.float32(self.index.quantizer.scale)
-        return [RankedNums(docs[i, :counts[i]].copy(), scores[i, :counts[i]] * scale) for i in range(len(counts))]
+        queries = self._kernel_queries(vectors)
+        if self.algorithm == "exhaustive":
+            docs, scores, counts = exhaustive_top_k_batch(
+                self.index.offsets, self.index.doc_ids, self.index.impacts, queries.offsets, queries.terms,
+                queries.weights, self.index.num_docs, k)
+        else:
+            codes = algorithm_codes(queries, self.algorithm)
+            docs, scores, counts = search_many(self.index, queries, codes, k, self.heap_factor)
+        return [RankedNums(docs[i, :counts[i]].copy(), self._scaled(scores[i, :counts[i]]))
+                for i in range(len(counts))]
 
     def rank_one(self, vector: sp.csr_matrix, k: int) -> RankedNums:
         """Single-threaded top-k of one query row (lowest latency for one query)."""
         k = self._check_k(k)
-        vector = _positive_rows(vector)
-        nums, scores = exhaustive_top_k(self.index.offsets, self.index.doc_ids, self.index.impacts,
-                                        vector.indices.astype(np.int64), vector.data, self.index.num_docs, k)
-        return RankedNums(nums, scores * np.float32(self.index.quantizer.scale))
+        queries = self._kernel_queries(vector)
+        nums, scores = search_one(self.index, queries, ALGORITHMS[self.algorithm], k, self.heap_factor)
+        return RankedNums(nums, self._scaled(scores))
+
+    def _kernel_queries(self, vectors: sp.csr_matrix) -> KernelQueries:
+        queries = kernel_queries(vectors, self.index.quantizer.bits)
+        return queries if self.query_cut is None else cut_queries(queries, self.index.term_max, self.query_cut)
+
+    def _scaled(self, impact_scores: np.ndarray) -> np.ndarray:
+        """Exact sums in impact units -> float32 scores in the encoder's units."""
+        return (impact_scores * self.index.quantizer.scale).astype(np.float32)
 
     def search(self, query: SparseQuery, k: int = 10, *, explain: bool = False, with_text: bool = False
                ) -> SearchResult:
@@ -201,13 +238,3 @@ class Searcher:
         if not isinstance(k, (int, np.integer)) or k <= 0:
             raise LexirError(f"k must be a positive number of hits, got {k!r}")
         return int(min(k, max(self.index.num_docs, 1)))
-
-
-def _positive_rows(vectors: sp.csr_matrix) -> sp.csr_matrix:
-    """A float32 CSR copy with explicit zeros removed and column indices sorted (the kernels' input)."""
-    vectors = sp.csr_matrix(vectors, dtype=np.float32, copy=True)
-    if (vectors.data < 0).any():
-        raise LexirError("query term weights must not be negative")
-    vectors.eliminate_zeros()
-    vectors.sort_indices()
-    return vectors
