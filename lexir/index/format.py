@@ -13,6 +13,7 @@ An index is a directory:
     doc_nnz.npy          int32[N]     nonzeros of each document vector
     docs.sqlite          external ids, titles, texts (see docstore.py)
     encoder/             state of encoders fitted on the corpus (e.g. bm25.json)
+    dense/               optional FAISS side, with its own manifest (written and read in dense.py)
 The manifest is written last: a directory without one is not an index.
 """
 

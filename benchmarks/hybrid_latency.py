@@ -1,0 +1,58 @@
+"""Per-query latency of sparse, dense and hybrid search on one index with a dense side, measured interleaved.
+
+    .venv/bin/python benchmarks/hybrid_latency.py INDEX DATASET [K] [QUERIES]
+    .venv/bin/python benchmarks/hybrid_latency.py /tmp/hyb/nfcorpus-splade-tiny-minilm beir/nfcorpus/test 10 200
+
+Every query runs once in each mode in turn, after a warm-up, so background load falls on all modes
+alike; each mode searches as `lexir search` does (k hits; hybrid takes max(k, 100) from each side).
+Prints a Markdown table of median and p90 milliseconds per mode, and the two parts of dense search
+(query encoding, FAISS search).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from lexir.eval import load_dataset
+from lexir.search.fusion import Fusion
+from lexir.search.hybrid import HybridSearcher, open_retrievers
+
+
+def main(index: str, dataset: str, k: int = 10, count: int = 200) -> None:
+    texts = [topic.text for topic in load_dataset(dataset).topics if topic.text.strip()][:count]
+    retrievers = open_retrievers([index], "hybrid")
+    sparse, dense = retrievers.values()
+    modes = {
+        "sparse": HybridSearcher({"sparse": sparse}),
+        "dense": HybridSearcher({"dense": dense}),
+        "hybrid rrf": HybridSearcher(retrievers, Fusion("rrf")),
+        "hybrid convex": HybridSearcher(retrievers, Fusion("convex", (0.45, 0.55))),
+    }
+    for searcher in modes.values():
+        searcher.warm_up()
+        searcher.search_one(texts[0], k)
+    vectors = {text: dense.encode([text]) for text in texts}
+    parts = {"dense: query encoding": lambda text: dense.encode([text]),
+             "dense: FAISS search": lambda text: dense.rank_one(vectors[text], k)}
+    timings: dict[str, list[float]] = {name: [] for name in [*modes, *parts]}
+    for text in texts:
+        for name, searcher in modes.items():
+            timings[name].append(_milliseconds(lambda: searcher.search_one(text, k)))
+        for name, part in parts.items():
+            timings[name].append(_milliseconds(lambda: part(text)))
+    print(f"| mode ({dataset}, {len(texts)} queries, k={k}) | median ms | p90 ms |\n|---|---:|---:|")
+    for name, values in timings.items():
+        print(f"| {name} | {np.median(values):.2f} | {np.percentile(values, 90):.2f} |")
+
+
+def _milliseconds(call) -> float:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], *(int(arg) for arg in sys.argv[3:]))

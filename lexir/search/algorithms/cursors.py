@@ -1,0 +1,68 @@
+"""Posting-list cursors over the index arrays, as parallel numpy arrays (one slot per query term).
+
+Per query term i: start[i]/end[i] is its posting range, block_start[i]/block_end[i] its block range,
+pos[i] the current posting and block[i] the current block, which may lag behind pos[i] (moves that
+read postings one by one do not update it) but is never ahead of it.
+`skip_blocks` moves only the block index, using the blocks' last document numbers, so a
+block-max algorithm can read a block's maximum before it decides to look inside the block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from lexir.search.heap import CACHE
+
+
+@njit(cache=CACHE, nogil=True)
+def open_cursors(offsets: np.ndarray, block_offsets: np.ndarray, terms: np.ndarray, weights: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Cursors of the query terms that have postings and a positive weight (others cannot score).
+
+    Returns (term, weight, start, end, block_start, block_end); the caller copies start/block_start
+    into its own pos/block arrays.
+    """
+    count = 0
+    for q in range(terms.shape[0]):
+        if weights[q] > 0 and offsets[terms[q] + 1] > offsets[terms[q]]:
+            count += 1
+    term = np.empty(count, dtype=np.int64)
+    weight = np.empty(count, dtype=np.float64)
+    start = np.empty(count, dtype=np.int64)
+    end = np.empty(count, dtype=np.int64)
+    block_start = np.empty(count, dtype=np.int64)
+    block_end = np.empty(count, dtype=np.int64)
+    i = 0
+    for q in range(terms.shape[0]):
+        t = terms[q]
+        if weights[q] > 0 and offsets[t + 1] > offsets[t]:
+            term[i] = t
+            weight[i] = weights[q]
+            start[i], end[i] = offsets[t], offsets[t + 1]
+            block_start[i], block_end[i] = block_offsets[t], block_offsets[t + 1]
+            i += 1
+    return term, weight, start, end, block_start, block_end
+
+
+@njit(cache=CACHE, nogil=True, inline="always")
+def skip_blocks(block_last_doc: np.ndarray, block: int, block_end: int, target: int) -> int:
+    """The first block at or after `block` whose last document is >= target (block_end if none)."""
+    while block < block_end and block_last_doc[block] < target:
+        block += 1
+    return block
+
+
+@njit(cache=CACHE, nogil=True, inline="always")
+def scan_to(doc_ids: np.ndarray, pos: int, end: int, start: int, block_start: int, block: int, block_end: int,
+            block_size: int, target: int) -> int:
+    """The first posting at or after `pos` with document >= target, given that `block` (from skip_blocks)
+    is the first block that can hold it; `end` when there is none."""
+    if block >= block_end or pos >= end:
+        return end
+    first = start + (block - block_start) * block_size
+    if pos < first:
+        pos = first
+    while doc_ids[pos] < target:
+        pos += 1
+    return pos

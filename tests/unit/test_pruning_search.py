@@ -1,0 +1,144 @@
+"""Every algorithm behind Searcher returns exactly the exhaustive hits on real encoded text (BM25 over a
+few hundred documents, SPLADE-tiny over the test texts and, when present, the nfcorpus index)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lexir.corpus import Corpus
+from lexir.encoders import create_encoder
+from lexir.errors import LexirError
+from lexir.index import InvertedIndex, build_index
+from lexir.search import Searcher
+from lexir.search.algorithms import ALGORITHM_CHOICES
+from lexir.search.algorithms.choice import MAXSCORE_BELOW_POSTINGS_PER_DOC, choose
+from lexir.search.algorithms.codes import EXHAUSTIVE, MAXSCORE
+from tests.helpers import write_jsonl
+from tests.texts import DOCUMENTS, QUERIES
+
+NFCORPUS_INDEX = Path(__file__).resolve().parents[2] / "indexes" / "nfcorpus-splade-tiny"
+
+
+def mixed_documents(count: int, seed: int = 0) -> list[tuple[str, str, str]]:
+    """Documents made of 1-4 real sentences of the test texts, so posting lists run over many blocks."""
+    rng = np.random.default_rng(seed)
+    sentences = [s.strip() for _, _, text in DOCUMENTS for s in text.split(". ") if s.strip()]
+    return [(f"m{i}", "", ". ".join(rng.choice(sentences, size=int(rng.integers(1, 5))))) for i in range(count)]
+
+
+def assert_all_algorithms_agree(searcher_for, vectors, k: int) -> None:
+    exhaustive = searcher_for("exhaustive")
+    expected = [exhaustive.rank_one(vectors[i], k) for i in range(vectors.shape[0])]
+    for algorithm in ALGORITHM_CHOICES:
+        searcher = searcher_for(algorithm)
+        batch = searcher.rank(vectors, k)
+        for i, want in enumerate(expected):
+            single = searcher.rank_one(vectors[i], k)
+            for got in (single, batch[i]):
+                np.testing.assert_array_equal(got.nums, want.nums)
+                np.testing.assert_array_equal(got.scores, want.scores)
+
+
+@pytest.fixture(scope="module")
+def bm25_index(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pruning")
+    corpus = Corpus(str(write_jsonl(folder / "docs.jsonl", mixed_documents(700))))
+    build_index(corpus, create_encoder("bm25"), folder / "index", progress=False)
+    return folder / "index"
+
+
+@pytest.mark.parametrize("k", [1, 10, 1000])
+def test_bm25_all_algorithms_equal_exhaustive(bm25_index, k):
+    index = InvertedIndex(bm25_index)
+    assert index.doc_freq.max() > 3 * index.manifest.block_size  # lists span several blocks
+    searcher = Searcher(index)
+    texts = QUERIES + [text for _, _, text in mixed_documents(20, seed=1)]
+    vectors = searcher.encode(texts)
+    assert_all_algorithms_agree(lambda algorithm: Searcher(index, encoder=searcher.encoder, algorithm=algorithm),
+                                vectors, k)
+
+
+def test_splade_all_algorithms_equal_exhaustive(splade_tiny, tmp_path):
+    corpus = Corpus(str(write_jsonl(tmp_path / "docs.jsonl")))
+    build_index(corpus, splade_tiny, tmp_path / "index", chunk_size=4, progress=False)
+    index = InvertedIndex(tmp_path / "index")
+    vectors = Searcher(index, encoder=splade_tiny).encode(QUERIES)
+    for k in (1, 5, 50):
+        assert_all_algorithms_agree(lambda algorithm: Searcher(index, encoder=splade_tiny, algorithm=algorithm),
+                                    vectors, k)
+
+
+def test_nfcorpus_index_all_algorithms_equal_exhaustive(splade_tiny):
+    if not (NFCORPUS_INDEX / "manifest.json").is_file():
+        pytest.skip(f"no index at {NFCORPUS_INDEX} (make quickstart builds it)")
+    index = InvertedIndex(NFCORPUS_INDEX)
+    vectors = Searcher(index, encoder=splade_tiny).encode(QUERIES)
+    assert_all_algorithms_agree(lambda algorithm: Searcher(index, encoder=splade_tiny, algorithm=algorithm),
+                                vectors, 10)
+
+
+def test_search_results_are_the_same_whatever_the_algorithm(bm25_index):
+    results = {a: Searcher(bm25_index, algorithm=a).search(QUERIES[0], k=5) for a in ALGORITHM_CHOICES}
+    expected = [(h.id, h.score) for h in results["exhaustive"].hits]
+    assert expected and all([(h.id, h.score) for h in r.hits] == expected for r in results.values())
+
+
+def test_approximate_search_keeps_exact_scores(bm25_index):
+    exact = Searcher(bm25_index)
+    approximate = Searcher(bm25_index, encoder=exact.encoder, algorithm="block_max_maxscore", heap_factor=0.5)
+    for query in QUERIES:
+        full = {h.id: h.score for h in exact.search(query, k=1000).hits}
+        for hit in approximate.search(query, k=10).hits:
+            assert full[hit.id] == hit.score
+
+
+def test_query_cut_scores_exactly_the_kept_terms(bm25_index):
+    exact = Searcher(bm25_index, algorithm="exhaustive")
+    vectors = exact.encode(QUERIES)
+    for algorithm in ALGORITHM_CHOICES:
+        cut = Searcher(bm25_index, encoder=exact.encoder, algorithm=algorithm, query_cut=2)
+        whole = Searcher(bm25_index, encoder=exact.encoder, algorithm=algorithm, query_cut=1000)
+        for i in range(vectors.shape[0]):
+            row = vectors[i]
+            row.sort_indices()
+            bounds = row.data * exact.index.term_max[row.indices]
+            kept = row.copy()
+            kept.data[np.argsort(-bounds, kind="stable")[2:]] = 0
+            want, got = exact.rank_one(kept, 10), cut.rank_one(row, 10)
+            np.testing.assert_array_equal(got.nums, want.nums)
+            np.testing.assert_array_equal(got.scores, want.scores)
+            np.testing.assert_array_equal(whole.rank_one(row, 10).nums, exact.rank_one(row, 10).nums)
+
+
+def test_bad_algorithm_and_heap_factor_are_refused_with_the_valid_values(bm25_index):
+    with pytest.raises(LexirError, match="auto, exhaustive, maxscore, block_max_maxscore"):
+        Searcher(bm25_index, algorithm="wand")
+    for bad in (0, 1.5, -1):
+        with pytest.raises(LexirError, match=r"\(0, 1\]"):
+            Searcher(bm25_index, heap_factor=bad)
+    with pytest.raises(LexirError, match="pruning algorithm"):
+        Searcher(bm25_index, algorithm="exhaustive", heap_factor=0.5)
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(LexirError, match="query cut"):
+            Searcher(bm25_index, query_cut=bad)
+
+
+def test_auto_takes_maxscore_for_lists_short_for_the_index_and_exhaustive_otherwise():
+    offsets = np.array([0, 10, 20, 1020, 1025], dtype=np.int64)
+    assert choose(offsets, np.array([0, 1, 3]), 100) == EXHAUSTIVE  # 25 postings >= 0.1 x 100 docs
+    assert choose(offsets, np.array([0, 1, 3]), 10_000) == MAXSCORE
+    assert choose(offsets, np.array([2]), 10_000) == EXHAUSTIVE
+    assert MAXSCORE_BELOW_POSTINGS_PER_DOC == 0.1
+
+
+def test_cli_algorithm_option(bm25_index):
+    run = [sys.executable, "-m", "lexir", "search", str(bm25_index), "vitamin d", "--json"]
+    good = subprocess.run([*run, "--algorithm", "maxscore"], capture_output=True, text=True, timeout=300)
+    assert good.returncode == 0, good.stderr
+    bad = subprocess.run([*run, "--algorithm", "wand"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "block_max_maxscore" in bad.stderr and "Traceback" not in bad.stderr
