@@ -118,3 +118,19 @@ def test_writes_are_disabled_without_a_key_and_reads_can_require_one(index_dir, 
         assert closed.get("/search", params={"q": "heat"}, headers=AUTH).status_code == 200
         allowed = closed.get("/healthz", headers={"Origin": "http://app.test"})
         assert allowed.headers["access-control-allow-origin"] == "http://app.test"
+
+
+def test_dense_and_hybrid_modes_filter_deleted_documents(dense_index, tmp_path):
+    copy = tmp_path / "index"
+    shutil.copytree(dense_index, copy)
+    with TestClient(create_app(copy, api_key=KEY)) as client:
+        for mode in ("dense", "hybrid"):
+            hits = client.get("/search", params={"q": "vitamin d and bone fractures", "k": 3, "mode": mode}).json()
+            assert len(hits["hits"]) == 3 and {"d0", "d8"} & {hit["id"] for hit in hits["hits"]}
+        assert client.delete("/documents/d8", headers=AUTH).status_code == 200
+        assert client.delete("/documents/d0", headers=AUTH).status_code == 200
+        for mode in ("dense", "hybrid"):
+            hits = client.get("/search", params={"q": "vitamin d and bone fractures", "k": 3, "mode": mode}).json()
+            assert len(hits["hits"]) == 3 and not {"d0", "d8"} & {hit["id"] for hit in hits["hits"]}
+            assert [hit["rank"] for hit in hits["hits"]] == [1, 2, 3]
+        assert client.get("/stats").json()["dense"] is True
