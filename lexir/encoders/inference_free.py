@@ -26,6 +26,7 @@ from lexir.encoders.analyzer import LUCENE_ENGLISH_STOPWORDS
 from lexir.encoders.base import EncoderSpec
 from lexir.encoders.hf import load_fast_tokenizer
 from lexir.encoders.idf import IDF_FILE, corpus_idf, load_idf_json
+from lexir.encoders.query_tokens import QueryTokenizer
 from lexir.encoders.splade import SpladeEncoder
 from lexir.errors import LexirError
 
@@ -74,7 +75,8 @@ class InferenceFreeEncoder:
         self._corpus_idf: np.ndarray | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {key: value for key, value in self.__dict__.items() if key not in ("_tokenizer", "_dropped_ids")}
+        loaded = ("_tokenizer", "_dropped_ids", "_query_tokens")
+        return {key: value for key, value in self.__dict__.items() if key not in loaded}
 
     @property
     def model_folder(self) -> str:
@@ -125,6 +127,10 @@ class InferenceFreeEncoder:
         return load_fast_tokenizer(self.model_folder)
 
     @cached_property
+    def _query_tokens(self) -> QueryTokenizer:
+        return QueryTokenizer(self._tokenizer)
+
+    @cached_property
     def _dropped_ids(self) -> frozenset[int]:
         """Special tokens, and stopwords when asked: never query terms."""
         dropped = {i for i, token in self._tokenizer.get_added_tokens_decoder().items() if token.special}
@@ -140,12 +146,9 @@ class InferenceFreeEncoder:
         idf = self.idf
         limit = self.documents.max_query_length
         indptr, indices, data = [0], [], []
-        tokenizer = self._tokenizer
-        encodings = ([tokenizer.encode(texts[0], add_special_tokens=False)] if len(texts) == 1  # no thread pool
-                     else tokenizer.encode_batch(list(texts), add_special_tokens=False))
         dropped = self._dropped_ids
-        for encoding in encodings:
-            counts = Counter(i for i in encoding.ids[:limit] if i not in dropped)  # queries are short: plain Python
+        for text in texts:
+            counts = Counter(i for i in self._query_tokens(text)[:limit] if i not in dropped)  # short: plain Python
             terms = np.array(sorted(counts), dtype=np.int32)  # int32: scipy's own index type, no conversion
             weights = idf[terms]
             if self.query_tf == "count":

@@ -13,8 +13,10 @@ import pytest
 
 from lexir.corpus import Corpus
 from lexir.encoders import REGISTRY, create_encoder
+from lexir.encoders.hf import load_fast_tokenizer
 from lexir.encoders.idf import corpus_idf, load_idf_json
 from lexir.encoders.inference_free import InferenceFreeEncoder
+from lexir.encoders.query_tokens import QueryTokenizer
 from lexir.errors import LexirError
 from lexir.index import build_index
 from lexir.search import Searcher
@@ -161,3 +163,19 @@ def test_a_local_model_folder_with_idf_json_uses_it(tmp_path, splade_tiny):
     assert {inference_free.vocabulary[t]: w for t, w in zip(vector.indices, vector.data)} == {"vitamin": 7.0,
                                                                                              "d": 0.5}
     assert encoder.spec.vocab_fingerprint == inference_free.spec.vocab_fingerprint
+
+
+QUERY_TEXTS = QUERIES + [
+    "Café déjà-vu: naïve résumé!!", "x\ty\u00a0z", "中文 查询 test", "  lead and trail  ", "e.g. U.S.A. 3.5%",
+    "don't stop—ever…", "Do Cholesterol Statin Drugs Cause Breast Cancer?", "vitamin D (25-OH) levels",
+]
+
+
+def test_cached_query_tokenizer_equals_the_tokenizer(splade_tiny):
+    tokenizer = load_fast_tokenizer(splade_tiny.model_folder)
+    cached = QueryTokenizer(tokenizer)
+    assert cached.cached  # BERT WordPiece: the per-word cache is used
+    for _ in range(2):  # cold, then every word cached
+        for text in QUERY_TEXTS:
+            assert cached(text) == tokenizer.encode(text, add_special_tokens=False).ids, text
+    assert "vitamin" in cached._words
