@@ -51,6 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--bf16", action="store_true", help="also time lexir with --precision bf16 (lossy)")
     args = parser.parse_args()
     from sentence_transformers import SparseEncoder
 
@@ -66,6 +67,9 @@ def main() -> None:
         "sentence-transformers": lambda texts: st_encoder.encode_document(texts, batch_size=BATCH_SIZE,
                                                                           convert_to_tensor=True),
     }
+    if args.bf16:
+        engines["lexir bf16"] = create_encoder("splade-tiny", batch_size=BATCH_SIZE, max_doc_length=MAX_LENGTH,
+                                               precision="bf16").encode_documents
     sample = imdb_texts(16)
     ours = lexir_encoder.encode_documents(sample).toarray()
     theirs = st_encoder.encode_document(sample, batch_size=BATCH_SIZE, convert_to_tensor=True).to_dense().numpy()
