@@ -84,3 +84,17 @@ def test_search_page_in_headless_chromium(splade_index, tmp_path):
     assert 'class="hit"' in dom and "<mark>Vitamin</mark>" in dom
     assert "hits in" in dom
     assert screenshot.is_file() and screenshot.stat().st_size > 10_000
+
+
+@pytest.mark.integration
+def test_several_workers_see_each_others_writes(splade_index, tmp_path):
+    index = tmp_path / "index"
+    shutil.copytree(splade_index, index)
+    with running_server(index, "--workers", "2", api_key=KEY) as url:
+        document = {"id": "zebra", "text": "zebra quagga stripes on the savanna"}
+        assert httpx.post(f"{url}/documents", json={"documents": [document]},
+                          headers={"X-API-Key": KEY}).status_code == 200
+        for _ in range(8):  # new connections: the two worker processes take turns answering
+            with httpx.Client() as fresh:
+                hits = fresh.get(f"{url}/search", params={"q": "zebra quagga stripes", "k": 1}).json()["hits"]
+                assert hits[0]["id"] == "zebra"
