@@ -33,7 +33,7 @@ def check_query_cut(value: int | None) -> int | None:
 
 def check_heap_factor(value: float) -> float:
     """A heap factor in (0, 1]: 1 is exact; smaller values prune harder (approximate search)."""
-    if not isinstance(value, (int, float)) or not 0 < value <= 1:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
         raise LexirError(f"heap factor must be in (0, 1] (1 = exact search), got {value!r}")
     return float(value)
 

@@ -45,7 +45,7 @@ def algorithm_codes(queries: KernelQueries, algorithm: str) -> np.ndarray:
 
 
 def search_one(index: InvertedIndex, queries: KernelQueries, code: int, k: int, heap_factor: float
-             ) -> tuple[np.ndarray, np.ndarray]:
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Top k of the first (only) query, in the calling thread: (doc numbers, float64 scores in impact units)."""
     span = slice(queries.offsets[0], queries.offsets[1])
     return top_k(code, index.offsets, index.doc_ids, index.impacts, index.term_max, index.block_offsets,
@@ -54,7 +54,7 @@ def search_one(index: InvertedIndex, queries: KernelQueries, code: int, k: int, 
 
 
 def search_many(index: InvertedIndex, queries: KernelQueries, codes: np.ndarray, k: int, heap_factor: float
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top k of every query in parallel threads: (docs[Q, k], float64 scores[Q, k], counts[Q])."""
     return top_k_batch(codes, index.offsets, index.doc_ids, index.impacts, index.term_max, index.block_offsets,
                        index.block_max, index.block_last_doc, index.manifest.block_size, queries.offsets,
