@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,6 @@ from lexir.search.algorithms.choice import MAXSCORE_BELOW_POSTINGS_PER_DOC, choo
 from lexir.search.algorithms.codes import EXHAUSTIVE, MAXSCORE
 from tests.helpers import write_jsonl
 from tests.texts import DOCUMENTS, QUERIES
-
-NFCORPUS_INDEX = Path(__file__).resolve().parents[2] / "indexes" / "nfcorpus-splade-tiny"
 
 
 def mixed_documents(count: int, seed: int = 0) -> list[tuple[str, str, str]]:
@@ -71,15 +68,6 @@ def test_splade_all_algorithms_equal_exhaustive(splade_tiny, tmp_path):
     for k in (1, 5, 50):
         assert_all_algorithms_agree(lambda algorithm: Searcher(index, encoder=splade_tiny, algorithm=algorithm),
                                     vectors, k)
-
-
-def test_nfcorpus_index_all_algorithms_equal_exhaustive(splade_tiny):
-    if not (NFCORPUS_INDEX / "manifest.json").is_file():
-        pytest.skip(f"no index at {NFCORPUS_INDEX} (make quickstart builds it)")
-    index = InvertedIndex(NFCORPUS_INDEX)
-    vectors = Searcher(index, encoder=splade_tiny).encode(QUERIES)
-    assert_all_algorithms_agree(lambda algorithm: Searcher(index, encoder=splade_tiny, algorithm=algorithm),
-                                vectors, 10)
 
 
 def test_search_results_are_the_same_whatever_the_algorithm(bm25_index):
