@@ -175,6 +175,8 @@ def search(
     = "auto",
     heap_factor: Annotated[float, typer.Option(
         help="1 = exact; below 1 (e.g. 0.8) pruning skips more documents: faster, approximate")] = 1.0,
+    query_cut: Annotated[int | None, typer.Option(
+        help="approximate: keep only the N query terms that can add the most to a score")] = None,
     mode: ModeOption = "sparse",
     fuse: FuseOption = None,
     weights: WeightsOption = None,
@@ -190,7 +192,7 @@ def search(
     fusion = fusion_from_options(fuse, weights, normalization, rrf_k)
     if mode == "sparse" and fusion is None:
         searcher = LiveSearcher(index, query_weighting=query_weighting, query_options=query_options,
-                                algorithm=algorithm, heap_factor=heap_factor)
+                                algorithm=algorithm, heap_factor=heap_factor, query_cut=query_cut)
         result = searcher.search(query, k=k, explain=explain, with_text=text or not as_json)
     else:
         retrievers = open_retrievers([index], mode, query_weighting=query_weighting, query_options=query_options)

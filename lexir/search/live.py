@@ -27,10 +27,10 @@ class LiveSearcher:
 
     def __init__(self, index: LiveIndex | Path | str, *, query_weighting: str = "model",
                  query_options: Mapping[str, object] | None = None, algorithm: str = "auto",
-                 heap_factor: float = 1.0) -> None:
+                 heap_factor: float = 1.0, query_cut: int | None = None) -> None:
         self.live = index if isinstance(index, LiveIndex) else LiveIndex(index)
         self._base_searcher = Searcher(self.live.snapshot().base, query_options=query_options,
-                                       algorithm=algorithm, heap_factor=heap_factor)
+                                       algorithm=algorithm, heap_factor=heap_factor, query_cut=query_cut)
         if query_weighting not in QUERY_WEIGHTINGS:
             raise LexirError(f"query weighting must be one of {', '.join(QUERY_WEIGHTINGS)}, got {query_weighting!r}")
         self.query_weighting = query_weighting
@@ -52,7 +52,7 @@ class LiveSearcher:
             for name, index in snapshot.segments.items():
                 if name != BASE:
                     searchers[name] = Searcher(index, encoder=self.encoder, algorithm=base.algorithm,
-                                               heap_factor=base.heap_factor)
+                                               heap_factor=base.heap_factor, query_cut=base.query_cut)
             if hasattr(self.encoder, "use_corpus_statistics"):
                 self.encoder.use_corpus_statistics(snapshot.doc_freq, snapshot.num_docs)
             self._prepared = (snapshot, searchers)
