@@ -18,7 +18,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from lexir.encoders.base import EncoderSpec, vocabulary_fingerprint
-from lexir.encoders.hf import load_masked_lm, load_tokenizer, read_vocabulary, resolve_model_folder
+from lexir.encoders.hf import (
+    length_sorted_batches,
+    load_masked_lm,
+    load_tokenizer,
+    read_vocabulary,
+    resolve_model_folder,
+)
 from lexir.errors import LexirError
 
 ACTIVATIONS = ("log1p_relu", "log1p_log1p_relu")
@@ -138,19 +144,15 @@ class SpladeEncoder:
         vocab_size = len(self.vocabulary)
         if not texts:
             return sp.csr_matrix((0, vocab_size), dtype=np.float32)
-        encoded = self.tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-        order = np.argsort([-len(ids) for ids in encoded], kind="stable")
-        rows: list[sp.csr_matrix] = [None] * len(texts)  # type: ignore[list-item]
+        matrices, positions = [], []
         autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
         with torch.inference_mode(), autocast:
-            for start in range(0, len(order), self.batch_size):
-                batch_ids = order[start : start + self.batch_size]
-                batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in batch_ids]}, return_tensors="pt")
+            for batch_positions, batch in length_sorted_batches(self.tokenizer, texts, max_length, self.batch_size):
                 weights = activate(self._max_logits(batch).float(), self.activation)
-                matrix = _to_csr(weights.numpy(), top_k)
-                for position, text_index in enumerate(batch_ids):
-                    rows[text_index] = matrix[position]
-        return sp.vstack(rows, format="csr", dtype=np.float32)
+                matrices.append(_to_csr(weights.numpy(), top_k))
+                positions.append(batch_positions)
+        stacked = sp.vstack(matrices, format="csr", dtype=np.float32)
+        return stacked[np.argsort(np.concatenate(positions))]  # back to the order of `texts`
 
     @cached_property
     def _split_head(self) -> tuple[Any, Any, Any] | None:

@@ -18,7 +18,7 @@ from lexir.encoders.registry import check_same_encoder, dense_encoder_from_spec
 from lexir.errors import LexirError
 from lexir.index.dense import DenseIndex
 from lexir.index.reader import InvertedIndex
-from lexir.search.searcher import RankedNums
+from lexir.search.searcher import RankedNums, clamp_k
 
 
 class DenseSearcher:
@@ -65,10 +65,3 @@ class DenseSearcher:
     def rank_one(self, vector: np.ndarray, k: int) -> RankedNums:
         """Top-k of one query vector ([dim] or [1, dim])."""
         return self.rank(np.reshape(vector, (1, -1)), k)[0]
-
-
-def clamp_k(k: int, num_docs: int) -> int:
-    """`k` clamped to the number of documents; k <= 0 (or not a whole number) is an error."""
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0:
-        raise LexirError(f"k must be a positive number of hits, got {k!r}")
-    return int(min(k, max(num_docs, 1)))

@@ -18,9 +18,9 @@ import numpy as np
 
 from lexir.errors import LexirError
 from lexir.index.reader import InvertedIndex
-from lexir.search.dense import DenseSearcher, clamp_k
+from lexir.search.dense import DenseSearcher
 from lexir.search.fusion import DEFAULT_FUSION_DEPTH, FusedRanking, Fusion, Ranking, fuse
-from lexir.search.searcher import Hit, RankedNums, Searcher, SearchResult
+from lexir.search.searcher import Hit, RankedNums, Searcher, SearchResult, clamp_k
 
 MODES = ("sparse", "dense", "hybrid")
 

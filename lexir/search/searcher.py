@@ -235,6 +235,11 @@ class Searcher:
         return dict(sorted(parts.items(), key=lambda item: -item[1]))
 
     def _check_k(self, k: int) -> int:
-        if not isinstance(k, (int, np.integer)) or k <= 0:
-            raise LexirError(f"k must be a positive number of hits, got {k!r}")
-        return int(min(k, max(self.index.num_docs, 1)))
+        return clamp_k(k, self.index.num_docs)
+
+
+def clamp_k(k: int, num_docs: int) -> int:
+    """`k` clamped to the number of documents; k <= 0 (or not a whole number) is an error."""
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0:
+        raise LexirError(f"k must be a positive number of hits, got {k!r}")
+    return int(min(k, max(num_docs, 1)))
