@@ -44,8 +44,10 @@ DENSE_INDEX_HELP = "flat (exact, the default), hnsw:M=32,efSearch=128 or ivfpq:n
 
 def _mount_optional_apps() -> None:
     from lexir.eval.cli import eval_app
+    from lexir.train.cli import train_command
 
     app.add_typer(eval_app, name="eval")
+    app.command("train")(train_command)
 
 
 @index_app.command("build")

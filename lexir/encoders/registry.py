@@ -2,7 +2,8 @@
 
 `create_encoder("splade-tiny")` gives the embedded SPLADE-tiny; `"bm25"` a BM25
 encoder; the well-known hub models have names with their settings; any other name
-is a hub id or a local folder of a masked-LM checkpoint (encoded SPLADE-style).
+is a hub id or a local folder of a masked-LM checkpoint (encoded SPLADE-style; inference-free when the folder
+ships an `idf.json`, as OpenSearch `doc-*` models and `lexir train` outputs do).
 Dense encoders (kind "dense", e.g. the embedded `minilm`) only make an index's dense
 side: `create_dense_encoder` builds them, from a name, hub id or sentence-embedding folder.
 """
@@ -10,12 +11,14 @@ side: `create_dense_encoder` builds them, from a name, hub id or sentence-embedd
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lexir.encoders.base import EncoderSpec, SparseEncoder
 from lexir.encoders.bm25 import BM25Encoder
 from lexir.encoders.dense import DenseEncoder
 from lexir.encoders.embedded import EMBEDDED_MODELS
+from lexir.encoders.idf import IDF_FILE
 from lexir.encoders.inference_free import InferenceFreeEncoder
 from lexir.encoders.splade import SpladeEncoder
 from lexir.errors import EncoderMismatchError, LexirError
@@ -76,6 +79,8 @@ def create_encoder(name: str, **options: Any) -> SparseEncoder:
     if entry is None:
         if not name.strip():
             raise LexirError("the encoder name is empty; use one of: " + ", ".join(REGISTRY))
+        if (Path(name).expanduser() / IDF_FILE).is_file():
+            return InferenceFreeEncoder(name, **options)
         return SpladeEncoder(name, **options)
     settings = {**entry.settings, **options}
     if entry.kind == "dense":

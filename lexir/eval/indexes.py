@@ -2,8 +2,9 @@
 
 Cached indexes live under `$LEXIR_CACHE/indexes/<corpus-slug>-<encoder>-<hash>` (default
 cache root `~/.cache/lexir`). The hash covers the corpus identity (ir_datasets docs id, or
-a BEIR folder's corpus file path, size and mtime), the encoder name and the index format
-version, so a changed corpus or format gets a new folder; a cached index whose encoder spec
+a BEIR folder's corpus file path, size and mtime), the encoder name (for a local model folder,
+also the size and mtime of its weights and idf.json, so a retrained model gets a new folder) and the
+index format version, so a changed corpus or format gets a new folder; a cached index whose encoder spec
 differs from the encoder's (e.g. a local model folder that changed) is rebuilt. Build figures
 of a cached index are kept beside it (`<folder>.build.json`) so a later run that reuses it
 can still report them.
@@ -45,10 +46,22 @@ def cache_root() -> Path:
 
 
 def cached_index_path(dataset: EvalDataset, encoder_name: str, root: Path | None = None) -> Path:
-    key = json.dumps({"corpus": dataset.corpus_key, "encoder": encoder_name, "format": FORMAT_VERSION},
-                     sort_keys=True)
+    identity = {"corpus": dataset.corpus_key, "encoder": encoder_name, "format": FORMAT_VERSION}
+    stamp = _model_folder_stamp(encoder_name)
+    if stamp:
+        identity["model_files"] = stamp
+    key = json.dumps(identity, sort_keys=True)
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
     return (root or cache_root()) / "indexes" / f"{dataset.slug}-{slugify(encoder_name)}-{digest}"
+
+
+def _model_folder_stamp(encoder_name: str) -> list[list[object]] | None:
+    """(name, size, mtime) of a local model folder's weight and IDF files; None for other encoder names."""
+    folder = Path(encoder_name).expanduser()
+    if not folder.is_dir():
+        return None
+    files = sorted(path for pattern in ("*.safetensors", "*.bin", "idf.json") for path in folder.glob(pattern))
+    return [[path.name, path.stat().st_size, path.stat().st_mtime_ns] for path in files]
 
 
 def prepare_index(dataset: EvalDataset, *, encoder_name: str | None = None, index: Path | None = None,

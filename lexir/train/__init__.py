@@ -1,0 +1,1 @@
+"""Training inference-free sparse encoders (IDF-aware FLOPS, heterogeneous ensemble distillation)."""

@@ -1,0 +1,236 @@
+"""The training loop: seeded batches, checkpoints every `save_every` steps, resume, a JSONL log, a loss plot.
+
+The batch of step n is drawn from a generator seeded with (seed, n), so a resumed run sees exactly the batches
+an uninterrupted one would have; checkpoints also keep the optimizer, the schedule and torch's RNG (dropout).
+The output folder holds `options.json`, `log.jsonl`, `checkpoints/step-NNNNNN.pt` (the last two kept),
+`loss.png` and, at the end, `model/`: the masked-LM folder with `idf.json` that lexir (or OpenSearch) loads as
+an inference-free encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from lexir.encoders.idf import IDF_FILE, load_idf_json
+from lexir.errors import LexirError
+from lexir.train.losses import FLOPS_MODES, NORMALIZATIONS, ensemble_distribution, loss_terms, warmed_up
+from lexir.train.prepare import TEACHERS, PreparedData
+
+logger = logging.getLogger(__name__)
+
+OPTIONS_FILE, LOG_FILE, PLOT_FILE, MODEL_DIR, CHECKPOINT_DIR = (
+    "options.json", "log.jsonl", "loss.png", "model", "checkpoints")
+TRAINING_RECORD = "lexir-training.json"
+KEEP_CHECKPOINTS = 2
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """The student, the objective and the schedule (see lexir.train.losses for the formulas)."""
+
+    base_model: str = "splade-tiny"
+    teachers: tuple[str, ...] = TEACHERS
+    normalization: str = "min-max"
+    teacher_scale: float = 30.0
+    flops: str = "idf"
+    flops_weight: float = 0.01
+    flops_warmup_steps: int = 200
+    contrastive_weight: float = 0.0
+    idf: str = "data"
+    train_idf: bool = False
+    group_size: int = 6
+    batch_size: int = 4
+    steps: int = 600
+    learning_rate: float = 5e-5
+    warmup_steps: int = 50
+    max_doc_length: int = 128
+    save_every: int = 100
+    seed: int = 13
+
+    def check(self) -> None:
+        unknown = sorted(set(self.teachers) - set(TEACHERS))
+        if unknown or not self.teachers:
+            raise LexirError(f"teachers must be some of {', '.join(TEACHERS)}, got {', '.join(self.teachers)}")
+        if self.flops not in FLOPS_MODES:
+            raise LexirError(f"--flops must be one of {', '.join(FLOPS_MODES)}, got {self.flops!r}")
+        if self.normalization not in NORMALIZATIONS:
+            raise LexirError(f"--normalization must be one of {', '.join(NORMALIZATIONS)}")
+        for name in ("group_size", "batch_size", "steps", "save_every", "max_doc_length"):
+            if getattr(self, name) < (2 if name == "group_size" else 1):
+                raise LexirError(f"{name.replace('_', '-')} is too small: {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    output: Path
+    model: Path
+    steps: int
+    resumed_from: int
+    seconds: float
+    mean_doc_nonzeros: float
+
+
+def train(options: TrainOptions, data: PreparedData, output: Path, *, resume: bool = False,
+          progress: bool = True) -> TrainReport:
+    """Train a student on `data` into `output` (resuming from its last checkpoint when `resume`)."""
+    import torch
+
+    options.check()
+    usable = [item for item in data.lists if len(item.keys) - item.num_positives >= options.group_size - 1]
+    if not usable:
+        raise LexirError(f"no training list has {options.group_size - 1} negatives; lower --group-size")
+    record = {"train": asdict(options), "data": data.summary.get("options", {}), "data_folder": str(data.folder)}
+    start_step = _open_output(output, record, resume)
+    torch.manual_seed(options.seed)
+    student = _student(options, data)
+    trainable = [parameter for parameter in student.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, options))
+    if start_step:
+        state = torch.load(_checkpoint(output, start_step), weights_only=False)
+        student.load_state_dict(state["student"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        torch.set_rng_state(state["torch_rng"])
+    started = time.perf_counter()
+    nonzeros: list[float] = []
+    with open(output / LOG_FILE, "a", encoding="utf-8") as log, \
+            tqdm(total=options.steps, initial=start_step, desc="training", unit="step", disable=not progress) as bar:
+        for step in range(start_step + 1, options.steps + 1):
+            queries, documents, teacher_scores = _batch(usable, data.texts, options, step)
+            scores, doc_weights = student.scores(queries, documents, options.group_size)
+            target = ensemble_distribution([torch.tensor(teacher_scores[name]) for name in options.teachers],
+                                           options.normalization, options.teacher_scale)
+            flops_weight = warmed_up(options.flops_weight, step, options.flops_warmup_steps)
+            terms = loss_terms(scores, target, doc_weights, student.idf, flops_mode=options.flops,
+                               flops_weight=flops_weight, contrastive_weight=options.contrastive_weight)
+            optimizer.zero_grad()
+            terms["total"].backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            schedule.step()
+            nonzeros.append(float((doc_weights > 0).sum(dim=1).float().mean()))
+            entry = {"step": step, "lr": schedule.get_last_lr()[0], "flops_weight": flops_weight,
+                     "doc_nonzeros": nonzeros[-1], **{name: float(value.detach()) for name, value in terms.items()}}
+            log.write(json.dumps(entry) + "\n")
+            bar.set_postfix(loss=f"{entry['total']:.3f}", nnz=f"{nonzeros[-1]:.0f}")
+            bar.update()
+            if step % options.save_every == 0 or step == options.steps:
+                log.flush()
+                _save_checkpoint(output, step, student, optimizer, schedule)
+    from lexir.train.plot import plot_log
+
+    plot_log(output / LOG_FILE, output / PLOT_FILE)
+    seconds = time.perf_counter() - started
+    model = _export(output, student, record, seconds, start_step)
+    return TrainReport(output, model, options.steps, start_step, seconds,
+                       float(np.mean(nonzeros)) if nonzeros else float("nan"))
+
+
+def _open_output(output: Path, record: dict[str, Any], resume: bool) -> int:
+    """Create the output folder, or check it for a resume; the step to resume from (0: a fresh run)."""
+    options_file = output / OPTIONS_FILE
+    if not options_file.exists():
+        if output.exists() and any(output.iterdir()):
+            raise LexirError(f"{output} exists and is not a lexir training folder; give a new or empty folder")
+        output.mkdir(parents=True, exist_ok=True)
+        options_file.write_text(json.dumps(record, indent=2))
+        return 0
+    if not resume:
+        raise LexirError(f"{output} already holds a training run: add --resume to continue it, or use a new folder")
+    saved, wanted = json.loads(options_file.read_text()), json.loads(json.dumps(record))  # tuples as lists
+    if saved["train"] != wanted["train"] or saved["data"] != wanted["data"]:
+        raise LexirError(f"{output} was trained with other options; resume with the same options or use a new "
+                         "folder")
+    steps = sorted(int(path.stem.split("-")[1]) for path in (output / CHECKPOINT_DIR).glob("step-*.pt"))
+    last = steps[-1] if steps else 0
+    _truncate_log(output / LOG_FILE, last)
+    return last
+
+
+def _truncate_log(path: Path, last_step: int) -> None:
+    """Drop log lines past the checkpoint a run resumes from (they will be written again)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= last_step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def _student(options: TrainOptions, data: PreparedData) -> Any:
+    from lexir.encoders import create_encoder
+    from lexir.encoders.hf import read_vocabulary
+    from lexir.train.student import InferenceFreeStudent
+
+    folder = create_encoder(options.base_model).model_folder
+
+    idf_path = data.idf_path if options.idf == "data" else Path(options.idf).expanduser()
+    idf = load_idf_json(idf_path, read_vocabulary(folder))
+    return InferenceFreeStudent(folder, idf, train_idf=options.train_idf, max_doc_length=options.max_doc_length)
+
+
+def _lr_factor(step: int, options: TrainOptions) -> float:
+    """Linear warm-up, then linear decay to zero at the last step."""
+    if step < options.warmup_steps:
+        return (step + 1) / options.warmup_steps
+    return max(0.0, (options.steps - step) / max(1, options.steps - options.warmup_steps))
+
+
+def _batch(lists: list[Any], texts: dict[str, str], options: TrainOptions, step: int
+           ) -> tuple[list[str], list[str], dict[str, list[list[float]]]]:
+    """Step `step`'s queries, their groups (a positive first, then sampled negatives) and teacher scores."""
+    rng = np.random.default_rng([options.seed, step])
+    chosen = rng.choice(len(lists), size=min(options.batch_size, len(lists)), replace=False)
+    queries, documents = [], []
+    teacher_scores: dict[str, list[list[float]]] = {name: [] for name in options.teachers}
+    for index in chosen:
+        item = lists[index]
+        positive = int(rng.integers(item.num_positives))
+        negatives = rng.choice(np.arange(item.num_positives, len(item.keys)), size=options.group_size - 1,
+                               replace=False)
+        positions = [positive, *negatives.tolist()]
+        queries.append(item.query)
+        documents += [texts[item.keys[i]] for i in positions]
+        for name in options.teachers:
+            teacher_scores[name].append([item.teacher_scores[name][i] for i in positions])
+    return queries, documents, teacher_scores
+
+
+def _checkpoint(output: Path, step: int) -> Path:
+    return output / CHECKPOINT_DIR / f"step-{step:06d}.pt"
+
+
+def _save_checkpoint(output: Path, step: int, student: Any, optimizer: Any, schedule: Any) -> None:
+    """Write the checkpoint under a temporary name, then rename it (a crash never leaves half a checkpoint)."""
+    import torch
+
+    path = _checkpoint(output, step)
+    path.parent.mkdir(exist_ok=True)
+    partial = path.with_suffix(".partial")
+    torch.save({"step": step, "student": student.state_dict(), "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state()}, partial)
+    partial.replace(path)
+    for old in sorted(path.parent.glob("step-*.pt"))[:-KEEP_CHECKPOINTS]:
+        old.unlink()
+
+
+def _export(output: Path, student: Any, record: dict[str, Any], seconds: float, resumed_from: int) -> Path:
+    """The trained model folder with its idf.json, written aside and renamed into place."""
+    model = output / MODEL_DIR
+    staging = output / (MODEL_DIR + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    student.save_pretrained(staging)
+    (staging / IDF_FILE).write_text(json.dumps(student.idf_table(), ensure_ascii=False))
+    (staging / TRAINING_RECORD).write_text(json.dumps(
+        {**record, "seconds_this_run": round(seconds, 1), "resumed_from_step": resumed_from}, indent=2))
+    shutil.rmtree(model, ignore_errors=True)
+    staging.rename(model)
+    return model
