@@ -29,7 +29,8 @@ from lexir.errors import LexirError
 
 ACTIVATIONS = ("log1p_relu", "log1p_log1p_relu")
 PRECISIONS = ("fp32", "bf16")
-VOCAB_TILE = 4096
+VOCAB_TILE = 512
+TOKEN_BLOCK = 256
 
 
 def activate(logits: Any, activation: str) -> Any:
@@ -162,9 +163,11 @@ class SpladeEncoder:
     def _max_logits(self, batch: Any) -> Any:
         """Per text, the max over its non-padding tokens of the MLM logits.
 
-        The hidden states of the non-padding tokens are transformed once, then projected onto the
-        vocabulary VOCAB_TILE columns at a time, each tile reduced at once to its per-text max: the
-        full [tokens x vocabulary] logits, whose writing makes the projection memory-bound, never exist.
+        The hidden states of the non-padding tokens are transformed once, then projected onto the vocabulary
+        in cache-sized pieces: blocks of about TOKEN_BLOCK tokens (whole texts) times VOCAB_TILE columns, each
+        piece reduced at once to its per-text max. The full [tokens x vocabulary] logits never exist, and each
+        piece is small enough to stay in the CPU cache between the matrix product that writes it and the max
+        that reads it, which is what makes the projection compute-bound instead of memory-bound.
         """
         import torch
 
@@ -175,13 +178,30 @@ class SpladeEncoder:
             return logits.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
         transform, weight, bias = head
         hidden = transform(self.model.base_model(**batch).last_hidden_state[mask])
-        lengths = mask.sum(dim=1)
+        lengths = mask.sum(dim=1).tolist()
         result = torch.empty((mask.shape[0], weight.shape[0]))
-        for start in range(0, weight.shape[0], VOCAB_TILE):
-            end = start + VOCAB_TILE
-            logits = torch.addmm(bias[start:end], hidden, weight[start:end].T)
-            result[:, start:end] = torch.segment_reduce(logits, "max", lengths=lengths, axis=0)
+        for first, last, start, end in _token_blocks(lengths, TOKEN_BLOCK):
+            block, block_lengths = hidden[start:end], torch.tensor(lengths[first:last])
+            for column in range(0, weight.shape[0], VOCAB_TILE):
+                logits = torch.addmm(bias[column:column + VOCAB_TILE], block, weight[column:column + VOCAB_TILE].T)
+                result[first:last, column:column + VOCAB_TILE] = (
+                    logits.amax(dim=0, keepdim=True) if last - first == 1
+                    else torch.segment_reduce(logits, "max", lengths=block_lengths, axis=0))
         return result
+
+
+def _token_blocks(lengths: list[int], budget: int) -> list[tuple[int, int, int, int]]:
+    """Consecutive texts grouped into blocks of at most `budget` tokens (a longer text is a block of its own):
+    (first text, end text, first token row, end token row) for each block."""
+    blocks, first, start, row = [], 0, 0, 0
+    for index, length in enumerate(lengths):
+        if row + length - start > budget and index > first:
+            blocks.append((first, index, start, row))
+            first, start = index, row
+        row += length
+    if lengths:
+        blocks.append((first, len(lengths), start, row))
+    return blocks
 
 
 def split_mlm_head(model: Any) -> tuple[Any, Any, Any] | None:

@@ -117,13 +117,13 @@ def compare(results: Sequence[EvalResult], measures: Sequence[str] | None = None
 
 
 def comparison_table(comparison: Comparison) -> Table:
-    columns = ["system", "encoder", *comparison.measures, "latency p50 ms", "QPS", "index MB"]
+    columns = ["system", "encoder", *comparison.measures, "latency p50 ms", "QPS", "index MB", "nnz/doc"]
     rows = []
     for label, result, cells in zip(comparison.labels, comparison.results, comparison.cells):
         eff = result.efficiency
         rows.append([label, result.encoder_name, *(_cell(cells[m]) for m in comparison.measures),
                      _number(eff.latency_ms_p50, "", 2), _number(eff.batch_qps, "", 1),
-                     f"{eff.index_bytes / 1e6:.1f}"])
+                     f"{eff.index_bytes / 1e6:.1f}", _number(eff.mean_doc_nonzeros, "", 0)])
     notes = [f"p: two-sided paired t-test against {comparison.labels[0]} over the queries both were run on; "
              f"* p < {SIGNIFICANCE}."]
     return Table(f"{comparison.dataset}: {len(rows)} systems", columns, rows, notes)
