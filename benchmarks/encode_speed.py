@@ -6,7 +6,8 @@
 Both encode the same texts from the same SPLADE-tiny folder, fp32, max length 256, batch size 32,
 with the same torch thread count; the engines alternate within each round so that machine load hits
 them alike. Both outputs are checked to be equal (allclose) before any time is reported. The last line
-is `lexir/sentence-transformers docs/s ratio: X` (fp32, SPLADE-tiny, over all texts timed).
+is `lexir/sentence-transformers docs/s ratio: X` (fp32, SPLADE-tiny, over all texts timed). `--dense` adds
+MiniLM (lexir's DenseEncoder vs SentenceTransformer, outputs checked equal, both with their own max length).
 Needs `pip install sentence-transformers` (the `bench` extra).
 """
 
@@ -51,14 +52,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--rounds", type=int, help="timed rounds per engine (default: 1 with --quick, else 2)")
     parser.add_argument("--bf16", action="store_true", help="also time lexir with --precision bf16 (lossy)")
+    parser.add_argument("--dense", action="store_true",
+                        help="also time MiniLM: lexir's DenseEncoder vs sentence-transformers' SentenceTransformer")
     args = parser.parse_args()
-    from sentence_transformers import SparseEncoder
+    from sentence_transformers import SentenceTransformer, SparseEncoder
 
     torch.set_num_threads(args.threads)
     collections = {"imdb-256": imdb_texts(256)} if args.quick else {"imdb-2000": imdb_texts(2000),
                                                                      "nfcorpus": nfcorpus_texts()}
-    rounds = 1 if args.quick else 2
+    rounds = args.rounds or (1 if args.quick else 2)
     lexir_encoder = create_encoder("splade-tiny", batch_size=BATCH_SIZE, max_doc_length=MAX_LENGTH)
     st_encoder = SparseEncoder(SPLADE_TINY.path(), device="cpu")
     st_encoder.max_seq_length = MAX_LENGTH
@@ -71,6 +75,15 @@ def main() -> None:
         engines["lexir bf16"] = create_encoder("splade-tiny", batch_size=BATCH_SIZE, max_doc_length=MAX_LENGTH,
                                                precision="bf16").encode_documents
     sample = imdb_texts(16)
+    if args.dense:
+        from lexir.encoders.embedded import MINILM
+        from lexir.encoders.registry import create_dense_encoder
+
+        lexir_dense = create_dense_encoder("minilm", batch_size=BATCH_SIZE)
+        st_dense = SentenceTransformer(MINILM.path(), device="cpu")
+        engines["lexir minilm"] = lexir_dense.encode_documents
+        engines["sentence-transformers minilm"] = lambda texts: st_dense.encode(texts, batch_size=BATCH_SIZE)
+        np.testing.assert_allclose(lexir_dense.encode_documents(sample), st_dense.encode(sample), atol=1e-5)
     ours = lexir_encoder.encode_documents(sample).toarray()
     theirs = st_encoder.encode_document(sample, batch_size=BATCH_SIZE, convert_to_tensor=True).to_dense().numpy()
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=2e-5)
@@ -87,6 +100,9 @@ def main() -> None:
             totals[name][1] += len(texts)
             print(f"{collection:>10} {name:>22}: {len(texts) / best:8.1f} docs/s (best of {rounds}: {best:.1f} s)")
     rates = {name: count / seconds for name, (seconds, count) in totals.items()}
+    if args.dense:
+        print(f"lexir/sentence-transformers MiniLM docs/s ratio: "
+              f"{rates['lexir minilm'] / rates['sentence-transformers minilm']:.2f}")
     print(f"lexir/sentence-transformers docs/s ratio: {rates['lexir'] / rates['sentence-transformers']:.2f}")
 
 

@@ -119,7 +119,8 @@ def train(options: TrainOptions, data: PreparedData, output: Path, *, resume: bo
             optimizer.step()
             schedule.step()
             nonzeros.append(float((doc_weights > 0).sum(dim=1).float().mean()))
-            entry = {"step": step, "lr": schedule.get_last_lr()[0], "flops_weight": flops_weight,
+            entry = {"step": step, "seconds": round(time.perf_counter() - started, 2),
+                     "lr": schedule.get_last_lr()[0], "flops_weight": flops_weight,
                      "doc_nonzeros": nonzeros[-1], **{name: float(value.detach()) for name, value in terms.items()}}
             log.write(json.dumps(entry) + "\n")
             bar.set_postfix(loss=f"{entry['total']:.3f}", nnz=f"{nonzeros[-1]:.0f}")
