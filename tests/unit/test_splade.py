@@ -93,3 +93,19 @@ def test_bf16_is_opt_in_close_and_recorded_in_the_spec(splade_tiny):
     assert bf16.spec.params["precision"] == "bf16" and "precision" not in splade_tiny.spec.params
     with pytest.raises(LexirError, match="precision"):
         SpladeEncoder("x", precision="int8")
+
+
+def test_token_blocks_group_whole_texts_within_the_budget():
+    from lexir.encoders.splade import _token_blocks
+
+    # texts of 100, 100, 300, 50, 50, 50 tokens with a 256-token budget
+    assert _token_blocks([100, 100, 300, 50, 50, 50], 256) == [
+        (0, 2, 0, 200), (2, 3, 200, 500), (3, 6, 500, 650)]
+    assert _token_blocks([], 256) == []
+
+
+def test_long_and_short_texts_in_one_batch_equal_reference(splade_tiny):
+    """Blocks of several short texts and blocks of one long text, in the same batch."""
+    texts = [" ".join(QUERIES * 6), *QUERIES, f"{DOCUMENTS[0][1]} {DOCUMENTS[0][2]}" * 3]
+    ours = splade_tiny.encode_documents(texts).toarray()
+    np.testing.assert_allclose(ours, reference_splade(splade_tiny, texts, 256, "log1p_relu"), rtol=1e-5, atol=2e-5)
