@@ -129,7 +129,10 @@ class Searcher:
             if not text.strip():
                 raise LexirError("the query is empty; give at least one word")
         if texts and len(texts) == len(queries):  # the common case: no per-row slicing and stacking
-            return self._weighted(sp.csr_matrix(self.encoder.encode_queries(texts), dtype=np.float32))
+            vectors = self.encoder.encode_queries(texts)
+            if not (sp.isspmatrix_csr(vectors) and vectors.dtype == np.float32):  # encoders' own CSR: no copy
+                vectors = sp.csr_matrix(vectors, dtype=np.float32)
+            return self._weighted(vectors)
         encoded = iter(self.encoder.encode_queries(texts) if texts else [])
         rows = [next(encoded) if isinstance(q, str) else self._prepared(q) for q in queries]
         if not rows:
