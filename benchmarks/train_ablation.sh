@@ -2,7 +2,7 @@
 # `lexir train`: the trained inference-free model and its ablations, evaluated beside the baselines.
 #   bash benchmarks/train_ablation.sh          (from the repository root, after `make venv datasets`;
 #                                               run benchmarks/eval_table.sh first for the baseline rows)
-# Trains four students (about 20-25 minutes each on 2 cores; a finished one is not trained again), then
+# Trains four students (about 12 minutes each on 2 cores; a finished one is not trained again), then
 # evaluates each on nfcorpus test and cranfield and prints the comparison tables with nonzeros per document.
 # The data (nfcorpus train queries + 1,000 ICT pairs from the nfcorpus corpus, teacher-scored) is prepared
 # once and cached; no test split is used for training or for choosing anything.
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export IR_DATASETS_HOME=${IR_DATASETS_HOME:-$PWD/.cache/ir_datasets}
 export LEXIR_CACHE=${LEXIR_CACHE:-$PWD/.cache/lexir}
-STEPS=${STEPS:-800}
+STEPS=${STEPS:-600}
 lexir=.venv/bin/lexir
 common=(--supervised beir/nfcorpus/train --ict-corpus beir/nfcorpus --ict-pairs 1000 --steps "$STEPS" --quiet)
 

@@ -42,7 +42,7 @@ class TrainOptions:
     normalization: str = "min-max"
     teacher_scale: float = 30.0
     flops: str = "idf"
-    flops_weight: float = 0.01
+    flops_weight: float = 0.001
     flops_warmup_steps: int = 200
     contrastive_weight: float = 0.0
     idf: str = "data"
@@ -50,7 +50,7 @@ class TrainOptions:
     group_size: int = 6
     batch_size: int = 4
     steps: int = 600
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-5
     warmup_steps: int = 50
     max_doc_length: int = 128
     save_every: int = 100
