@@ -48,6 +48,18 @@ def timed(encode: Callable[[list[str]], object], texts: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def print_bf16_change(fp32: Callable[[list[str]], object], bf16: Callable[[list[str]], object],
+                      texts: list[str]) -> None:
+    """How much bf16 changes the document weights (vs fp32) on `texts`."""
+    exact, approximate = fp32(texts).toarray(), bf16(texts).toarray()  # type: ignore[attr-defined]
+    nonzero = (exact > 0) | (approximate > 0)
+    relative = np.abs(approximate - exact).sum() / exact.sum()
+    print(f"bf16 vs fp32 weights on {len(texts)} reviews: max abs diff {np.abs(approximate - exact).max():.3f}, "
+          f"relative L1 change {relative:.4f}, nonzero pattern agreement "
+          f"{((exact > 0) == (approximate > 0))[nonzero].mean():.4f}, nonzeros/doc "
+          f"{(exact > 0).sum(1).mean():.1f} fp32 vs {(approximate > 0).sum(1).mean():.1f} bf16")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -74,6 +86,7 @@ def main() -> None:
     if args.bf16:
         engines["lexir bf16"] = create_encoder("splade-tiny", batch_size=BATCH_SIZE, max_doc_length=MAX_LENGTH,
                                                precision="bf16").encode_documents
+        print_bf16_change(lexir_encoder.encode_documents, engines["lexir bf16"], imdb_texts(256))
     sample = imdb_texts(16)
     if args.dense:
         from lexir.encoders.embedded import MINILM
