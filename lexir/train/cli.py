@@ -18,7 +18,7 @@ def train_command(
     output: Annotated[Path, typer.Argument(help="run folder: log, checkpoints, loss.png, and the model/ folder")],
     supervised: Annotated[list[str] | None, typer.Option(
         help="labelled training split (ir_datasets id or BEIR folder; repeatable; never a test split)")] = None,
-    no_supervised: Annotated[bool, typer.Option(help="train on ICT pairs only")] = False,
+    no_supervised: Annotated[bool, typer.Option("--no-supervised", help="train on ICT pairs only")] = False,
     ict_corpus: Annotated[list[str] | None, typer.Option(
         help="corpus for Inverse Cloze Task pairs (ir_datasets id, BEIR folder or JSONL(.gz); repeatable)")] = None,
     ict_pairs: Annotated[int, typer.Option(help="ICT pairs per ICT corpus")] = DATA_DEFAULTS.ict_pairs,
