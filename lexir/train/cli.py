@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 
-from lexir.train.losses import FLOPS_MODES, NORMALIZATIONS
-from lexir.train.prepare import TEACHERS, DataOptions, prepare_data
-from lexir.train.trainer import TrainOptions, train
+from lexir.train.options import FLOPS_MODES, NORMALIZATIONS, TEACHERS, TrainOptions
+from lexir.train.prepare import DataOptions, prepare_data
 
 DEFAULTS, DATA_DEFAULTS = TrainOptions(), DataOptions()
 
@@ -67,6 +66,7 @@ def train_command(
     from rich.console import Console
 
     from lexir.eval.indexes import cache_root
+    from lexir.train.trainer import train
 
     if threads:
         torch.set_num_threads(threads)

@@ -24,8 +24,7 @@ from typing import Any
 
 import torch
 
-FLOPS_MODES = ("idf", "plain")
-NORMALIZATIONS = ("min-max", "z-score")
+from lexir.train.options import FLOPS_MODES, NORMALIZATIONS
 
 
 def flops(doc_weights: torch.Tensor, idf: torch.Tensor, mode: str) -> torch.Tensor:

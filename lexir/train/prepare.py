@@ -35,7 +35,6 @@ from lexir.train.pairs import Pool, TrainingQuery, ict_queries, load_pool, super
 logger = logging.getLogger(__name__)
 
 LISTS_FILE, TEXTS_FILE, SUMMARY_FILE = "lists.jsonl", "texts.jsonl", "data.json"
-TEACHERS = ("sparse", "dense")
 ENCODE_CHUNK = 256
 
 

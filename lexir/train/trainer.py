@@ -22,8 +22,9 @@ from tqdm import tqdm
 
 from lexir.encoders.idf import IDF_FILE, load_idf_json
 from lexir.errors import LexirError
-from lexir.train.losses import FLOPS_MODES, NORMALIZATIONS, ensemble_distribution, loss_terms, warmed_up
-from lexir.train.prepare import TEACHERS, PreparedData
+from lexir.train.losses import ensemble_distribution, loss_terms, warmed_up
+from lexir.train.options import TrainOptions
+from lexir.train.prepare import PreparedData
 
 logger = logging.getLogger(__name__)
 
@@ -31,42 +32,6 @@ OPTIONS_FILE, LOG_FILE, PLOT_FILE, MODEL_DIR, CHECKPOINT_DIR = (
     "options.json", "log.jsonl", "loss.png", "model", "checkpoints")
 TRAINING_RECORD = "lexir-training.json"
 KEEP_CHECKPOINTS = 2
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """The student, the objective and the schedule (see lexir.train.losses for the formulas)."""
-
-    base_model: str = "splade-tiny"
-    teachers: tuple[str, ...] = TEACHERS
-    normalization: str = "min-max"
-    teacher_scale: float = 30.0
-    flops: str = "idf"
-    flops_weight: float = 0.001
-    flops_warmup_steps: int = 200
-    contrastive_weight: float = 0.0
-    idf: str = "data"
-    train_idf: bool = False
-    group_size: int = 6
-    batch_size: int = 4
-    steps: int = 600
-    learning_rate: float = 1e-5
-    warmup_steps: int = 50
-    max_doc_length: int = 128
-    save_every: int = 100
-    seed: int = 13
-
-    def check(self) -> None:
-        unknown = sorted(set(self.teachers) - set(TEACHERS))
-        if unknown or not self.teachers:
-            raise LexirError(f"teachers must be some of {', '.join(TEACHERS)}, got {', '.join(self.teachers)}")
-        if self.flops not in FLOPS_MODES:
-            raise LexirError(f"--flops must be one of {', '.join(FLOPS_MODES)}, got {self.flops!r}")
-        if self.normalization not in NORMALIZATIONS:
-            raise LexirError(f"--normalization must be one of {', '.join(NORMALIZATIONS)}")
-        for name in ("group_size", "batch_size", "steps", "save_every", "max_doc_length"):
-            if getattr(self, name) < (2 if name == "group_size" else 1):
-                raise LexirError(f"{name.replace('_', '-')} is too small: {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def prepared(tmp_path_factory, splade_tiny, minilm, one_torch_thread):
 
 
 def small_options(**changes):
-    from lexir.train.trainer import TrainOptions
+    from lexir.train.options import TrainOptions
 
     base = TrainOptions(group_size=3, batch_size=2, steps=4, save_every=2, max_doc_length=48, warmup_steps=1,
                         flops_warmup_steps=2, learning_rate=1e-4)
