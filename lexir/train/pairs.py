@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lexir.corpus import Corpus
 from lexir.errors import LexirError
@@ -66,8 +66,6 @@ def load_pool(source: str, texts: dict[str, str], *, limit: int | None, rng: ran
 def supervised_queries(dataset_id: str, texts: dict[str, str], rng: random.Random,
                        max_queries: int | None) -> tuple[Pool, list[TrainingQuery]]:
     """The labelled queries of a training split (positives: judged relevance > 0), and their pool."""
-    from pathlib import Path
-
     from lexir.eval.datasets import load_dataset
 
     if dataset_id.rstrip("/").endswith("/test"):
@@ -109,11 +107,3 @@ def ict_queries(pool: Pool, texts: dict[str, str], count: int, rng: random.Rando
         texts[positive_key] = " ".join(part for i, part in enumerate(parts) if i != chosen)
         queries.append(TrainingQuery(parts[chosen], pool.name, [positive_key], excluded=[key], source="ict"))
     return queries
-
-
-def referenced_keys(queries: Iterable[TrainingQuery], candidates: Iterable[list[str]]) -> set[str]:
-    keys: set[str] = set()
-    for query, listed in zip(queries, candidates, strict=True):
-        keys.update(query.positives)
-        keys.update(listed)
-    return keys
