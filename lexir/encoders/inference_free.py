@@ -13,6 +13,7 @@ every IDF table and query option.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from functools import cached_property
@@ -75,7 +76,7 @@ class InferenceFreeEncoder:
         self._corpus_idf: np.ndarray | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        loaded = ("_tokenizer", "_dropped_ids", "_query_tokens")
+        loaded = ("_tokenizer", "_dropped_ids", "_query_tokens", "_idf_list")
         return {key: value for key, value in self.__dict__.items() if key not in loaded}
 
     @property
@@ -142,26 +143,31 @@ class InferenceFreeEncoder:
     def encode_documents(self, texts: Sequence[str]) -> sp.csr_matrix:
         return self.documents.encode_documents(texts)
 
-    def encode_queries(self, texts: Sequence[str]) -> sp.csr_matrix:
+    def _idf_values(self) -> list[float]:
+        """The IDF table as a Python list: a short query's few lookups cost less than numpy calls."""
         idf = self.idf
+        converted = self.__dict__.get("_idf_list")
+        if converted is None or converted[0] is not idf:  # the corpus IDF changes with the index searched
+            converted = self.__dict__["_idf_list"] = (idf, idf.tolist())
+        return converted[1]
+
+    def encode_queries(self, texts: Sequence[str]) -> sp.csr_matrix:
+        idf = self._idf_values()
         limit = self.documents.max_query_length
-        indptr, indices, data = [0], [], []
         dropped = self._dropped_ids
-        for text in texts:
-            counts = Counter(i for i in self._query_tokens(text)[:limit] if i not in dropped)  # short: plain Python
-            terms = np.array(sorted(counts), dtype=np.int32)  # int32: scipy's own index type, no conversion
-            weights = idf[terms]
-            if self.query_tf == "count":
-                weights = weights * np.array([counts[t] for t in terms.tolist()], dtype=np.float32)
-            keep = weights > 0 if self.min_idf is None else (weights > 0) & (idf[terms] >= self.min_idf)
-            terms, weights = terms[keep], weights[keep]
+        # float32, as the table: a threshold between two float32 values must keep what numpy would keep
+        min_idf = -math.inf if self.min_idf is None else float(np.float32(self.min_idf))
+        indptr, indices, data = [0], [], []
+        for text in texts:  # plain Python: a query holds a few dozen tokens at most
+            counts = Counter(i for i in self._query_tokens(text)[:limit] if i not in dropped)
+            terms = [t for t in sorted(counts) if idf[t] > 0 and idf[t] >= min_idf]
+            weights = [idf[t] * counts[t] for t in terms] if self.query_tf == "count" else [idf[t] for t in terms]
             if self.max_query_terms is not None and len(terms) > self.max_query_terms:
-                best = np.sort(np.argsort(-weights, kind="stable")[: self.max_query_terms])
-                terms, weights = terms[best], weights[best]
-            indices.append(terms)
-            data.append(weights.astype(np.float32))
-            indptr.append(indptr[-1] + len(terms))
-        if not data:
-            return sp.csr_matrix((0, len(idf)), dtype=np.float32)
-        return sp.csr_matrix((np.concatenate(data), np.concatenate(indices), np.array(indptr, dtype=np.int32)),
-                             shape=(len(texts), len(idf)))
+                by_weight = sorted(range(len(terms)), key=lambda j: -np.float32(weights[j]))  # stable: ties by id
+                best = sorted(by_weight[: self.max_query_terms])
+                terms, weights = [terms[j] for j in best], [weights[j] for j in best]
+            indices.extend(terms)
+            data.extend(weights)
+            indptr.append(len(indices))
+        return sp.csr_matrix((np.array(data, dtype=np.float32), np.array(indices, dtype=np.int32),
+                              np.array(indptr, dtype=np.int32)), shape=(len(texts), len(idf)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import string
 import subprocess
 import sys
 
@@ -168,6 +169,7 @@ def test_a_local_model_folder_with_idf_json_uses_it(tmp_path, splade_tiny):
 QUERY_TEXTS = QUERIES + [
     "Café déjà-vu: naïve résumé!!", "x\ty\u00a0z", "中文 查询 test", "  lead and trail  ", "e.g. U.S.A. 3.5%",
     "don't stop—ever…", "Do Cholesterol Statin Drugs Cause Breast Cancer?", "vitamin D (25-OH) levels",
+    "a movie\x85an example", "form\x0bfeed\x0c and\x1fseparators", "[CLS]query[SEP]",
 ]
 
 
@@ -179,3 +181,45 @@ def test_cached_query_tokenizer_equals_the_tokenizer(splade_tiny):
         for text in QUERY_TEXTS:
             assert cached(text) == tokenizer.encode(text, add_special_tokens=False).ids, text
     assert "vitamin" in cached._words
+
+
+def random_ascii_words(tokenizer, count: int, seed: int = 7) -> list[str]:
+    """Words that exercise every WordPiece branch: whole entries, subwords, unknowns, punctuation, case."""
+    rng = np.random.default_rng(seed)
+    entries = [token.removeprefix("##") for token in tokenizer.get_vocab()]
+    alphabet = list(string.ascii_letters + string.digits + string.punctuation)
+    words = []
+    for _ in range(count):
+        kind = rng.integers(5)
+        if kind == 0:
+            word = "".join(rng.choice(entries, size=rng.integers(1, 4)))  # glued entries: subwords
+        elif kind == 1:
+            word = "".join(rng.choice(alphabet, size=rng.integers(1, 12)))  # noise: unknowns, punctuation
+        elif kind == 2:
+            word = str(rng.choice(entries)).upper() + str(rng.choice(list("?.,!:;")))
+        elif kind == 3:
+            word = "a" * int(rng.integers(95, 106))  # around the 100-character limit
+        else:
+            word = str(rng.choice(entries)) + "\u00e9"  # not ASCII: the tokenizer decides
+        words.append(word)
+    return words
+
+
+def test_ascii_wordpiece_equals_the_tokenizer(splade_tiny):
+    tokenizer = load_fast_tokenizer(splade_tiny.model_folder)
+    words = random_ascii_words(tokenizer, 3000)
+    texts = [" ".join(words[i : i + 5]) for i in range(0, len(words), 5)]
+    cached = QueryTokenizer(tokenizer)
+    for text in texts:
+        assert cached(text) == tokenizer.encode(text, add_special_tokens=False).ids, text
+    learnt_without_tokenizer = [word for word in words if cached._ascii_words.ids(word) is not None]
+    assert len(learnt_without_tokenizer) > 0.7 * len(words)  # the fast path is what ran
+
+
+def test_words_holding_added_tokens_go_to_the_tokenizer(splade_tiny):
+    tokenizer = load_fast_tokenizer(splade_tiny.model_folder)
+    tokenizer.add_tokens(["lexir"])  # added tokens match inside words: "lexirs" is "lexir" + "s"
+    cached = QueryTokenizer(tokenizer)
+    assert cached._ascii_words.ids("lexirs") is None and cached._ascii_words.ids("x[SEP]") is None
+    for text in ["lexirs index", "a lexir", "unlexired words", "[CLS]query[SEP] [MASK]"]:
+        assert cached(text) == tokenizer.encode(text, add_special_tokens=False).ids, text
