@@ -30,7 +30,7 @@ from lexir.errors import LexirError
 ACTIVATIONS = ("log1p_relu", "log1p_log1p_relu")
 PRECISIONS = ("fp32", "bf16")
 VOCAB_TILE = 512
-TOKEN_BLOCK = 256
+TOKEN_BLOCK = 1024
 
 
 def activate(logits: Any, activation: str) -> Any:
@@ -167,7 +167,9 @@ class SpladeEncoder:
         in cache-sized pieces: blocks of about TOKEN_BLOCK tokens (whole texts) times VOCAB_TILE columns, each
         piece reduced at once to its per-text max. The full [tokens x vocabulary] logits never exist, and each
         piece is small enough to stay in the CPU cache between the matrix product that writes it and the max
-        that reads it, which is what makes the projection compute-bound instead of memory-bound.
+        that reads it, which is what makes the projection compute-bound instead of memory-bound. The max runs
+        over each run of equal-length texts as one [texts x length x columns] view (texts arrive sorted by
+        length, so runs are long): one call per run, where torch.segment_reduce was twice as slow.
         """
         import torch
 
@@ -181,12 +183,12 @@ class SpladeEncoder:
         lengths = mask.sum(dim=1).tolist()
         result = torch.empty((mask.shape[0], weight.shape[0]))
         for first, last, start, end in _token_blocks(lengths, TOKEN_BLOCK):
-            block, block_lengths = hidden[start:end], torch.tensor(lengths[first:last])
+            block, runs = hidden[start:end], _equal_length_runs(lengths[first:last])
             for column in range(0, weight.shape[0], VOCAB_TILE):
                 logits = torch.addmm(bias[column:column + VOCAB_TILE], block, weight[column:column + VOCAB_TILE].T)
-                result[first:last, column:column + VOCAB_TILE] = (
-                    logits.amax(dim=0, keepdim=True) if last - first == 1
-                    else torch.segment_reduce(logits, "max", lengths=block_lengths, axis=0))
+                for text, count, length, row in runs:
+                    result[first + text:first + text + count, column:column + VOCAB_TILE] = (
+                        logits[row:row + count * length].view(count, length, -1).amax(dim=1))
         return result
 
 
@@ -202,6 +204,20 @@ def _token_blocks(lengths: list[int], budget: int) -> list[tuple[int, int, int, 
     if lengths:
         blocks.append((first, len(lengths), start, row))
     return blocks
+
+
+def _equal_length_runs(lengths: list[int]) -> list[tuple[int, int, int, int]]:
+    """Maximal runs of consecutive texts of one length: (first text, texts, length, first token row)."""
+    runs: list[tuple[int, int, int, int]] = []
+    row = 0
+    for index, length in enumerate(lengths):
+        if runs and runs[-1][2] == length:
+            text, count, _, first_row = runs[-1]
+            runs[-1] = (text, count + 1, length, first_row)
+        else:
+            runs.append((index, 1, length, row))
+        row += length
+    return runs
 
 
 def split_mlm_head(model: Any) -> tuple[Any, Any, Any] | None:

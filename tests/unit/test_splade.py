@@ -104,6 +104,15 @@ def test_token_blocks_group_whole_texts_within_the_budget():
     assert _token_blocks([], 256) == []
 
 
+def test_equal_length_runs_cover_every_text_once():
+    from lexir.encoders.splade import _equal_length_runs
+
+    # (first text, texts, length, first token row) of lengths 5, 5, 5, 3, 2, 2
+    assert _equal_length_runs([5, 5, 5, 3, 2, 2]) == [(0, 3, 5, 0), (3, 1, 3, 15), (4, 2, 2, 18)]
+    assert _equal_length_runs([7]) == [(0, 1, 7, 0)]
+    assert _equal_length_runs([]) == []
+
+
 def test_long_and_short_texts_in_one_batch_equal_reference(splade_tiny):
     """Blocks of several short texts and blocks of one long text, in the same batch."""
     texts = [" ".join(QUERIES * 6), *QUERIES, f"{DOCUMENTS[0][1]} {DOCUMENTS[0][2]}" * 3]
