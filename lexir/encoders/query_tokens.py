@@ -22,8 +22,8 @@ ASCII_PIECES = re.compile(r"[A-Za-z0-9]+|[^A-Za-z0-9]")
 JOINING_CONTROLS = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
 
 
-def is_bert_style(tokenizer: Any) -> bool:
-    config = json.loads(tokenizer.to_str())
+def is_bert_style(config: dict[str, Any]) -> bool:
+    """Whether a tokenizer (its `tokenizer.json` content) is BERT's whitespace-respecting WordPiece."""
     return ((config.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
             and (config.get("model") or {}).get("type") == "WordPiece")
 
@@ -41,8 +41,7 @@ class AsciiWordPiece:
     tokens match anywhere in the text, before the rest). Other words return None and go to the tokenizer.
     """
 
-    def __init__(self, tokenizer: Any) -> None:
-        config = json.loads(tokenizer.to_str())
+    def __init__(self, config: dict[str, Any]) -> None:
         normalizer, model = config.get("normalizer"), config["model"]
         self.added = [token["content"] for token in config.get("added_tokens") or []]
         self.vocabulary: dict[str, int] = model["vocab"]
@@ -54,6 +53,7 @@ class AsciiWordPiece:
         self.unknown = [self.vocabulary.get(model.get("unk_token"), -1)]
 
     def ids(self, word: str) -> list[int] | None:
+        """The word's token ids, or None when only the tokenizer can say."""
         if not (self.usable and word.isascii() and word.isprintable()):
             return None
         lowered = word.lower()
@@ -85,7 +85,8 @@ class QueryTokenizer:
 
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
-        self._ascii_words = AsciiWordPiece(tokenizer) if is_bert_style(tokenizer) else None
+        config = json.loads(tokenizer.to_str())
+        self._ascii_words = AsciiWordPiece(config) if is_bert_style(config) else None
         self._words: dict[str, list[int]] = {}
 
     @property
