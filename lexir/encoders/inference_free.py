@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,19 @@ from lexir.encoders.splade import SpladeEncoder
 from lexir.errors import LexirError
 
 QUERY_TF_MODES = ("binary", "count")
+
+
+@dataclass(frozen=True)
+class IdfTable:
+    """An IDF table as an array (for the index and callers) and as a Python list: a short query's few
+    lookups cost less in a list than in numpy calls, so queries read the list."""
+
+    values: np.ndarray
+    as_list: list[float]
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> IdfTable:
+        return cls(values, values.tolist())
 
 
 class InferenceFreeEncoder:
@@ -73,10 +87,10 @@ class InferenceFreeEncoder:
         self.min_idf = min_idf
         self.drop_stopwords = drop_stopwords
         self.max_query_terms = max_query_terms
-        self._corpus_idf: np.ndarray | None = None
+        self._corpus_idf: IdfTable | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        loaded = ("_tokenizer", "_dropped_ids", "_query_tokens", "_idf_list")
+        loaded = ("_tokenizer", "_dropped_ids", "_query_tokens")
         return {key: value for key, value in self.__dict__.items() if key not in loaded}
 
     @property
@@ -108,20 +122,23 @@ class InferenceFreeEncoder:
 
     def use_corpus_statistics(self, doc_freq: np.ndarray, num_docs: int) -> None:
         """Give the encoder the document frequencies of the index it searches (for corpus IDF)."""
-        self._corpus_idf = corpus_idf(doc_freq, num_docs)
+        self._corpus_idf = IdfTable.of(corpus_idf(doc_freq, num_docs))
 
     @cached_property
-    def _file_idf(self) -> np.ndarray:
-        return load_idf_json(self.idf_source, self.vocabulary)
+    def _file_idf(self) -> IdfTable:
+        return IdfTable.of(load_idf_json(self.idf_source, self.vocabulary))
 
-    @property
-    def idf(self) -> np.ndarray:
+    def _idf_table(self) -> IdfTable:
         if self.idf_source != "corpus":
             return self._file_idf
         if self._corpus_idf is None:
             raise LexirError("corpus IDF comes from an index: search through lexir.search.Searcher, or call "
                              "use_corpus_statistics(doc_freq, num_docs) first")
         return self._corpus_idf
+
+    @property
+    def idf(self) -> np.ndarray:
+        return self._idf_table().values
 
     @cached_property
     def _tokenizer(self) -> Any:
@@ -143,16 +160,8 @@ class InferenceFreeEncoder:
     def encode_documents(self, texts: Sequence[str]) -> sp.csr_matrix:
         return self.documents.encode_documents(texts)
 
-    def _idf_values(self) -> list[float]:
-        """The IDF table as a Python list: a short query's few lookups cost less than numpy calls."""
-        idf = self.idf
-        converted = self.__dict__.get("_idf_list")
-        if converted is None or converted[0] is not idf:  # the corpus IDF changes with the index searched
-            converted = self.__dict__["_idf_list"] = (idf, idf.tolist())
-        return converted[1]
-
     def encode_queries(self, texts: Sequence[str]) -> sp.csr_matrix:
-        idf = self._idf_values()
+        idf = self._idf_table().as_list
         limit = self.documents.max_query_length
         dropped = self._dropped_ids
         # float32, as the table: a threshold between two float32 values must keep what numpy would keep
