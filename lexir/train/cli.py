@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from lexir.errors import LexirError
 from lexir.train.options import FLOPS_MODES, NORMALIZATIONS, TEACHERS, TrainOptions
 from lexir.train.prepare import DataOptions, prepare_data
 
@@ -55,6 +56,11 @@ def train_command(
     max_doc_length: Annotated[int, typer.Option(help="document token limit in training")] = DEFAULTS.max_doc_length,
     save_every: Annotated[int, typer.Option(help="checkpoint every N steps")] = DEFAULTS.save_every,
     seed: Annotated[int, typer.Option(help="seed of data sampling, initialisation and dropout")] = DEFAULTS.seed,
+    dev: Annotated[str | None, typer.Option(
+        help="dev split scored at every checkpoint (nDCG@10); the best checkpoint is the exported model "
+             "(never a test split)")] = None,
+    device: Annotated[str, typer.Option(help="torch device to train on: cpu, cuda, cuda:1, ... (on CUDA, float32 "
+                                             "matrix products use TF32)")] = "cpu",
     threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice)")] = None,
     resume: Annotated[bool, typer.Option(help="continue the run in OUTPUT from its last checkpoint")] = False,
     cache: Annotated[Path | None, typer.Option(help="where prepared data is cached (default: the lexir cache)")]
@@ -66,6 +72,7 @@ def train_command(
     from rich.console import Console
 
     from lexir.eval.indexes import cache_root
+    from lexir.train.dev import load_dev_set
     from lexir.train.trainer import train
 
     if threads:
@@ -80,12 +87,30 @@ def train_command(
         teacher_scale=teacher_scale, flops=flops, flops_weight=flops_weight, flops_warmup_steps=flops_warmup_steps,
         contrastive_weight=contrastive_weight, idf=idf, train_idf=train_idf, group_size=group_size,
         batch_size=batch_size, steps=steps, learning_rate=learning_rate, max_doc_length=max_doc_length,
-        save_every=save_every, seed=seed)
+        save_every=save_every, seed=seed, dev=dev)
     options.check()
+    _check_device(device)
     data = prepare_data(data_options, cache or cache_root(), progress=not quiet)
-    report = train(options, data, output, resume=resume, progress=not quiet)
+    dev_set = load_dev_set(dev, cache or cache_root()) if dev else None
+    report = train(options, data, output, resume=resume, progress=not quiet, device=device, dev=dev_set)
     Console(stderr=True).print(
         f"trained {report.steps} steps ({report.seconds / 60:.1f} min this run"
         f"{f', resumed at step {report.resumed_from}' if report.resumed_from else ''}); "
-        f"mean nonzeros per training document {report.mean_doc_nonzeros:.0f}; model: {report.model} "
+        f"mean nonzeros per training document {report.mean_doc_nonzeros:.0f}; "
+        f"{f'best on dev: step {report.best_step}, nDCG@10 {report.best_dev_score:.4f}; ' if dev else ''}"
+        f"model: {report.model} "
         f"(use it as `--encoder {report.model}`)")
+
+
+def _check_device(device: str) -> None:
+    """A device torch knows and that is present here, or a one-line error."""
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except RuntimeError as error:
+        raise LexirError(f"unknown --device {device!r} ({error})") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise LexirError(f"--device {device}: torch sees no CUDA GPU on this machine")
+    if kind == "cuda":
+        torch.set_float32_matmul_precision("high")  # TF32: the tensor cores, at a mantissa training tolerates

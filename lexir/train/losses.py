@@ -72,7 +72,7 @@ def distillation_loss(student_scores: torch.Tensor, target: torch.Tensor) -> tor
 
 def contrastive_loss(student_scores: torch.Tensor, positive: int = 0) -> torch.Tensor:
     """InfoNCE: -log softmax(student)[positive] over each list (the labelled positive sits at `positive`)."""
-    labels = torch.full((student_scores.shape[0],), positive, dtype=torch.long)
+    labels = torch.full((student_scores.shape[0],), positive, dtype=torch.long, device=student_scores.device)
     return torch.nn.functional.cross_entropy(student_scores, labels)
 
 

@@ -33,8 +33,13 @@ class TrainOptions:
     max_doc_length: int = 128
     save_every: int = 100
     seed: int = 13
+    dev: str | None = None
 
     def check(self) -> None:
+        from lexir.train.dev import refuse_test_split
+
+        if self.dev is not None:
+            refuse_test_split(self.dev)
         unknown = sorted(set(self.teachers) - set(TEACHERS))
         if unknown or not self.teachers:
             raise LexirError(f"teachers must be some of {', '.join(TEACHERS)}, got {', '.join(self.teachers)}")

@@ -67,9 +67,9 @@ def supervised_queries(dataset_id: str, texts: dict[str, str], rng: random.Rando
                        max_queries: int | None) -> tuple[Pool, list[TrainingQuery]]:
     """The labelled queries of a training split (positives: judged relevance > 0), and their pool."""
     from lexir.eval.datasets import load_dataset
+    from lexir.train.dev import refuse_test_split
 
-    if dataset_id.rstrip("/").endswith("/test"):
-        raise LexirError(f"{dataset_id} is a test split: lexir trains only on train (or dev) splits")
+    refuse_test_split(dataset_id)
     folder = Path(dataset_id).expanduser().is_dir()
     dataset = load_dataset(dataset_id, "train" if folder else None)
     pool = load_pool(dataset.corpus_source, texts, limit=None, rng=rng)

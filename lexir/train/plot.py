@@ -13,7 +13,8 @@ SMOOTHING = 25
 
 
 def plot_log(log_path: Path, png_path: Path) -> None:
-    """Plot distillation, contrastive and weighted FLOPS losses and document nonzeros against the step."""
+    """Plot distillation, contrastive and weighted FLOPS losses, document nonzeros and (when the run had a dev
+    split) the dev score against the step."""
     try:
         import matplotlib
     except ImportError:
@@ -25,7 +26,9 @@ def plot_log(log_path: Path, png_path: Path) -> None:
     if not entries:
         raise LexirError(f"{log_path} has no training steps to plot")
     steps = np.array([entry["step"] for entry in entries])
-    figure, (losses, sparsity) = plt.subplots(1, 2, figsize=(11, 4))
+    dev = [(entry["step"], entry["dev"]) for entry in entries if "dev" in entry]
+    figure, axes = plt.subplots(1, 3 if dev else 2, figsize=(16 if dev else 11, 4))
+    losses, sparsity = axes[0], axes[1]
     series = {"distillation (KL)": [entry["distillation"] for entry in entries],
               "weighted FLOPS": [entry["flops"] * entry["flops_weight"] for entry in entries],
               "total": [entry["total"] for entry in entries]}
@@ -37,6 +40,9 @@ def plot_log(log_path: Path, png_path: Path) -> None:
     losses.legend()
     sparsity.plot(steps, _smooth([entry["doc_nonzeros"] for entry in entries]))
     sparsity.set(xlabel="step", ylabel="nonzero weights per document")
+    if dev:
+        axes[2].plot(*zip(*dev, strict=True), marker="o")
+        axes[2].set(xlabel="step", ylabel="dev nDCG@10")
     figure.tight_layout()
     figure.savefig(png_path, dpi=100)
     plt.close(figure)

@@ -2,7 +2,8 @@
 
 Documents are encoded as at index time (SpladeEncoder, log1p_relu): MLM logits, max over the document's
 tokens, log(1 + relu). Only non-padding tokens go through the MLM head, and the max runs per document over
-those rows (torch.segment_reduce), so padding costs neither projection nor gradient. Queries are token sets
+those rows (torch.segment_reduce), so padding costs neither projection nor gradient; on other devices (a GPU,
+where the waste matters less) the max runs over the padded logits with padding masked out. Queries are token sets
 weighted by relu(idf), as InferenceFreeEncoder weighs them (binary tf, special tokens dropped).
 """
 
@@ -32,12 +33,17 @@ class InferenceFreeStudent(torch.nn.Module):
         self.special_ids = sorted(set(self.tokenizer.all_special_ids))
         self._head = getattr(self.mlm, "cls", None) or getattr(self.mlm, "lm_head", None)
 
-    def document_weights(self, texts: Sequence[str]) -> torch.Tensor:
-        """[len(texts), V] document vectors, differentiable."""
-        batch = self.tokenizer(list(texts), truncation=True, max_length=self.max_doc_length, padding=True,
-                               return_tensors="pt")
+    @property
+    def device(self) -> torch.device:
+        return self.idf.device
+
+    def document_weights(self, texts: Sequence[str], max_length: int | None = None) -> torch.Tensor:
+        """[len(texts), V] document vectors, differentiable (at most `max_length` tokens: default, the
+        training length)."""
+        batch = self.tokenizer(list(texts), truncation=True, max_length=max_length or self.max_doc_length,
+                               padding=True, return_tensors="pt").to(self.device)
         mask = batch["attention_mask"].bool()
-        if self._head is None:
+        if self._head is None or self.device.type != "cpu":  # segment_reduce's backward: tested on the CPU only
             logits = self.mlm(**batch).logits.masked_fill(~mask.unsqueeze(-1), float("-inf"))
             max_logits = logits.amax(dim=1)
         else:
@@ -48,7 +54,7 @@ class InferenceFreeStudent(torch.nn.Module):
     def query_weights(self, texts: Sequence[str]) -> torch.Tensor:
         """[len(texts), V] query vectors: relu(idf) on each distinct non-special token, 0 elsewhere."""
         token_ids = self.tokenizer(list(texts), truncation=True, max_length=64, add_special_tokens=False)["input_ids"]
-        present = torch.zeros((len(texts), self.idf.shape[0]))
+        present = torch.zeros((len(texts), self.idf.shape[0]), device=self.device)
         for row, ids in enumerate(token_ids):
             present[row, ids] = 1.0
         present[:, self.special_ids] = 0.0
@@ -64,7 +70,7 @@ class InferenceFreeStudent(torch.nn.Module):
 
     def idf_table(self) -> dict[str, float]:
         """The query IDF as an OpenSearch idf.json table (tokens with a positive weight)."""
-        idf = torch.relu(self.idf.detach()).numpy()
+        idf = torch.relu(self.idf.detach()).cpu().numpy()
         vocabulary = self.tokenizer.convert_ids_to_tokens(list(range(len(idf))))
         special = set(self.special_ids)
         return {token: float(idf[i]) for i, token in enumerate(vocabulary) if idf[i] > 0 and i not in special}

@@ -4,7 +4,8 @@ The batch of step n is drawn from a generator seeded with (seed, n), so a resume
 an uninterrupted one would have; checkpoints also keep the optimizer, the schedule and torch's RNG (dropout).
 The output folder holds `options.json`, `log.jsonl`, `checkpoints/step-NNNNNN.pt` (the last two kept),
 `loss.png` and, at the end, `model/`: the masked-LM folder with `idf.json` that lexir (or OpenSearch) loads as
-an inference-free encoder.
+an inference-free encoder. With a dev split, every checkpoint is also scored on it (lexir.train.dev), the best
+one is kept as `checkpoints/best.pt`, and `model/` is that one, not the last: early stopping without stopping.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tqdm import tqdm
 
 from lexir.encoders.idf import IDF_FILE, load_idf_json
 from lexir.errors import LexirError
+from lexir.train.dev import DEV_MEASURE, DevSet, dev_score
 from lexir.train.losses import ensemble_distribution, loss_terms, warmed_up
 from lexir.train.options import TrainOptions
 from lexir.train.prepare import PreparedData
@@ -30,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 OPTIONS_FILE, LOG_FILE, PLOT_FILE, MODEL_DIR, CHECKPOINT_DIR = (
     "options.json", "log.jsonl", "loss.png", "model", "checkpoints")
+BEST_CHECKPOINT = "best.pt"
 TRAINING_RECORD = "lexir-training.json"
 KEEP_CHECKPOINTS = 2
 
@@ -42,30 +45,38 @@ class TrainReport:
     resumed_from: int
     seconds: float
     mean_doc_nonzeros: float
+    best_step: int | None = None
+    best_dev_score: float | None = None
 
 
 def train(options: TrainOptions, data: PreparedData, output: Path, *, resume: bool = False,
-          progress: bool = True) -> TrainReport:
-    """Train a student on `data` into `output` (resuming from its last checkpoint when `resume`)."""
+          progress: bool = True, device: str = "cpu", dev: DevSet | None = None) -> TrainReport:
+    """Train a student on `data` into `output` (resuming from its last checkpoint when `resume`) on `device`;
+    with `dev`, export the checkpoint that scores best on it."""
     import torch
 
     options.check()
+    if (dev is None) != (options.dev is None):
+        raise LexirError("options.dev names the dev split and `dev` must be that split, or both be None")
     usable = [item for item in data.lists if len(item.keys) - item.num_positives >= options.group_size - 1]
     if not usable:
         raise LexirError(f"no training list has {options.group_size - 1} negatives; lower --group-size")
     record = {"train": asdict(options), "data": data.summary.get("options", {}), "data_folder": str(data.folder)}
     start_step = _open_output(output, record, resume)
     torch.manual_seed(options.seed)
-    student = _student(options, data)
+    student = _student(options, data).to(device)
     trainable = [parameter for parameter in student.parameters() if parameter.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, options))
     if start_step:
-        state = torch.load(_checkpoint(output, start_step), weights_only=False)
+        state = torch.load(_checkpoint(output, start_step), weights_only=False, map_location=device)
         student.load_state_dict(state["student"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+    best = _best_so_far(output) if start_step else None
     started = time.perf_counter()
     nonzeros: list[float] = []
     with open(output / LOG_FILE, "a", encoding="utf-8") as log, \
@@ -73,7 +84,8 @@ def train(options: TrainOptions, data: PreparedData, output: Path, *, resume: bo
         for step in range(start_step + 1, options.steps + 1):
             queries, documents, teacher_scores = _batch(usable, data.texts, options, step)
             scores, doc_weights = student.scores(queries, documents, options.group_size)
-            target = ensemble_distribution([torch.tensor(teacher_scores[name]) for name in options.teachers],
+            target = ensemble_distribution([torch.tensor(teacher_scores[name], device=device)
+                                            for name in options.teachers],
                                            options.normalization, options.teacher_scale)
             flops_weight = warmed_up(options.flops_weight, step, options.flops_warmup_steps)
             terms = loss_terms(scores, target, doc_weights, student.idf, flops_mode=options.flops,
@@ -87,19 +99,31 @@ def train(options: TrainOptions, data: PreparedData, output: Path, *, resume: bo
             entry = {"step": step, "seconds": round(time.perf_counter() - started, 2),
                      "lr": schedule.get_last_lr()[0], "flops_weight": flops_weight,
                      "doc_nonzeros": nonzeros[-1], **{name: float(value.detach()) for name, value in terms.items()}}
+            checkpoint = step % options.save_every == 0 or step == options.steps
+            if checkpoint and dev is not None:
+                entry["dev"] = dev_score(student, dev)
+                if best is None or entry["dev"] > best["dev"]:
+                    best = {"step": step, "dev": entry["dev"]}
+                    _save_best(output, best, student)
             log.write(json.dumps(entry) + "\n")
-            bar.set_postfix(loss=f"{entry['total']:.3f}", nnz=f"{nonzeros[-1]:.0f}")
+            bar.set_postfix(loss=f"{entry['total']:.3f}", nnz=f"{nonzeros[-1]:.0f}",
+                            **({"dev": f"{best['dev']:.4f}@{best['step']}"} if best else {}))
             bar.update()
-            if step % options.save_every == 0 or step == options.steps:
+            if checkpoint:
                 log.flush()
                 _save_checkpoint(output, step, student, optimizer, schedule)
     from lexir.train.plot import plot_log
 
     plot_log(output / LOG_FILE, output / PLOT_FILE)
     seconds = time.perf_counter() - started
+    if best is not None:
+        student.load_state_dict(torch.load(output / CHECKPOINT_DIR / BEST_CHECKPOINT, weights_only=False,
+                                           map_location=device)["student"])
+        record = {**record, "best_on_dev": {"step": best["step"], DEV_MEASURE: best["dev"], "split": options.dev}}
     model = _export(output, student, record, seconds, start_step)
     return TrainReport(output, model, options.steps, start_step, seconds,
-                       float(np.mean(nonzeros)) if nonzeros else float("nan"))
+                       float(np.mean(nonzeros)) if nonzeros else float("nan"),
+                       best["step"] if best else None, best["dev"] if best else None)
 
 
 def _open_output(output: Path, record: dict[str, Any], resume: bool) -> int:
@@ -170,6 +194,27 @@ def _batch(lists: list[Any], texts: dict[str, str], options: TrainOptions, step:
     return queries, documents, teacher_scores
 
 
+def _best_so_far(output: Path) -> dict[str, Any] | None:
+    """The step and dev score of the best checkpoint of a resumed run (None before the first dev score)."""
+    import torch
+
+    path = output / CHECKPOINT_DIR / BEST_CHECKPOINT
+    if not path.is_file():
+        return None
+    state = torch.load(path, weights_only=False, map_location="cpu")
+    return {"step": state["step"], "dev": state["dev"]}
+
+
+def _save_best(output: Path, best: dict[str, Any], student: Any) -> None:
+    import torch
+
+    path = output / CHECKPOINT_DIR / BEST_CHECKPOINT
+    path.parent.mkdir(exist_ok=True)
+    partial = path.with_suffix(".partial")
+    torch.save({**best, "student": student.state_dict()}, partial)
+    partial.replace(path)
+
+
 def _checkpoint(output: Path, step: int) -> Path:
     return output / CHECKPOINT_DIR / f"step-{step:06d}.pt"
 
@@ -182,7 +227,8 @@ def _save_checkpoint(output: Path, step: int, student: Any, optimizer: Any, sche
     path.parent.mkdir(exist_ok=True)
     partial = path.with_suffix(".partial")
     torch.save({"step": step, "student": student.state_dict(), "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state()}, partial)
+                "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}, partial)
     partial.replace(path)
     for old in sorted(path.parent.glob("step-*.pt"))[:-KEEP_CHECKPOINTS]:
         old.unlink()

@@ -174,6 +174,51 @@ def test_trainable_idf_is_trained_and_exported(prepared, tmp_path):
     assert changed  # the query tokens of the batches moved
 
 
+def small_dev_set():
+    from lexir.train.dev import DevSet
+
+    documents = corpus_documents()
+    return DevSet("small/dev", {"q-wing": "wind tunnel lift of a wing", "q-coffee": "caffeine in coffee"},
+                  {"q-wing": {"wing-0": 1}, "q-coffee": {"coffee-0": 2}},
+                  [doc_id for doc_id, _, _ in documents], [text for _, _, text in documents])
+
+
+def test_dev_score_ranks_the_whole_corpus_with_the_student(prepared):
+    from lexir.train.dev import dev_score
+    from lexir.train.trainer import _student
+
+    _, data = prepared
+    student = _student(small_options(), data)
+    assert dev_score(student, small_dev_set()) == pytest.approx(1.0)  # each topic word is in one document only
+    assert student.training  # left as it was found
+
+
+def test_a_dev_split_picks_the_checkpoint_that_is_exported(prepared, tmp_path, monkeypatch):
+    import torch
+    from transformers import AutoModelForMaskedLM
+
+    from lexir.train import trainer
+
+    _, data = prepared
+    scores = iter([0.9, 0.5])  # the first checkpoint is the best: the exported model must be it, not the last
+    monkeypatch.setattr(trainer, "dev_score", lambda student, dev: next(scores))
+    report = trainer.train(small_options(dev="small/dev"), data, tmp_path / "run", progress=False,
+                           dev=small_dev_set())
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [(entry["step"], entry["dev"]) for entry in log if "dev" in entry] == [(2, 0.9), (4, 0.5)]
+    assert (report.best_step, report.best_dev_score) == (2, 0.9)
+    record = json.loads((report.model / "lexir-training.json").read_text())
+    assert record["best_on_dev"] == {"step": 2, "nDCG@10": 0.9, "split": "small/dev"}
+    exported = AutoModelForMaskedLM.from_pretrained(report.model).state_dict()
+    best = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=False)["student"]
+    last = torch.load(tmp_path / "run" / "checkpoints" / "step-000004.pt", weights_only=False)["student"]
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(exported[name], best["mlm." + name])
+    assert not torch.equal(exported[name], last["mlm." + name])
+    with pytest.raises(LexirError, match="dev split"):
+        trainer.train(small_options(dev="small/dev"), data, tmp_path / "other", progress=False)
+
+
 def test_test_splits_are_refused_before_anything_is_loaded():
     import random
 
@@ -188,6 +233,8 @@ def test_test_splits_are_refused_before_anything_is_loaded():
     (["--flops", "l1"], "--flops must be one of"),
     (["--group-size", "1"], "group-size is too small"),
     (["--no-supervised"], "no training data"),
+    (["--dev", "beir/nfcorpus/test"], "test split"),
+    (["--device", "abacus"], "unknown --device"),
 ])
 def test_cli_bad_options_are_one_line_errors(tmp_path, args, fragment):
     result = subprocess.run([sys.executable, "-m", "lexir", "train", str(tmp_path / "run"), *args, "--cache",

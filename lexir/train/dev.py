@@ -1,0 +1,98 @@
+"""Validation during training: the student's nDCG@10 on a dev split, to pick the checkpoint that ships.
+
+The dev split (queries, judgements and its whole corpus) is read once through lexir.eval.datasets and cached as
+one JSON file (`<cache>/train-data/dev-<name>.json`), so a run on a machine without ir_datasets or the data can
+still validate when that file travels with the cache. The student ranks the whole corpus exactly, as an index of
+its documents would: documents encoded at the index-time length (256 tokens, SpladeEncoder's default), queries
+weighted by the student's IDF. Figures are a selection criterion; `lexir eval` on the exported model is the
+measurement.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lexir.errors import LexirError
+
+DEV_MEASURE = "nDCG@10"
+INDEX_DOC_LENGTH = 256
+ENCODE_BATCH = 64
+
+
+@dataclass(frozen=True)
+class DevSet:
+    name: str
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    doc_ids: list[str]
+    doc_texts: list[str]
+
+
+def refuse_test_split(dataset_id: str) -> None:
+    """lexir never trains, nor picks a checkpoint, on a test split."""
+    if dataset_id.rstrip("/").endswith("/test"):
+        raise LexirError(f"{dataset_id} is a test split: lexir trains and validates only on train or dev splits")
+
+
+def load_dev_set(dataset_id: str, cache: Path) -> DevSet:
+    """The dev split `dataset_id` (an ir_datasets id or a BEIR folder's dev split), from the cache or built there."""
+    from lexir.eval.datasets import slugify
+
+    refuse_test_split(dataset_id)
+    path = cache / "train-data" / f"dev-{slugify(dataset_id)}.json"
+    if path.is_file():
+        try:
+            return DevSet(**json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError, TypeError) as error:
+            raise LexirError(f"cached dev split {path} is unreadable ({error}); delete it") from None
+    dev = _read_dev_set(dataset_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_suffix(".staging")
+    staging.write_text(json.dumps(asdict(dev)))
+    staging.replace(path)
+    return dev
+
+
+def _read_dev_set(dataset_id: str) -> DevSet:
+    from lexir.corpus import Corpus
+    from lexir.eval.datasets import load_dataset
+
+    folder = Path(dataset_id).expanduser().is_dir()
+    dataset = load_dataset(dataset_id, "dev" if folder else None)
+    doc_ids, doc_texts = [], []
+    for document in Corpus(dataset.corpus_source):
+        doc_ids.append(document.id)
+        doc_texts.append(document.contents)
+    return DevSet(dataset.name, {topic.query_id: topic.text for topic in dataset.topics},
+                  {qid: dict(docs) for qid, docs in dataset.qrels.items()}, doc_ids, doc_texts)
+
+
+def dev_score(student: Any, dev: DevSet, *, depth: int = 100) -> float:
+    """The student's mean nDCG@10 over the dev queries, ranking the whole corpus (no gradient, eval mode)."""
+    import torch
+
+    from lexir.eval.measures import parse_measures, score_run
+
+    query_ids = list(dev.queries)
+    was_training = student.training
+    student.eval()
+    try:
+        with torch.no_grad():
+            queries = student.query_weights([dev.queries[qid] for qid in query_ids])
+            order = sorted(range(len(dev.doc_texts)), key=lambda i: len(dev.doc_texts[i]))  # less padding
+            scores = torch.empty((len(query_ids), len(order)), device=queries.device)
+            for start in range(0, len(order), ENCODE_BATCH):
+                rows = order[start:start + ENCODE_BATCH]
+                documents = student.document_weights([dev.doc_texts[i] for i in rows], INDEX_DOC_LENGTH)
+                scores[:, rows] = queries @ documents.T
+            top = torch.topk(scores, min(depth, len(order)), dim=1)
+    finally:
+        student.train(was_training)
+    values, positions = top.values.cpu().tolist(), top.indices.cpu().tolist()
+    run = {qid: [(dev.doc_ids[i], value) for i, value in zip(positions[row], values[row], strict=True) if value > 0]
+           for row, qid in enumerate(query_ids)}
+    aggregate, _ = score_run(run, dev.qrels, parse_measures([DEV_MEASURE]), query_ids)
+    return aggregate[DEV_MEASURE]
