@@ -4,12 +4,16 @@
 # nor ir_datasets: the prepared training data and the cached dev split travel in CACHE (`lexir train ... --dev
 # beir/nfcorpus/dev` run once here writes both), the missing packages as wheels in .whl/ (see docs/benchmarks.md).
 #
-#   CACHE=.cache/lexir OUT=/tmp/out bash benchmarks/train_gpu_sweep.sh
+#   CACHE=.cache/lexir OUT=/tmp/out bash benchmarks/train_gpu_sweep.sh benchmarks/sweeps/gpu-lr-teachers.txt
+#
+# The sweep file has one run per line: a name, then the options that differ from the common ones below (a
+# later option wins, so `--steps` there overrides the default here).
 #
 # Runs still going at DEADLINE seconds are stopped, and their best-on-dev checkpoint (checkpoints/best.pt) is
 # packed instead of a model folder. DEVICE (default cuda) and EXTRA (options appended to every run, e.g. for a
 # short dry run on the CPU: DEVICE=cpu EXTRA="--steps 2 --save-every 2 --batch-size 2") change every run.
 set -uo pipefail
+SWEEP=${1:?give the sweep file (benchmarks/sweeps/*.txt)}
 CACHE=${CACHE:-.cache/lexir}
 OUT=${OUT:?set OUT to the folder that receives the packed results}
 RUNS=${RUNS:-runs/train-gpu}
@@ -20,22 +24,15 @@ mkdir -p "$RUNS" "$OUT"
 common=(--supervised beir/nfcorpus/train --ict-corpus beir/nfcorpus --ict-pairs 1000 --dev beir/nfcorpus/dev
         --device "${DEVICE:-cuda}" --cache "$CACHE" --quiet --threads 2 --batch-size 24 --group-size 8 --steps 1000
         --max-doc-length 256 --save-every 50)
-declare -A sweep=(
-  [lr1e-5]="--learning-rate 1e-5"
-  [lr2e-5]="--learning-rate 2e-5"
-  [lr5e-5]="--learning-rate 5e-5"
-  [lr2e-5-train-idf]="--learning-rate 2e-5 --train-idf"
-  [lr2e-5-sparse-teacher]="--learning-rate 2e-5 --teacher sparse"
-  [lr2e-5-teacher-scale-10]="--learning-rate 2e-5 --teacher-scale 10"
-)
 export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 pids=()
-for name in "${!sweep[@]}"; do
+while read -r name options; do
+  case "$name" in ''|'#'*) continue ;; esac
   # shellcheck disable=SC2086
-  python3 -m lexir train "$RUNS/$name" "${common[@]}" ${sweep[$name]} ${EXTRA:-} >"$RUNS/$name.out" 2>&1 &
+  python3 -m lexir train "$RUNS/$name" "${common[@]}" $options ${EXTRA:-} >"$RUNS/$name.out" 2>&1 &
   pids+=($!)
-done
-while (( $(date +%s) - started < DEADLINE )) && kill -0 "${pids[@]}" 2>/dev/null; do sleep 5; done
+done <"$SWEEP"
+while (( $(date +%s) - started < DEADLINE )) && [ -n "$(jobs -rp)" ]; do sleep 5; done
 for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
 wait
 nvidia-smi --query-gpu=name,memory.used --format=csv >"$RUNS/gpu.txt" 2>&1

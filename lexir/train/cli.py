@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from lexir.errors import LexirError
-from lexir.train.options import FLOPS_MODES, NORMALIZATIONS, TEACHERS, TrainOptions
+from lexir.train.options import FLOPS_MODES, METHOD_TEACHERS, NORMALIZATIONS, TEACHERS, TrainOptions
 from lexir.train.prepare import DataOptions, prepare_data
 
 DEFAULTS, DATA_DEFAULTS = TrainOptions(), DataOptions()
@@ -32,7 +32,8 @@ def train_command(
     sparse_teacher: Annotated[str, typer.Option(help="siamese sparse teacher")] = DATA_DEFAULTS.sparse_teacher,
     dense_teacher: Annotated[str, typer.Option(help="dense teacher")] = DATA_DEFAULTS.dense_teacher,
     teacher: Annotated[list[str] | None, typer.Option(
-        help=f"teachers the student learns from: {', '.join(TEACHERS)} (repeatable; default both)")] = None,
+        help=f"teachers the student learns from: {', '.join(TEACHERS)} (repeatable; default: "
+             f"{' and '.join(METHOD_TEACHERS)})")] = None,
     normalization: Annotated[str, typer.Option(help=f"per-query teacher score normalization: "
                                                     f"{', '.join(NORMALIZATIONS)}")] = DEFAULTS.normalization,
     teacher_scale: Annotated[float, typer.Option(help="normalized ensemble score x this = teacher logits")]
@@ -83,7 +84,7 @@ def train_command(
         max_queries=max_queries, candidates=candidates, sparse_teacher=sparse_teacher, dense_teacher=dense_teacher,
         student_tokenizer=base_model, seed=seed)
     options = TrainOptions(
-        base_model=base_model, teachers=tuple(teacher or TEACHERS), normalization=normalization,
+        base_model=base_model, teachers=tuple(teacher or METHOD_TEACHERS), normalization=normalization,
         teacher_scale=teacher_scale, flops=flops, flops_weight=flops_weight, flops_warmup_steps=flops_warmup_steps,
         contrastive_weight=contrastive_weight, idf=idf, train_idf=train_idf, group_size=group_size,
         batch_size=batch_size, steps=steps, learning_rate=learning_rate, max_doc_length=max_doc_length,
@@ -92,7 +93,11 @@ def train_command(
     _check_device(device)
     data = prepare_data(data_options, cache or cache_root(), progress=not quiet)
     dev_set = load_dev_set(dev, cache or cache_root()) if dev else None
-    report = train(options, data, output, resume=resume, progress=not quiet, device=device, dev=dev_set)
+    try:
+        report = train(options, data, output, resume=resume, progress=not quiet, device=device, dev=dev_set)
+    except torch.OutOfMemoryError:
+        raise LexirError(f"out of memory on {device}: lower --batch-size, --group-size or --max-doc-length (or run "
+                         "fewer trainings on this GPU at once), then continue with --resume") from None
     Console(stderr=True).print(
         f"trained {report.steps} steps ({report.seconds / 60:.1f} min this run"
         f"{f', resumed at step {report.resumed_from}' if report.resumed_from else ''}); "

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from lexir.errors import LexirError
 
-TEACHERS = ("sparse", "dense")
+TEACHERS = ("sparse", "dense", "bm25")
+METHOD_TEACHERS = ("sparse", "dense")  # the paper's heterogeneous ensemble; BM25 is an optional third
 FLOPS_MODES = ("idf", "plain")
 NORMALIZATIONS = ("min-max", "z-score")
 
@@ -16,7 +17,7 @@ class TrainOptions:
     """The student, the objective and the schedule (see lexir.train.losses for the formulas)."""
 
     base_model: str = "splade-tiny"
-    teachers: tuple[str, ...] = TEACHERS
+    teachers: tuple[str, ...] = METHOD_TEACHERS
     normalization: str = "min-max"
     teacher_scale: float = 30.0
     flops: str = "idf"

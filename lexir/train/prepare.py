@@ -3,8 +3,9 @@
 For each pool (a corpus), BM25 and the siamese sparse teacher (splade-tiny) each retrieve their top
 `candidates` documents for every query, exactly (sparse matrix products over the pool); the list is the
 query's labelled positives followed by the union of those, minus positives and excluded documents. The
-sparse teacher (dot product) and the dense teacher (MiniLM, cosine) then score every listed document, so
-that training can normalize and combine them per query without running a teacher again. The query IDF the
+sparse teacher (dot product), the dense teacher (MiniLM, cosine) and BM25 (fitted on the pool) then score
+every listed document, so that training can normalize and combine any of them per query without running a
+teacher again. The query IDF the
 student starts from is the BM25 IDF of the student tokenizer's tokens over all pools' texts.
 
 Prepared data is cached by its options (`<cache>/train-data/<hash>`), written to a staging folder and
@@ -35,6 +36,7 @@ from lexir.train.pairs import Pool, TrainingQuery, ict_queries, load_pool, super
 logger = logging.getLogger(__name__)
 
 LISTS_FILE, TEXTS_FILE, SUMMARY_FILE = "lists.jsonl", "texts.jsonl", "data.json"
+DATA_FORMAT = 2  # part of the cache key: 2 added the BM25 teacher's scores
 ENCODE_CHUNK = 256
 
 
@@ -55,7 +57,8 @@ class DataOptions:
     seed: int = 13
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        return hashlib.sha256(json.dumps({**asdict(self), "format": DATA_FORMAT}, sort_keys=True).encode()
+                              ).hexdigest()[:12]
 
 
 @dataclass
@@ -164,7 +167,8 @@ def _mine_and_score(options: DataOptions, pools: dict[str, Pool], queries: list[
         query_texts = [query.text for query in own]
         bm25 = BM25Encoder()
         bm25.fit(pool_texts)
-        bm25_scores = bm25.encode_queries(query_texts) @ bm25.encode_documents(pool_texts).T
+        bm25_queries = bm25.encode_queries(query_texts)
+        bm25_scores = bm25_queries @ bm25.encode_documents(pool_texts).T
         sparse_docs = _encode(sparse_teacher.encode_documents, pool_texts, f"sparse teacher: {pool.name}", progress)
         sparse_queries = sparse_teacher.encode_queries(query_texts)
         sparse_scores = (sparse_queries @ sparse_docs.T).toarray()
@@ -172,9 +176,12 @@ def _mine_and_score(options: DataOptions, pools: dict[str, Pool], queries: list[
         extra_docs = _encode(sparse_teacher.encode_documents, [texts[key] for key in extra_keys],
                              "sparse teacher: ICT positives", progress)
         extra_scores = (sparse_queries @ extra_docs.T).toarray() if extra_keys else np.zeros((len(own), 0))
+        extra_bm25 = (bm25_queries @ bm25.encode_documents([texts[key] for key in extra_keys]).T).toarray() \
+            if extra_keys else np.zeros((len(own), 0))
         column = {key: i for i, key in enumerate(pool.keys)}
         column.update({key: len(pool.keys) + i for i, key in enumerate(extra_keys)})
         sparse_all = np.hstack([sparse_scores, extra_scores])
+        bm25_all = np.hstack([bm25_scores.toarray(), extra_bm25])
         pool_lists = []
         for row, query in enumerate(own):
             mined = _top(bm25_scores.getrow(row).toarray().ravel(), options.candidates)
@@ -185,7 +192,8 @@ def _mine_and_score(options: DataOptions, pools: dict[str, Pool], queries: list[
                 continue
             keys = query.positives + negatives
             pool_lists.append(TrainingList(query.text, keys, len(query.positives),
-                                           {"sparse": [float(sparse_all[row, column[key]]) for key in keys]},
+                                           {"sparse": [float(sparse_all[row, column[key]]) for key in keys],
+                                            "bm25": [float(bm25_all[row, column[key]]) for key in keys]},
                                            query.source))
         _add_dense_scores(dense_teacher, pool_lists, texts, progress)
         lists += pool_lists

@@ -74,11 +74,11 @@ def test_lists_put_positives_first_and_carry_both_teachers(prepared):
         source_doc = item.keys[0].split(":", 3)[-1]
         assert source_doc not in item.keys  # the passage the query was cut from is never a negative
         assert len(item.keys) - 1 >= options.min_negatives
-        assert set(item.teacher_scores) == {"sparse", "dense"}
+        assert set(item.teacher_scores) == {"sparse", "dense", "bm25"}
         assert all(len(scores) == len(item.keys) for scores in item.teacher_scores.values())
         assert item.query not in data.texts[item.keys[0]]  # the query sentence was removed from its positive
     # both teachers score an ICT positive (the rest of its passage) above the average candidate
-    for teacher in ("sparse", "dense"):
+    for teacher in ("sparse", "dense", "bm25"):
         above = [item.teacher_scores[teacher][0] > sum(item.teacher_scores[teacher]) / len(item.keys)
                  for item in data.lists]
         assert sum(above) >= 9, teacher
