@@ -135,6 +135,37 @@ def _print_dense_report(report: DenseBuildReport) -> None:
     )
 
 
+@index_app.command("idf")
+def index_idf(
+    source: Annotated[str, typer.Argument(help="ir_datasets id (beir/nfcorpus), BEIR folder, or JSONL(.gz) file")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="idf.json file to write")],
+    encoder: Annotated[str, typer.Option(help="model whose tokenizer counts the tokens (registry name, hub id or "
+                                              "folder)")] = "splade-tiny",
+    skip_bad_lines: Annotated[bool, typer.Option(help="skip malformed JSONL lines instead of stopping")] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Write the text IDF of a corpus as an OpenSearch idf.json, for inference-free query weighting
+    (`--query-option idf=FILE`): document frequencies of the tokens of the texts, not of the expanded vectors."""
+    from tqdm import tqdm
+
+    from lexir.corpus import Corpus
+    from lexir.encoders import create_encoder
+    from lexir.encoders.hf import load_fast_tokenizer
+    from lexir.encoders.idf import text_idf_table
+
+    folder = getattr(create_encoder(encoder), "model_folder", None)
+    if folder is None:
+        raise LexirError(f"encoder '{encoder}' has no model tokenizer; give a masked-LM model (e.g. splade-tiny)")
+    corpus = Corpus(source, skip_bad_lines=skip_bad_lines)
+    texts = (document.contents for document in tqdm(corpus, desc="counting tokens", unit="doc", disable=quiet))
+    table = text_idf_table(load_fast_tokenizer(folder), texts)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
+    partial.replace(out)
+    console.print(f"wrote the IDF of {len(table):,} tokens to {out}")
+
+
 @index_app.command("info")
 def index_info(
     index: Annotated[Path, typer.Argument(help="index directory")],

@@ -1,15 +1,19 @@
-"""IDF tables for query-side weighting: from an index's document frequencies, or from an idf.json file.
+"""IDF tables for query-side weighting: from an index's document frequencies, from texts, or from an idf.json.
 
-Corpus IDF uses the BM25 formula, idf(t) = log(1 + (N - df + 0.5) / (df + 0.5)), where df counts the
-documents whose vector has a nonzero weight for t (expansion terms included) and N is the number of
-documents. An OpenSearch-format `idf.json` is a JSON object {token: idf} over the model's vocabulary.
+Corpus IDF uses the BM25 formula, idf(t) = log(1 + (N - df + 0.5) / (df + 0.5)), N the number of documents.
+From an index, df counts the documents whose vector has a nonzero weight for t (expansion terms included);
+from texts (`text_idf_table`, `lexir index idf`), df counts the documents whose tokens include t, as
+OpenSearch's idf.json files are made. An OpenSearch-format `idf.json` is a JSON object {token: idf} over the
+model's vocabulary.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +26,24 @@ def corpus_idf(doc_freq: np.ndarray, num_docs: int) -> np.ndarray:
     """BM25-style IDF of every term from its document frequency."""
     df = np.asarray(doc_freq, dtype=np.float64)
     return np.log1p((num_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+
+
+def text_idf_table(tokenizer: Any, texts: Iterable[str], batch: int = 1024) -> dict[str, float]:
+    """{token: BM25 IDF} over a `tokenizers.Tokenizer`'s vocabulary, df counted on the tokens of `texts` (each
+    text tokenized as a document is: truncation and special tokens as the tokenizer is set up; specials left
+    out of the table)."""
+    vocabulary = tokenizer.get_vocab()
+    doc_freq = np.zeros(len(vocabulary), dtype=np.int64)
+    num_docs, remaining = 0, iter(texts)
+    while chunk := list(itertools.islice(remaining, batch)):
+        for encoding in tokenizer.encode_batch(chunk):
+            doc_freq[np.unique(np.asarray(encoding.ids, dtype=np.int64))] += 1
+        num_docs += len(chunk)
+    if num_docs == 0:
+        raise LexirError("no texts to compute an IDF from")
+    idf = corpus_idf(doc_freq, num_docs)
+    special = {token.content for token in tokenizer.get_added_tokens_decoder().values() if token.special}
+    return {token: round(float(idf[i]), 6) for token, i in vocabulary.items() if token not in special}
 
 
 def load_idf_json(path: Path | str, vocabulary: Sequence[str]) -> np.ndarray:

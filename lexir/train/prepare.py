@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from lexir.encoders.bm25 import BM25Encoder
-from lexir.encoders.idf import IDF_FILE, corpus_idf
+from lexir.encoders.idf import IDF_FILE, text_idf_table
 from lexir.errors import LexirError
 from lexir.train.pairs import Pool, TrainingQuery, ict_queries, load_pool, supervised_queries
 
@@ -236,14 +236,5 @@ def _write_idf(tokenizer_name: str, texts: list[str], path: Path) -> None:
     from lexir.encoders import create_encoder
     from lexir.encoders.hf import load_fast_tokenizer
 
-    folder = create_encoder(tokenizer_name).model_folder
-    tokenizer = load_fast_tokenizer(folder)
-    vocabulary = tokenizer.get_vocab()
-    doc_freq = np.zeros(len(vocabulary), dtype=np.int64)
-    for start in range(0, len(texts), 1024):
-        for encoding in tokenizer.encode_batch(texts[start:start + 1024]):
-            doc_freq[np.unique(np.asarray(encoding.ids, dtype=np.int64))] += 1
-    idf = corpus_idf(doc_freq, len(texts))
-    special = {token.content for token in tokenizer.get_added_tokens_decoder().values() if token.special}
-    table = {token: round(float(idf[i]), 6) for token, i in vocabulary.items() if token not in special}
-    path.write_text(json.dumps(table, ensure_ascii=False))
+    tokenizer = load_fast_tokenizer(create_encoder(tokenizer_name).model_folder)
+    path.write_text(json.dumps(text_idf_table(tokenizer, texts), ensure_ascii=False))

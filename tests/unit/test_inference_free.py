@@ -113,6 +113,29 @@ def test_msmarco_idf_json_is_loaded_for_queries(if_index):
     assert searcher.encoder.idf_source == str(MSMARCO_IDF.resolve())
 
 
+def test_text_idf_counts_the_tokens_of_the_texts_and_is_used_for_queries(if_index, tmp_path, splade_tiny):
+    index, corpus, _ = if_index
+    out = tmp_path / "idf" / "text-idf.json"
+    result = subprocess.run([sys.executable, "-m", "lexir", "index", "idf", str(corpus.source), "--out", str(out),
+                             "--quiet"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    table = json.loads(out.read_text())
+    tokenizer = load_fast_tokenizer(splade_tiny.model_folder)
+    texts = [doc.contents for doc in corpus]
+    token_sets = [set(tokenizer.encode(text).tokens) for text in texts]
+    for token in ("vitamin", "the", "zebra"):  # by hand: df over the texts' own tokens, expansions not counted
+        df = sum(token in tokens for tokens in token_sets)
+        assert table[token] == pytest.approx(float(corpus_idf(np.array([df]), len(texts))[0]), abs=1e-6)
+    assert "[CLS]" not in table and len(table) == len(tokenizer.get_vocab()) - 5
+    searcher = Searcher(index, query_options={"idf": str(out)})
+    vector = searcher.encode(["vitamin"])
+    assert vector.data.tolist() == pytest.approx([table["vitamin"]])
+    refused = subprocess.run([sys.executable, "-m", "lexir", "index", "idf", str(corpus.source), "--out",
+                              str(tmp_path / "bm25.json"), "--encoder", "bm25"], capture_output=True, text=True,
+                             timeout=120)
+    assert refused.returncode == 1 and "has no model tokenizer" in refused.stderr and "Traceback" not in refused.stderr
+
+
 def test_bad_idf_files_are_clear_errors(tmp_path, splade_tiny):
     vocabulary = splade_tiny.vocabulary
     with pytest.raises(LexirError, match="does not exist"):
