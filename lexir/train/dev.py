@@ -3,9 +3,9 @@
 The dev split (queries, judgements and its whole corpus) is read once through lexir.eval.datasets and cached as
 one JSON file (`<cache>/train-data/dev-<name>.json`), so a run on a machine without ir_datasets or the data can
 still validate when that file travels with the cache. The student ranks the whole corpus exactly, as an index of
-its documents would: documents encoded at the index-time length (256 tokens, SpladeEncoder's default), queries
-weighted by the student's IDF. Figures are a selection criterion; `lexir eval` on the exported model is the
-measurement.
+its documents would: documents encoded at the index-time length (256 tokens, SpladeEncoder's default; on a CPU
+by SpladeEncoder itself), queries weighted by the student's IDF. Figures are a selection criterion; `lexir eval`
+on the exported model is the measurement.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from lexir.errors import LexirError
 
@@ -82,13 +84,12 @@ def dev_score(student: Any, dev: DevSet, *, depth: int = 100) -> float:
     try:
         with torch.no_grad():
             queries = student.query_weights([dev.queries[qid] for qid in query_ids])
-            order = sorted(range(len(dev.doc_texts)), key=lambda i: len(dev.doc_texts[i]))  # less padding
-            scores = torch.empty((len(query_ids), len(order)), device=queries.device)
-            for start in range(0, len(order), ENCODE_BATCH):
-                rows = order[start:start + ENCODE_BATCH]
-                documents = student.document_weights([dev.doc_texts[i] for i in rows], INDEX_DOC_LENGTH)
-                scores[:, rows] = queries @ documents.T
-            top = torch.topk(scores, min(depth, len(order)), dim=1)
+            if student.device.type == "cpu":
+                documents = _index_time_vectors(student, dev.doc_texts)
+                scores = torch.from_numpy(np.ascontiguousarray((documents @ queries.numpy().T).T, dtype=np.float32))
+            else:
+                scores = _scores_on_device(student, queries, dev.doc_texts)
+            top = torch.topk(scores, min(depth, len(dev.doc_texts)), dim=1)
     finally:
         student.train(was_training)
     values, positions = top.values.cpu().tolist(), top.indices.cpu().tolist()
@@ -96,3 +97,27 @@ def dev_score(student: Any, dev: DevSet, *, depth: int = 100) -> float:
            for row, qid in enumerate(query_ids)}
     aggregate, _ = score_run(run, dev.qrels, parse_measures([DEV_MEASURE]), query_ids)
     return aggregate[DEV_MEASURE]
+
+
+def _index_time_vectors(student: Any, texts: list[str]) -> Any:
+    """Document vectors [D, V] (CSR) by the code that builds indexes (SpladeEncoder: cache-blocked, about three
+    times the student's own pass on a CPU), over the student's current weights. A fresh encoder each time:
+    it splits the MLM head once, from the weights it is given."""
+    from lexir.encoders.splade import SpladeEncoder
+
+    encoder = SpladeEncoder(student.model_folder, model_folder=student.model_folder,
+                            max_doc_length=INDEX_DOC_LENGTH)
+    encoder.__dict__["model"] = student.mlm  # the cached_property's slot: the weights in training, not the folder's
+    return encoder.encode_documents(texts)
+
+
+def _scores_on_device(student: Any, queries: Any, texts: list[str]) -> Any:
+    """Scores [Q, D] with documents encoded by the student itself, where the model lives (e.g. a GPU)."""
+    import torch
+
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
+    scores = torch.empty((queries.shape[0], len(texts)), device=queries.device)
+    for start in range(0, len(order), ENCODE_BATCH):
+        rows = order[start:start + ENCODE_BATCH]
+        scores[:, rows] = queries @ student.document_weights([texts[i] for i in rows], INDEX_DOC_LENGTH).T
+    return scores

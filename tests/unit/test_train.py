@@ -13,6 +13,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lexir.errors import LexirError
@@ -191,6 +192,24 @@ def test_dev_score_ranks_the_whole_corpus_with_the_student(prepared):
     student = _student(small_options(), data)
     assert dev_score(student, small_dev_set()) == pytest.approx(1.0)  # each topic word is in one document only
     assert student.training  # left as it was found
+
+
+def test_dev_scores_by_the_index_encoder_equal_the_students_own(prepared):
+    """On a CPU the dev pass encodes with SpladeEncoder; elsewhere (a GPU) with the student: the same scores."""
+    import torch
+
+    from lexir.train.dev import _index_time_vectors, _scores_on_device
+    from lexir.train.trainer import _student
+
+    _, data = prepared
+    student = _student(small_options(), data).eval()
+    dev = small_dev_set()
+    with torch.no_grad():
+        queries = student.query_weights(list(dev.queries.values()))
+        by_encoder = (_index_time_vectors(student, dev.doc_texts) @ queries.numpy().T).T
+        by_student = _scores_on_device(student, queries, dev.doc_texts).numpy()
+    assert by_encoder.max() > 0
+    np.testing.assert_allclose(by_encoder, by_student, rtol=1e-4, atol=1e-4)
 
 
 def test_a_dev_split_picks_the_checkpoint_that_is_exported(prepared, tmp_path, monkeypatch):
