@@ -31,6 +31,7 @@ ACTIVATIONS = ("log1p_relu", "log1p_log1p_relu")
 PRECISIONS = ("fp32", "bf16")
 VOCAB_TILE = 512
 TOKEN_BLOCK = 1024
+DEFAULT_MAX_DOC_LENGTH = 256
 
 
 def activate(logits: Any, activation: str) -> Any:
@@ -67,7 +68,7 @@ class SpladeEncoder:
         *,
         name: str | None = None,
         model_folder: str | None = None,
-        max_doc_length: int = 256,
+        max_doc_length: int = DEFAULT_MAX_DOC_LENGTH,
         max_query_length: int = 64,
         batch_size: int = 32,
         threads: int | None = None,

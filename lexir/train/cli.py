@@ -90,7 +90,7 @@ def train_command(
         batch_size=batch_size, steps=steps, learning_rate=learning_rate, max_doc_length=max_doc_length,
         save_every=save_every, seed=seed, dev=dev)
     options.check()
-    _check_device(device)
+    _use_device(device)
     data = prepare_data(data_options, cache or cache_root(), progress=not quiet)
     dev_set = load_dev_set(dev, cache or cache_root()) if dev else None
     try:
@@ -107,8 +107,8 @@ def train_command(
         f"(use it as `--encoder {report.model}`)")
 
 
-def _check_device(device: str) -> None:
-    """A device torch knows and that is present here, or a one-line error."""
+def _use_device(device: str) -> None:
+    """Check that torch knows `device` and has it here (else a one-line error); on CUDA, allow TF32."""
     import torch
 
     try:

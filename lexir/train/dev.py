@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from lexir.encoders.splade import DEFAULT_MAX_DOC_LENGTH
 from lexir.errors import LexirError
+from lexir.train.options import refuse_test_split
 
 DEV_MEASURE = "nDCG@10"
-INDEX_DOC_LENGTH = 256
 ENCODE_BATCH = 64
 
 
@@ -31,12 +32,6 @@ class DevSet:
     qrels: dict[str, dict[str, int]]
     doc_ids: list[str]
     doc_texts: list[str]
-
-
-def refuse_test_split(dataset_id: str) -> None:
-    """lexir never trains, nor picks a checkpoint, on a test split."""
-    if dataset_id.rstrip("/").endswith("/test"):
-        raise LexirError(f"{dataset_id} is a test split: lexir trains and validates only on train or dev splits")
 
 
 def load_dev_set(dataset_id: str, cache: Path) -> DevSet:
@@ -105,8 +100,7 @@ def _index_time_vectors(student: Any, texts: list[str]) -> Any:
     it splits the MLM head once, from the weights it is given."""
     from lexir.encoders.splade import SpladeEncoder
 
-    encoder = SpladeEncoder(student.model_folder, model_folder=student.model_folder,
-                            max_doc_length=INDEX_DOC_LENGTH)
+    encoder = SpladeEncoder(student.model_folder, model_folder=student.model_folder)
     encoder.__dict__["model"] = student.mlm  # the cached_property's slot: the weights in training, not the folder's
     return encoder.encode_documents(texts)
 
@@ -119,5 +113,5 @@ def _scores_on_device(student: Any, queries: Any, texts: list[str]) -> Any:
     scores = torch.empty((queries.shape[0], len(texts)), device=queries.device)
     for start in range(0, len(order), ENCODE_BATCH):
         rows = order[start:start + ENCODE_BATCH]
-        scores[:, rows] = queries @ student.document_weights([texts[i] for i in rows], INDEX_DOC_LENGTH).T
+        scores[:, rows] = queries @ student.document_weights([texts[i] for i in rows], DEFAULT_MAX_DOC_LENGTH).T
     return scores

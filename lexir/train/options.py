@@ -12,6 +12,12 @@ FLOPS_MODES = ("idf", "plain")
 NORMALIZATIONS = ("min-max", "z-score")
 
 
+def refuse_test_split(dataset_id: str) -> None:
+    """lexir never trains, nor picks a checkpoint, on a test split."""
+    if dataset_id.rstrip("/").endswith("/test"):
+        raise LexirError(f"{dataset_id} is a test split: lexir trains and validates only on train or dev splits")
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     """The student, the objective and the schedule (see lexir.train.losses for the formulas)."""
@@ -37,8 +43,6 @@ class TrainOptions:
     dev: str | None = None
 
     def check(self) -> None:
-        from lexir.train.dev import refuse_test_split
-
         if self.dev is not None:
             refuse_test_split(self.dev)
         unknown = sorted(set(self.teachers) - set(TEACHERS))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lexir.corpus import Corpus
 from lexir.errors import LexirError
+from lexir.train.options import refuse_test_split
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 ICT_MIN_WORDS, ICT_MAX_WORDS = 5, 40
@@ -67,7 +68,6 @@ def supervised_queries(dataset_id: str, texts: dict[str, str], rng: random.Rando
                        max_queries: int | None) -> tuple[Pool, list[TrainingQuery]]:
     """The labelled queries of a training split (positives: judged relevance > 0), and their pool."""
     from lexir.eval.datasets import load_dataset
-    from lexir.train.dev import refuse_test_split
 
     refuse_test_split(dataset_id)
     folder = Path(dataset_id).expanduser().is_dir()

@@ -5,8 +5,8 @@ For each pool (a corpus), BM25 and the siamese sparse teacher (splade-tiny) each
 query's labelled positives followed by the union of those, minus positives and excluded documents. The
 sparse teacher (dot product), the dense teacher (MiniLM, cosine) and BM25 (fitted on the pool) then score
 every listed document, so that training can normalize and combine any of them per query without running a
-teacher again. The query IDF the
-student starts from is the BM25 IDF of the student tokenizer's tokens over all pools' texts.
+teacher again. The query IDF the student starts from is the BM25 IDF of the student tokenizer's tokens over
+all pools' texts.
 
 Prepared data is cached by its options (`<cache>/train-data/<hash>`), written to a staging folder and
 renamed into place when complete, so ablation runs share it and an interrupted preparation leaves nothing.
@@ -168,7 +168,7 @@ def _mine_and_score(options: DataOptions, pools: dict[str, Pool], queries: list[
         bm25 = BM25Encoder()
         bm25.fit(pool_texts)
         bm25_queries = bm25.encode_queries(query_texts)
-        bm25_scores = bm25_queries @ bm25.encode_documents(pool_texts).T
+        bm25_scores = (bm25_queries @ bm25.encode_documents(pool_texts).T).toarray()
         sparse_docs = _encode(sparse_teacher.encode_documents, pool_texts, f"sparse teacher: {pool.name}", progress)
         sparse_queries = sparse_teacher.encode_queries(query_texts)
         sparse_scores = (sparse_queries @ sparse_docs.T).toarray()
@@ -181,10 +181,10 @@ def _mine_and_score(options: DataOptions, pools: dict[str, Pool], queries: list[
         column = {key: i for i, key in enumerate(pool.keys)}
         column.update({key: len(pool.keys) + i for i, key in enumerate(extra_keys)})
         sparse_all = np.hstack([sparse_scores, extra_scores])
-        bm25_all = np.hstack([bm25_scores.toarray(), extra_bm25])
+        bm25_all = np.hstack([bm25_scores, extra_bm25])
         pool_lists = []
         for row, query in enumerate(own):
-            mined = _top(bm25_scores.getrow(row).toarray().ravel(), options.candidates)
+            mined = _top(bm25_scores[row], options.candidates)
             mined += _top(sparse_scores[row], options.candidates)
             blocked = set(query.positives) | set(query.excluded)
             negatives = list(dict.fromkeys(pool.keys[i] for i in mined if pool.keys[i] not in blocked))

@@ -206,12 +206,16 @@ def _best_so_far(output: Path) -> dict[str, Any] | None:
 
 
 def _save_best(output: Path, best: dict[str, Any], student: Any) -> None:
+    _save_atomically(output / CHECKPOINT_DIR / BEST_CHECKPOINT, {**best, "student": student.state_dict()})
+
+
+def _save_atomically(path: Path, state: dict[str, Any]) -> None:
+    """torch.save under a temporary name, then a rename: a crash never leaves half a checkpoint."""
     import torch
 
-    path = output / CHECKPOINT_DIR / BEST_CHECKPOINT
     path.parent.mkdir(exist_ok=True)
     partial = path.with_suffix(".partial")
-    torch.save({**best, "student": student.state_dict()}, partial)
+    torch.save(state, partial)
     partial.replace(path)
 
 
@@ -220,16 +224,14 @@ def _checkpoint(output: Path, step: int) -> Path:
 
 
 def _save_checkpoint(output: Path, step: int, student: Any, optimizer: Any, schedule: Any) -> None:
-    """Write the checkpoint under a temporary name, then rename it (a crash never leaves half a checkpoint)."""
+    """Write step `step`'s checkpoint (everything a resume needs) and drop all but the last KEEP_CHECKPOINTS."""
     import torch
 
     path = _checkpoint(output, step)
-    path.parent.mkdir(exist_ok=True)
-    partial = path.with_suffix(".partial")
-    torch.save({"step": step, "student": student.state_dict(), "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}, partial)
-    partial.replace(path)
+    _save_atomically(path, {
+        "step": step, "student": student.state_dict(), "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None})
     for old in sorted(path.parent.glob("step-*.pt"))[:-KEEP_CHECKPOINTS]:
         old.unlink()
 
