@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import scipy.sparse as sp
 
 
@@ -53,6 +54,20 @@ def vocabulary_fingerprint(terms: Sequence[str]) -> str:
     return f"sha256:{digest[:16]}:{len(terms)}"
 
 
+@dataclass(frozen=True)
+class CorpusStatistics:
+    """What query weighting may read from the searched corpus (all live documents of every segment).
+
+    `doc_freq[t]` counts the documents whose vector holds term t (expansion terms included);
+    `text_doc_freq[t]`, where the index records it, counts the documents whose text's own tokens hold t
+    (as OpenSearch's idf.json files are made); None where it is not recorded (BM25, older indexes).
+    """
+
+    num_docs: int
+    doc_freq: np.ndarray
+    text_doc_freq: np.ndarray | None = None
+
+
 @runtime_checkable
 class SparseEncoder(Protocol):
     """Encodes documents and queries to sparse vectors over one vocabulary."""
@@ -68,6 +83,16 @@ class SparseEncoder(Protocol):
     def encode_documents(self, texts: Sequence[str]) -> sp.csr_matrix: ...
 
     def encode_queries(self, texts: Sequence[str]) -> sp.csr_matrix: ...
+
+    def use_corpus_statistics(self, statistics: CorpusStatistics) -> None:
+        """Weigh later queries with the searched corpus's statistics (inference-free corpus IDF, BM25's IDF
+        after live updates); encoders whose queries do not depend on the corpus do nothing."""
+        ...
+
+    def text_doc_freq(self, texts: Sequence[str]) -> np.ndarray | None:
+        """Per vocabulary term, how many of `texts` hold it among their own tokens (the index stores the sum,
+        for text IDF); None for encoders that have no use for it."""
+        ...
 
 
 class FittedEncoder(SparseEncoder, Protocol):
