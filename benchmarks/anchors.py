@@ -134,24 +134,26 @@ class Lexir(Engine):
         return built
 
     def open(self, collection: Collection, folder: Path) -> None:
-        from lexir.search import Searcher
+        from lexir.index import InvertedIndex
+        from lexir.search import SearchOptions
+        from lexir.search.segment import SegmentSearcher
 
         self.collection = collection
-        self.searcher = Searcher(folder, algorithm=self.algorithm, heap_factor=self.heap_factor,
-                                 query_cut=self.query_cut)
+        self.searcher = SegmentSearcher(InvertedIndex(folder))
+        self.options = SearchOptions(algorithm=self.algorithm, heap_factor=self.heap_factor, query_cut=self.query_cut)
         self.rows = [collection.queries[i] for i in range(collection.queries.shape[0])]
-        self.searcher.rank_one(self.rows[0], 10)  # compile (or load from numba's cache) before timing
-        self.searcher.rank(collection.queries[:2], 10)
+        self.searcher.rank_one(self.rows[0], 10, self.options)  # compile (or load from numba's cache) before timing
+        self.searcher.rank(collection.queries[:2], 10, self.options)
 
     def search(self, i: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        ranked = self.searcher.rank_one(self.rows[i], k)
+        ranked = self.searcher.rank_one(self.rows[i], k, self.options)
         return ranked.nums, ranked.scores
 
     def search_all(self, k: int, threads: int) -> list[np.ndarray]:
         import numba
 
         numba.set_num_threads(threads)
-        return [ranked.nums for ranked in self.searcher.rank(self.collection.queries, k)]
+        return [ranked.nums for ranked in self.searcher.rank(self.collection.queries, k, self.options)]
 
 
 class Pisa(Engine):

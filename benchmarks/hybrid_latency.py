@@ -17,30 +17,30 @@ import time
 import numpy as np
 
 from lexir.eval import load_dataset
+from lexir.search import SearchOptions, open_search
 from lexir.search.fusion import Fusion
-from lexir.search.hybrid import HybridSearcher, open_retrievers
 
 
 def main(index: str, dataset: str, k: int = 10, count: int = 200) -> None:
     texts = [topic.text for topic in load_dataset(dataset).topics if topic.text.strip()][:count]
-    retrievers = open_retrievers([index], "hybrid")
-    sparse, dense = retrievers.values()
+    hybrid = open_search(index, SearchOptions(mode="hybrid"))
+    sparse, dense = hybrid.retrievers["sparse"], hybrid.retrievers["dense"]
     modes = {
-        "sparse": HybridSearcher({"sparse": sparse}),
-        "dense": HybridSearcher({"dense": dense}),
-        "hybrid rrf": HybridSearcher(retrievers, Fusion("rrf")),
-        "hybrid convex": HybridSearcher(retrievers, Fusion("convex", (0.45, 0.55))),
+        "sparse": open_search(index, encoder=sparse.encoder),
+        "dense": open_search(index, SearchOptions(mode="dense"), dense_encoder=dense.encoder),
+        "hybrid rrf": hybrid.using(SearchOptions(mode="hybrid", fusion=Fusion("rrf"))),
+        "hybrid convex": hybrid.using(SearchOptions(mode="hybrid", fusion=Fusion("convex", (0.45, 0.55)))),
     }
     for searcher in modes.values():
         searcher.warm_up()
-        searcher.search_one(texts[0], k)
+        searcher.rank_one(texts[0], k)
     vectors = {text: dense.encode([text]) for text in texts}
     parts = {"dense: query encoding": lambda text: dense.encode([text]),
-             "dense: FAISS search": lambda text: dense.rank_one(vectors[text], k)}
+             "dense: FAISS search": lambda text: dense.rank_one(vectors[text], k, hybrid.options)}
     timings: dict[str, list[float]] = {name: [] for name in [*modes, *parts]}
     for text in texts:
         for name, searcher in modes.items():
-            timings[name].append(_milliseconds(lambda: searcher.search_one(text, k)))
+            timings[name].append(_milliseconds(lambda: searcher.rank_one(text, k)))
         for name, part in parts.items():
             timings[name].append(_milliseconds(lambda: part(text)))
     print(f"| mode ({dataset}, {len(texts)} queries, k={k}) | median ms | p90 ms |\n|---|---:|---:|")

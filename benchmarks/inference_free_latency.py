@@ -18,12 +18,12 @@ import time
 import ir_datasets
 import numpy as np
 
-from lexir.search import Searcher
+from lexir.search import Searcher, open_search
 
 
 def time_query(searcher: Searcher, text: str) -> float:
     started = time.perf_counter()
-    searcher.rank_one(searcher.encode([text]), 10)
+    searcher.rank_one(text, 10)
     return (time.perf_counter() - started) * 1000
 
 
@@ -36,9 +36,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     texts = [query.text for query in ir_datasets.load(args.dataset).queries_iter()]
-    engines = {"BM25": Searcher(args.bm25), "inference-free": Searcher(args.inference_free)}
+    engines = {"BM25": open_search(args.bm25), "inference-free": open_search(args.inference_free)}
     if args.splade:
-        engines["SPLADE (siamese)"] = Searcher(args.splade)
+        engines["SPLADE (siamese)"] = open_search(args.splade)
     for searcher in engines.values():
         searcher.warm_up()
         time_query(searcher, texts[0])

@@ -131,13 +131,13 @@ def nfcorpus_index(path: Path = ROOT / "indexes" / "nfcorpus-splade-tiny", encod
     import ir_datasets
 
     from lexir.index import InvertedIndex
-    from lexir.search import Searcher
+    from lexir.search import open_search
 
     index = InvertedIndex(path)
     by_term = sp.csc_matrix((np.asarray(index.impacts, dtype=np.float32), np.asarray(index.doc_ids),
                              np.asarray(index.offsets)), shape=(index.num_docs, index.num_terms))
-    searcher = Searcher(index, encoder=encoder)
-    queries = searcher.encode([q.text for q in ir_datasets.load("beir/nfcorpus/test").queries_iter()])
+    sparse = open_search(path, encoder=encoder).retrievers["sparse"]
+    queries = sparse.encode([q.text for q in ir_datasets.load("beir/nfcorpus/test").queries_iter()]).vectors
     return VectorSet("nfcorpus splade-tiny", by_term.tocsr(), queries, index.num_terms)
 
 

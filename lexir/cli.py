@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,21 +18,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lexir.cli_options import with_search_options
 from lexir.errors import LexirError
-from lexir.options import (
-    FuseOption,
-    FusionDepthOption,
-    ModeOption,
-    NormalizationOption,
-    RrfKOption,
-    WeightsOption,
-    fusion_from_options,
-    parse_key_values,
-)
-from lexir.search.fusion import DEFAULT_FUSION_DEPTH, RRF_K
+from lexir.search.options import SearchOptions
 
 if TYPE_CHECKING:
     from lexir.index.dense_builder import DenseBuildReport
+    from lexir.search import Searcher
 
 app = typer.Typer(help="lexir: learned sparse retrieval search engine.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -39,6 +32,7 @@ index_app = typer.Typer(help="Build and inspect indexes.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 console = Console(stderr=True)
 stdout = Console()
+LOG_LEVEL_ENV = "LEXIR_LOG_LEVEL"
 DENSE_INDEX_HELP = "flat (exact, the default), hnsw:M=32,efSearch=128 or ivfpq:nlist=256,m=16,nprobe=16"
 
 
@@ -190,47 +184,40 @@ def index_info(
 
 
 @app.command("search")
+@with_search_options
 def search(
     index: Annotated[Path, typer.Argument(help="index directory")],
-    query: Annotated[str, typer.Argument(help="query text")],
-    k: Annotated[int, typer.Option("-k", "--k", help="number of hits")] = 10,
+    query: Annotated[str | None, typer.Argument(help="query text (or --topics for a batch of queries)")] = None,
+    k: Annotated[int, typer.Option("-k", "--k", help="number of hits (per query)")] = 10,
     explain: Annotated[bool, typer.Option(help="show each query term's part of every score")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     text: Annotated[bool, typer.Option(help="include document titles and texts")] = False,
-    query_weighting: Annotated[str, typer.Option(
-        help="query term weights: model (the encoder's), idf (the index's corpus IDF) or model-idf (product)")]
-    = "model",
-    query_option: Annotated[list[str] | None, typer.Option(
-        help="query-side encoder option KEY=VALUE, repeatable (inference-free: idf=corpus|PATH, "
-             "query_tf=binary|count, min_idf=X, drop_stopwords=true, max_query_terms=N)")] = None,
-    algorithm: Annotated[str, typer.Option(
-        help="top-k algorithm: auto (chosen per query), exhaustive, maxscore or block_max_maxscore; all exact")]
-    = "auto",
-    heap_factor: Annotated[float, typer.Option(
-        help="1 = exact; below 1 (e.g. 0.8) pruning skips more documents: faster, approximate")] = 1.0,
-    query_cut: Annotated[int | None, typer.Option(
-        help="approximate: keep only the N query terms that can add the most to a score")] = None,
-    mode: ModeOption = "sparse",
-    fuse: FuseOption = None,
-    weights: WeightsOption = None,
-    normalization: NormalizationOption = None,
-    rrf_k: RrfKOption = RRF_K,
-    fusion_depth: FusionDepthOption = DEFAULT_FUSION_DEPTH,
+    topics: Annotated[str | None, typer.Option(
+        help="search every query of TOPICS (an ir_datasets id such as beir/nfcorpus/test, a BEIR queries.jsonl, "
+             "or a TSV of id<TAB>text) and write a TREC run file to --out")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="the run file --topics writes")] = None,
+    threads: Annotated[int | None, typer.Option(help="--topics: threads for scoring (and model encoding)")] = None,
+    drop_self_hits: Annotated[bool | None, typer.Option(
+        "--drop-self-hits/--keep-self-hits",
+        help="--topics: drop a hit whose id equals the query id (default: on for BEIR ids, as lexir eval does)")]
+    = None,
+    quiet: Annotated[bool, typer.Option(help="--topics: no progress bar")] = False,
+    search_options: SearchOptions = SearchOptions(),
 ) -> None:
-    """Search an index with its own encoder(s): sparse, dense, or both fused (--mode hybrid)."""
-    from lexir.search.hybrid import HybridSearcher, open_retrievers
-    from lexir.search.live import LiveSearcher
+    """Search an index with its own encoder(s): sparse, dense, or both fused (--mode hybrid); one query, or
+    every query of --topics into a TREC run file."""
+    from lexir.search import open_search
 
-    query_options = parse_key_values(query_option)
-    fusion = fusion_from_options(fuse, weights, normalization, rrf_k)
-    if mode == "sparse" and fusion is None:
-        searcher = LiveSearcher(index, query_weighting=query_weighting, query_options=query_options,
-                                algorithm=algorithm, heap_factor=heap_factor, query_cut=query_cut)
-        result = searcher.search(query, k=k, explain=explain, with_text=text or not as_json)
-    else:
-        retrievers = open_retrievers([index], mode, query_weighting=query_weighting, query_options=query_options)
-        result = HybridSearcher(retrievers, fusion, depth=fusion_depth).search(
-            query, k=k, explain=explain, with_text=text or not as_json)
+    if topics is not None:
+        if query is not None:
+            raise LexirError("give either a query or --topics, not both")
+        if out is None:
+            raise LexirError("--topics writes a TREC run file: give --out FILE (e.g. --out run.trec)")
+        _search_topics(open_search(index, search_options), topics, out, k, threads, drop_self_hits, quiet)
+        return
+    if query is None:
+        raise LexirError("give a query (e.g. lexir search INDEX \"vitamin d\"), or --topics TOPICS --out run.trec")
+    result = open_search(index, search_options).search(query, k=k, explain=explain, with_text=text or not as_json)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return
@@ -245,6 +232,41 @@ def search(
             row.append(", ".join(f"{t} {v:.2f}" for t, v in list((hit.contributions or {}).items())[:6]))
         table.add_row(*row)
     stdout.print(table)
+
+
+def _search_topics(searcher: Searcher, topics: str, out: Path, k: int, threads: int | None,
+                   drop_self_hits: bool | None, quiet: bool) -> None:
+    """Every query of `topics` into a TREC run file, as `lexir eval` ranks them."""
+    import time
+
+    from lexir.eval.datasets import load_topics
+    from lexir.eval.results import write_trec_run
+    from lexir.eval.runs import search_topics
+
+    loaded, beir = load_topics(topics)
+    drop = beir if drop_self_hits is None else drop_self_hits
+    searcher.warm_up()
+    if threads is not None:
+        _use_threads(threads)
+    started = time.perf_counter()
+    run = search_topics(searcher, loaded, k, drop, progress=not quiet)
+    seconds = time.perf_counter() - started
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_trec_run(run, out)
+    console.print(f"searched {len(loaded):,} queries in {seconds:.1f} s ({len(loaded) / max(seconds, 1e-9):,.1f} "
+                  f"queries/s) and wrote {out}")
+
+
+def _use_threads(threads: int) -> None:
+    """Scoring threads (numba) and, where a model encodes queries (torch is loaded by then), its threads."""
+    import numba
+
+    if threads < 1:
+        raise LexirError(f"threads must be at least 1, got {threads}")
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
 
 
 @index_app.command("merge")
@@ -271,8 +293,6 @@ def serve(
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
 ) -> None:
     """Serve an index over HTTP: search, documents, stats, and a search page at /."""
-    import os
-
     import uvicorn
 
     from lexir.api.app import ENV_PREFIX
@@ -291,9 +311,16 @@ def serve(
 
 
 def main() -> None:
-    """Entry point: run the app, turning user errors into one line on stderr."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("ir_datasets").setLevel(logging.WARNING)
+    """Entry point: run the app, turning user errors into one line on stderr.
+
+    The CLI shows warnings and errors only (LEXIR_LOG_LEVEL=INFO shows more): ir_datasets sets its own loggers
+    to INFO when it first uses them, and their lines would break up lexir's progress bars.
+    """
+    level = logging.getLevelName(os.environ.get(LOG_LEVEL_ENV, "WARNING").upper())
+    logging.basicConfig(level=level if isinstance(level, int) else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        logging.disable(logging.INFO)
     _mount_optional_apps()
     try:
         app()

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,9 +27,10 @@ from lexir.api.schemas import (
     DocumentBody,
     ErrorResponse,
     Limits,
-    Mode,
+    SearchQuery,
     SearchRequest,
     SearchResponse,
+    SearchSettings,
     StatsResponse,
     WriteResponse,
 )
@@ -37,6 +39,7 @@ from lexir.api.service import SearchService
 from lexir.corpus import Document
 from lexir.errors import LexirError
 from lexir.index.live import DocumentNotFoundError
+from lexir.search.options import SearchOptions, fusion_of
 
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422)}
 
@@ -62,9 +65,10 @@ def create_app(index: Path | str, *, api_key: str | None = None, keys_for_reads:
         if keys_for_reads:
             require_key(request, api_key, writes=False)
 
-    def run_search(queries: list[str], k: int, mode: str, explain: bool, text: bool) -> list[SearchResponse]:
-        if k > limits.max_k:
-            raise HTTPException(422, f"k is {k}; at most {limits.max_k} hits per query")
+    def run_search(queries: list[str], settings: SearchSettings) -> list[SearchResponse]:
+        for name, value in (("k", settings.k), ("fusion_depth", settings.fusion_depth)):
+            if value > limits.max_k:
+                raise HTTPException(422, f"{name} is {value}; at most {limits.max_k} hits per query")
         if len(queries) > limits.max_batch_queries:
             raise HTTPException(413, f"{len(queries)} queries; at most {limits.max_batch_queries} per request")
         for query in queries:
@@ -72,7 +76,12 @@ def create_app(index: Path | str, *, api_key: str | None = None, keys_for_reads:
                 raise HTTPException(422, "the query is empty; give at least one word")
             if len(query) > limits.max_query_chars:
                 raise HTTPException(413, f"a query of {len(query)} characters; at most {limits.max_query_chars}")
-        results = service.search(queries, k, mode, explain, text)
+        options = SearchOptions(
+            mode=settings.mode, algorithm=settings.algorithm, heap_factor=settings.heap_factor,
+            query_cut=settings.query_cut, fusion_depth=settings.fusion_depth,
+            fusion=fusion_of(settings.fuse, tuple(settings.weights) if settings.weights is not None else None,
+                             settings.normalization, settings.rrf_k))
+        results = service.search(queries, settings.k, options, settings.explain, settings.text)
         return [SearchResponse(**result.to_dict()) for result in results]
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -84,11 +93,9 @@ def create_app(index: Path | str, *, api_key: str | None = None, keys_for_reads:
         return {"status": "ok"}
 
     @app.get("/search", response_model=SearchResponse)
-    def search_get(request: Request, q: str = Query(min_length=1, description="the query"),
-                   k: int = Query(10, gt=0, le=limits.max_k), mode: Mode = "sparse", explain: bool = False,
-                   text: bool = False) -> SearchResponse:
+    def search_get(request: Request, query: Annotated[SearchQuery, Query()]) -> SearchResponse:
         read_access(request)
-        return run_search([q], k, mode, explain, text)[0]
+        return run_search([query.q], query)[0]
 
     @app.post("/search", response_model=SearchResponse | list[SearchResponse])
     def search_post(request: Request, body: SearchRequest) -> SearchResponse | list[SearchResponse]:
@@ -96,8 +103,8 @@ def create_app(index: Path | str, *, api_key: str | None = None, keys_for_reads:
         if (body.q is None) == (body.queries is None):
             raise HTTPException(422, "give either q (one query) or queries (a batch), not both or neither")
         if body.q is not None:
-            return run_search([body.q], body.k, body.mode, body.explain, body.text)[0]
-        return run_search(body.queries or [], body.k, body.mode, body.explain, body.text)
+            return run_search([body.q], body)[0]
+        return run_search(body.queries or [], body)
 
     @app.get("/documents/{doc_id}", response_model=DocumentBody)
     def get_document(request: Request, doc_id: str) -> DocumentBody:

@@ -7,7 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lexir.search.fusion import DEFAULT_FUSION_DEPTH, RRF_K
+
 Mode = Literal["sparse", "dense", "hybrid"]
+Algorithm = Literal["auto", "exhaustive", "maxscore", "block_max_maxscore"]
 
 
 @dataclass(frozen=True)
@@ -21,16 +24,35 @@ class Limits:
     max_text_chars: int = 200_000
 
 
-class SearchRequest(BaseModel):
+class SearchSettings(BaseModel):
+    """How to search: the same options as `lexir search` (query weighting and query options are the server's)."""
+
+    k: int = Field(default=10, gt=0, description="hits per query")
+    mode: Mode = "sparse"
+    explain: bool = Field(default=False, description="per-term (or per-retriever) parts of each score")
+    text: bool = Field(default=False, description="include titles and texts")
+    algorithm: Algorithm = Field(default="auto", description="exact top-k algorithm (sparse)")
+    heap_factor: float = Field(default=1.0, description="1 = exact; below 1 prunes harder (approximate, sparse)")
+    query_cut: int | None = Field(default=None, description="keep only the N query terms of largest bound (sparse)")
+    fuse: Literal["rrf", "convex"] | None = Field(default=None, description="how hybrid lists are fused")
+    weights: list[float] | None = Field(default=None, description="one fusion weight per retriever: sparse, dense")
+    normalization: Literal["minmax", "zscore"] | None = Field(default=None, description="convex fusion's scores")
+    rrf_k: int = Field(default=RRF_K, description="the k of reciprocal rank fusion")
+    fusion_depth: int = Field(default=DEFAULT_FUSION_DEPTH, description="hits taken from each list before fusing")
+
+
+class SearchQuery(SearchSettings):
+    """GET /search: one query and its settings, as query parameters."""
+
+    q: str = Field(min_length=1, description="the query")
+
+
+class SearchRequest(SearchSettings):
     """POST /search: one query (`q`) or a batch (`queries`)."""
 
     model_config = ConfigDict(extra="forbid")
     q: str | None = Field(default=None, description="one query")
     queries: list[str] | None = Field(default=None, description="a batch of queries (answered as a list)")
-    k: int = Field(default=10, gt=0, description="hits per query")
-    mode: Mode = "sparse"
-    explain: bool = Field(default=False, description="per-term (or per-retriever) parts of each score")
-    text: bool = Field(default=False, description="include titles and texts")
 
 
 class HitBody(BaseModel):

@@ -14,25 +14,13 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from lexir.errors import LexirError
+from lexir.cli_options import with_search_options
 from lexir.eval.datasets import load_dataset
-from lexir.eval.hybrid import evaluate_fused
 from lexir.eval.measures import DEFAULT_MEASURES, parse_measures
 from lexir.eval.report import Table, compare, comparison_table, result_tables, to_markdown, to_rich, transpose
 from lexir.eval.results import load_result
 from lexir.eval.runner import DEFAULT_DEPTH, evaluate
-from lexir.options import (
-    FuseOption,
-    FusionDepthOption,
-    ModeOption,
-    NormalizationOption,
-    RrfKOption,
-    WeightsOption,
-    fusion_from_options,
-    parse_key_values,
-)
-from lexir.search.fusion import DEFAULT_FUSION_DEPTH, RRF_K
-from lexir.search.hybrid import check_mode
+from lexir.search import SearchOptions
 
 DEFAULT_COMMAND = "run"
 
@@ -76,6 +64,7 @@ def _print(tables: list[Table], markdown: bool) -> None:
 
 
 @eval_app.command("run")
+@with_search_options
 def run_command(
     dataset: Annotated[str, typer.Argument(help="An ir_datasets id with docs, queries and qrels (beir/nfcorpus/test, "
                                                 "cranfield) or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/).")],
@@ -93,43 +82,19 @@ def run_command(
     drop_self_hits: Annotated[bool | None, typer.Option(
         "--drop-self-hits/--keep-self-hits",
         help="Drop a hit whose id equals the query id (default: on for BEIR datasets only).")] = None,
-    query_weighting: Annotated[str, typer.Option(
-        help="Query term weights: model (the encoder's), idf (the index's corpus IDF) or model-idf (product).")]
-    = "model",
-    query_option: Annotated[list[str] | None, typer.Option(
-        help="Query-side encoder option KEY=VALUE, repeatable (inference-free: idf=corpus|PATH, "
-             "query_tf=binary|count, min_idf=X, drop_stopwords=true, max_query_terms=N).")] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
-    mode: ModeOption = "sparse",
-    fuse: FuseOption = None,
-    weights: WeightsOption = None,
-    normalization: NormalizationOption = None,
-    rrf_k: RrfKOption = RRF_K,
-    fusion_depth: FusionDepthOption = DEFAULT_FUSION_DEPTH,
     tune_on: Annotated[str | None, typer.Option(
         help="Choose the weight alpha of two fused retrievers (weights 1-alpha,alpha) on this other split of the "
              "collection (e.g. beir/nfcorpus/dev) by the first measure, then evaluate with it.")] = None,
+    search_options: SearchOptions = SearchOptions(),
 ) -> None:
     """Build (or reuse) an index, run every judged query, and score the run."""
     names = [str(measure) for measure in parse_measures(measures or DEFAULT_MEASURES)]  # fail before any work
-    fusion = fusion_from_options(fuse, weights, normalization, rrf_k)
-    check_mode(mode)
-    indexes = index or []
-    single_sparse = mode == "sparse" and len(indexes) <= 1 and fusion is None and tune_on is None
-    if not single_sparse and (encoder is not None or not indexes):
-        raise LexirError("dense, hybrid and fused runs search existing indexes: give --index DIR (with a dense "
-                         "side for dense/hybrid: `lexir index build ... --dense minilm`), not --encoder")
     data = load_dataset(dataset, split)
-    if single_sparse:
-        result = evaluate(data, encoder=encoder, index=indexes[0] if indexes else None, measures=names, depth=depth,
-                          drop_self_hits=drop_self_hits, progress=progress, query_weighting=query_weighting,
-                          query_options=parse_key_values(query_option))
-    else:
-        result = evaluate_fused(data, indexes=indexes, mode=mode, fusion=fusion, measures=names, depth=depth,
-                                fusion_depth=fusion_depth, drop_self_hits=drop_self_hits, progress=progress,
-                                query_weighting=query_weighting, query_options=parse_key_values(query_option),
-                                tune_on=load_dataset(tune_on) if tune_on is not None else None)
+    result = evaluate(data, encoder=encoder, index=index, options=search_options, measures=names, depth=depth,
+                      drop_self_hits=drop_self_hits, progress=progress,
+                      tune_on=load_dataset(tune_on) if tune_on is not None else None)
     _print(result_tables(result), markdown)
     if out is not None:
         result_path, run_path = result.save(out)

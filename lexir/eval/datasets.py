@@ -71,6 +71,40 @@ def load_dataset(name: str, split: str | None = None) -> EvalDataset:
     return _load_ir_dataset(name, split)
 
 
+def load_topics(source: str) -> tuple[list[Topic], bool]:
+    """Every query of `source` (an ir_datasets id with queries, a BEIR folder or `queries.jsonl`, or a TSV file
+    of `id<TAB>text` lines, as Pyserini's topic files), and whether they are BEIR's (whose convention drops a
+    hit on the query's own id, as `lexir eval` does)."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return (_read_beir_queries(path), True) if path.suffix == ".jsonl" else (_read_tsv_topics(path), False)
+    if path.is_dir():
+        return _read_beir_queries(path / "queries.jsonl"), True
+    import ir_datasets
+
+    if source not in ir_datasets.registry:
+        raise LexirError(f"topics '{source}' are neither a file (queries.jsonl, or TSV of id<TAB>text) nor an "
+                         "ir_datasets id (e.g. beir/nfcorpus/test)")
+    dataset = ir_datasets.load(source)
+    if not dataset.has_queries():
+        raise LexirError(f"ir_datasets '{source}' has no queries" + _splits_hint(source))
+    topics = [Topic(str(query.query_id), _query_text(query)) for query in dataset.queries_iter()]
+    return topics, source.startswith("beir/")
+
+
+def _read_tsv_topics(path: Path) -> list[Topic]:
+    topics = []
+    with open(path, encoding="utf-8", newline="") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            query_id, separator, text = line.rstrip("\r\n").partition("\t")
+            if not separator or not query_id.strip():
+                raise LexirError(f"{path}:{number}: expected a query id, a tab, and the query text")
+            topics.append(Topic(query_id.strip(), text))
+    return topics
+
+
 def _with_judged_topics(name: str, corpus_source: str, corpus_key: str, topics: list[Topic], qrels: Qrels,
                         is_beir: bool) -> EvalDataset:
     if not qrels:

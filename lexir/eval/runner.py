@@ -1,12 +1,14 @@
-"""Run every judged query of a dataset against an index, time it, and score the run.
+"""Run every judged query of a dataset through a Searcher, time it, and score the run: the one evaluate path
+for sparse, dense, hybrid and fused systems alike.
 
-Each query is searched twice after a warm-up (which compiles the kernels): one at a time
-(encode + single-threaded top-k) for latency, then all at once (one encoding pass,
-multi-threaded scoring) for throughput; the run comes from the batched pass. Hits are
-listed as trec_eval reads them (score descending, ties by document id descending), so
-`trec_eval run.trec` and ir_measures score exactly the lists in the file. For BEIR
-datasets a hit whose document id equals the query id is dropped (BEIR's evaluation does
-the same, for collections whose queries are also documents).
+Each query is searched twice after a warm-up (which loads models and compiles the kernels): one at a time
+(encode + single-threaded top-k, fused where several retrievers are searched) for latency, then all at once
+(one encoding pass per retriever, multi-threaded scoring) for throughput; the run comes from the batched
+pass. Hits are listed as trec_eval reads them (score descending, ties by document id descending), so
+`trec_eval run.trec` and ir_measures score exactly the lists in the file. For BEIR datasets a hit whose
+document id equals the query id is dropped (BEIR's evaluation does the same, for collections whose queries
+are also documents). With `tune_on`, the fusion weights of two retrievers are chosen on another split first
+(eval/tuning.py).
 """
 
 from __future__ import annotations
@@ -16,10 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 import lexir
@@ -28,7 +28,9 @@ from lexir.eval.datasets import EvalDataset, Topic
 from lexir.eval.indexes import PreparedIndex, prepare_index
 from lexir.eval.measures import DEFAULT_MEASURES, parse_measures, score_run
 from lexir.eval.results import Efficiency, EvalResult, IndexStats
-from lexir.search import RankedNums, Searcher
+from lexir.eval.runs import Run, search_topics
+from lexir.eval.tuning import tune_alpha, with_alpha
+from lexir.search import Searcher, SearchOptions, open_search
 
 DEFAULT_DEPTH = 1000
 
@@ -41,97 +43,91 @@ class _Timings:
     postings_touched: list[int]
 
 
-def evaluate(dataset: EvalDataset, *, encoder: str | None = None, index: Path | None = None,
-             measures: Sequence[str] = DEFAULT_MEASURES, depth: int = DEFAULT_DEPTH,
-             drop_self_hits: bool | None = None, cache: Path | None = None, progress: bool = True,
-             query_weighting: str = "model", query_options: dict[str, Any] | None = None) -> EvalResult:
-    """Evaluate one encoder (or one existing index) on `dataset`.
+def evaluate(dataset: EvalDataset, *, encoder: str | None = None, index: Path | Sequence[Path] | None = None,
+             options: SearchOptions | None = None, measures: Sequence[str] = DEFAULT_MEASURES,
+             depth: int = DEFAULT_DEPTH, drop_self_hits: bool | None = None, cache: Path | None = None,
+             progress: bool = True, tune_on: EvalDataset | None = None) -> EvalResult:
+    """Evaluate one encoder (on the cached index it builds or reuses) or existing indexes on `dataset`.
 
-    `drop_self_hits` defaults to the dataset's convention (on for BEIR, off otherwise);
-    `query_weighting` and `query_options` are passed to the Searcher and recorded in the result.
+    `options` say how to search (mode, weighting, algorithm, fusion, ...) and are recorded in the result;
+    `drop_self_hits` defaults to the dataset's convention (on for BEIR, off otherwise).
     """
+    options = options or SearchOptions()
     parsed = parse_measures(measures)
     if depth < 1:
         raise LexirError(f"the run depth must be at least 1 hit per query, got {depth}")
+    indexes = [index] if isinstance(index, (str, Path)) else list(index or [])
+    if encoder is not None and indexes:
+        raise LexirError("give either an encoder (to build or reuse a cached index) or --index, not both")
+    if not indexes and options.mode != "sparse":
+        raise LexirError("dense and hybrid runs search existing indexes: give --index DIR with a dense side "
+                         "(`lexir index build ... --dense minilm`), not --encoder")
+    if tune_on is not None and options.fusion is not None and options.fusion.weights is not None:
+        raise LexirError("give either fusion weights or a split to tune them on (--tune-on), not both")
     drop = dataset.is_beir if drop_self_hits is None else drop_self_hits
-    prepared = prepare_index(dataset, encoder_name=encoder, index=index, cache=cache, progress=progress)
-    searcher = Searcher(prepared.path, query_weighting=query_weighting, query_options=query_options)
+    prepared = [prepare_index(dataset, index=path) for path in indexes] or [
+        prepare_index(dataset, encoder_name=encoder, cache=cache, progress=progress)]
+    searcher = open_search([one.path for one in prepared], options)
     try:
-        topics = [topic for topic in dataset.topics if topic.text.strip()]
-        k = depth + 1 if drop else depth
-        timings, ranked = _search_all(searcher, topics, k, progress)
-        run = _run(searcher, topics, ranked, depth, drop)
-        for topic in dataset.topics:
-            run.setdefault(topic.query_id, [])
+        tuning = None
+        if tune_on is not None:
+            tuning = tune_alpha(searcher, tune_on, dataset, str(parsed[0]), depth, drop)
+            searcher = searcher.using(options.replace(fusion=with_alpha(searcher.fusion, tuning.best_alpha)))
+        timings, run = _search_all(searcher, dataset.topics, depth, drop, progress)
         aggregate, per_query = score_run(run, dataset.qrels, parsed, [t.query_id for t in dataset.topics])
+        query = {**searcher.options.to_dict(), "idf_source": _idf_source(searcher),
+                 "tuning": tuning.to_dict() if tuning else None}
         return EvalResult(
-            dataset=dataset.name, encoder=searcher.index.manifest.encoder.to_dict(),
-            index=_index_stats(searcher), measures=aggregate, per_query=per_query,
-            efficiency=_efficiency(searcher, prepared, timings), depth=depth, drop_self_hits=drop,
-            num_queries=len(dataset.topics), lexir_version=lexir.__version__,
+            dataset=dataset.name, encoder=searcher.describe(), index=_index_stats(searcher, prepared),
+            measures=aggregate, per_query=per_query, efficiency=_efficiency(searcher, prepared, timings),
+            depth=depth, drop_self_hits=drop, num_queries=len(dataset.topics), lexir_version=lexir.__version__,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            run={topic.query_id: run[topic.query_id] for topic in dataset.topics},
-            query={"weighting": query_weighting, "options": dict(query_options or {}),
-                   "idf_source": getattr(searcher.encoder, "idf_source", None)},
+            run=run, query=query,
         )
     finally:
-        searcher.index.close()
+        searcher.close()
 
 
-def _search_all(searcher: Searcher, topics: list[Topic], k: int, progress: bool
-                ) -> tuple[_Timings, list[RankedNums]]:
-    """Time the one-at-a-time pass, then the batched pass whose results are returned."""
-    if not topics:
-        return _Timings([], 0.0, [], []), []
-    texts = [topic.text for topic in topics]
-    warm = searcher.encode(texts[:1])
-    searcher.rank_one(warm, k)
-    searcher.rank(warm, k)
+def _search_all(searcher: Searcher, topics: Sequence[Topic], depth: int, drop: bool, progress: bool
+                ) -> tuple[_Timings, Run]:
+    """Time the one-at-a-time pass (after a warm-up query), then the batched pass whose run is returned."""
+    texts = [topic.text for topic in topics if topic.text.strip()]
+    if not texts:
+        return _Timings([], 0.0, [], []), {topic.query_id: [] for topic in topics}
+    k = depth + 1 if drop else depth
+    searcher.warm_up()
+    searcher.rank_one(texts[0], k)
+    searcher.rank(texts[:1], k)
     latencies, nonzeros, touched = [], [], []
-    doc_freq = searcher.index.doc_freq
     for text in tqdm(texts, desc="queries", unit="q", disable=not progress):
         started = time.perf_counter()
-        vector = searcher.encode([text])
-        searcher.rank_one(vector, k)
+        searcher.rank_one(text, k)
         latencies.append((time.perf_counter() - started) * 1000)
-        terms = _nonzero_terms(vector)
-        nonzeros.append(int(terms.size))
-        touched.append(int(doc_freq[terms].sum()))
+        figures = searcher.query_figures(text)
+        if figures is not None:
+            nonzeros.append(figures[0])
+            touched.append(figures[1])
     started = time.perf_counter()
-    ranked = searcher.rank(searcher.encode(texts), k)
-    batch_seconds = time.perf_counter() - started
-    return _Timings(latencies, batch_seconds, nonzeros, touched), ranked
+    run = search_topics(searcher, topics, depth, drop, batch=None)
+    return _Timings(latencies, time.perf_counter() - started, nonzeros, touched), run
 
 
-def _nonzero_terms(vector: sp.csr_matrix) -> np.ndarray:
-    return vector.indices[vector.data > 0].astype(np.int64)
+def _idf_source(searcher: Searcher) -> str | None:
+    """Where an inference-free index's query IDF came from (None for other encoders)."""
+    sparse = [retriever for retriever in searcher.retrievers.values() if retriever.kind == "sparse"]
+    return getattr(sparse[0].encoder, "idf_source", None) if len(sparse) == 1 else None
 
 
-def _run(searcher: Searcher, topics: list[Topic], ranked: list[RankedNums], depth: int, drop: bool
-         ) -> dict[str, list[tuple[str, float]]]:
-    ids = searcher.index.docstore.all_ids()
-    hits = [[(ids[num], float(score)) for num, score in zip(result.nums, result.scores)] for result in ranked]
-    return run_from_hits(topics, hits, depth, drop)
-
-
-def run_from_hits(topics: Sequence[Topic], hits_per_topic: Sequence[list[tuple[str, float]]], depth: int,
-                  drop: bool) -> dict[str, list[tuple[str, float]]]:
-    """Each topic's (doc id, score) hits, best first, as run lists: self-hits dropped if `drop`, cut to
-    `depth`, in trec_eval's order."""
-    run = {}
-    for topic, hits in zip(topics, hits_per_topic):
-        if drop:
-            hits = [hit for hit in hits if hit[0] != topic.query_id]
-        hits = hits[:depth]
-        hits.sort(key=lambda hit: (hit[1], hit[0]), reverse=True)
-        run[topic.query_id] = hits
-    return run
-
-
-def _index_stats(searcher: Searcher) -> IndexStats:
-    manifest = searcher.index.manifest
-    return IndexStats(path=str(searcher.index.path), docs=manifest.num_docs, terms=manifest.num_terms,
-                      postings=manifest.num_postings, bytes=searcher.index.size_bytes())
+def _index_stats(searcher: Searcher, prepared: list[PreparedIndex]) -> IndexStats:
+    """Documents of the first index; terms and postings summed over the sparse sides; bytes of all searched."""
+    terms = postings = 0
+    for retriever in searcher.retrievers.values():
+        if retriever.kind == "sparse":
+            segments = retriever.live.snapshot().segments.values()
+            terms += retriever.live.snapshot().base.num_terms
+            postings += sum(segment.manifest.num_postings for segment in segments)
+    return IndexStats(path=", ".join(str(one.path) for one in prepared), docs=searcher.num_docs, terms=terms,
+                      postings=postings, bytes=searcher.size_bytes())
 
 
 def latency_figures(latencies_ms: Sequence[float], batch_seconds: float) -> dict[str, float | None]:
@@ -146,14 +142,13 @@ def latency_figures(latencies_ms: Sequence[float], batch_seconds: float) -> dict
     }
 
 
-def _efficiency(searcher: Searcher, prepared: PreparedIndex, timings: _Timings) -> Efficiency:
-    measured = len(timings.latencies_ms) > 0
+def _efficiency(searcher: Searcher, prepared: list[PreparedIndex], timings: _Timings) -> Efficiency:
+    single = prepared[0] if len(prepared) == 1 and len(searcher.retrievers) == 1 else None
     return Efficiency(
-        built_now=prepared.built_now, build_seconds=prepared.build_seconds,
-        encode_docs_per_second=prepared.encode_docs_per_second,
-        **latency_figures(timings.latencies_ms, timings.batch_seconds),
-        index_bytes=searcher.index.size_bytes(),
-        mean_doc_nonzeros=float(np.mean(searcher.index.doc_nnz)) if searcher.index.num_docs else 0.0,
-        mean_query_nonzeros=float(np.mean(timings.query_nonzeros)) if measured else 0.0,
-        mean_postings_touched=float(np.mean(timings.postings_touched)) if measured else 0.0,
+        built_now=bool(single and single.built_now), build_seconds=single.build_seconds if single else None,
+        encode_docs_per_second=single.encode_docs_per_second if single else None,
+        **latency_figures(timings.latencies_ms, timings.batch_seconds), index_bytes=searcher.size_bytes(),
+        mean_doc_nonzeros=searcher.mean_doc_nonzeros(),
+        mean_query_nonzeros=float(np.mean(timings.query_nonzeros)) if timings.query_nonzeros else None,
+        mean_postings_touched=float(np.mean(timings.postings_touched)) if timings.postings_touched else None,
     )

@@ -1,248 +1,274 @@
-"""Exact top-k search over one index: encode the query with the index's own encoder, score, explain.
+"""The one front door into search: `open_search(indexes, options)` gives a Searcher for sparse, dense, hybrid
+and multi-index fusion alike, over every live segment and tombstone of each index.
 
-The number of hits is clamped to the number of matching documents; k <= 0 and
-empty queries are errors. Scores are dot products of the query weights and the
-dequantized document impacts. Every algorithm (search/algorithms/) returns the same
-hits with the same scores: sums are exact in float64 (algorithms/exact.py), ranked with
-ties to the lower document number, and only then multiplied by the impact scale and
-rounded to float32 (so two hits may show equal float32 scores in exact-score order).
+A Searcher holds one or more retrievers (search/sparse.py, search/dense.py): one index in `sparse` or
+`dense` mode is one retriever, `hybrid` gives each index its sparse and its dense retriever, and several
+indexes give one retriever per index and side. With one retriever its own list and scores are returned;
+with several, each retriever's top `max(k, fusion_depth)` hits (by external id) are fused (search/fusion.py)
+and the best k kept. The CLI (`lexir search`), the API and `lexir eval` all search through this class.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
-import scipy.sparse as sp
 
-from lexir.encoders.base import SparseEncoder
-from lexir.encoders.registry import check_same_encoder
+from lexir.corpus import Document
+from lexir.encoders.base import EncoderSpec, SparseEncoder
+from lexir.encoders.dense import DenseEncoder
 from lexir.errors import LexirError
-from lexir.index.reader import InvertedIndex
-from lexir.search.algorithms import ALGORITHMS, check_algorithm, check_heap_factor, check_query_cut
-from lexir.search.algorithms.run import (
-    KernelQueries,
-    algorithm_codes,
-    cut_queries,
-    kernel_queries,
-    search_many,
-    search_one,
-)
-from lexir.search.kernels import exhaustive_top_k_batch
+from lexir.files import folder_bytes
+from lexir.index.dense import DENSE_DIR
+from lexir.index.live import LiveIndex, Snapshot
+from lexir.search.dense import DenseRetriever
+from lexir.search.fusion import FusedRanking, Fusion, Ranking, fuse
+from lexir.search.options import SearchOptions
+from lexir.search.results import Hit, Hits, SearchResult, clamp_k
+from lexir.search.sparse import SparseQuery, SparseRetriever
 
-SparseQuery = str | Mapping[str, float] | sp.csr_matrix
-QUERY_WEIGHTINGS = ("model", "idf", "model-idf")
+IndexRef = str | Path | LiveIndex
 
 
-@dataclass
-class Hit:
-    """One ranked document. `contributions` (term -> score part) is filled when explaining."""
+class Retriever(Protocol):
+    """One ranked list per query from one side of one index (SparseRetriever, DenseRetriever)."""
 
-    id: str
-    score: float
-    rank: int
-    num: int
-    title: str | None = None
-    text: str | None = None
-    contributions: dict[str, float] | None = None
+    kind: str
+    live: LiveIndex
 
-    def to_dict(self) -> dict[str, object]:
-        return {key: value for key, value in self.__dict__.items() if value is not None and key != "num"}
+    @property
+    def spec(self) -> EncoderSpec: ...
 
+    def warm_up(self) -> None: ...
 
-@dataclass
-class SearchResult:
-    query: str
-    hits: list[Hit]
-    took_ms: float
-    query_terms: dict[str, float] = field(default_factory=dict)
+    def encode(self, queries: Sequence[Any]) -> Any: ...
 
-    def to_dict(self) -> dict[str, object]:
-        return {"query": self.query, "hits": [hit.to_dict() for hit in self.hits], "took_ms": round(self.took_ms, 3)}
+    def rank(self, queries: Any, k: int, options: SearchOptions) -> list[Hits]: ...
+
+    def rank_one(self, queries: Any, k: int, options: SearchOptions) -> Hits: ...
+
+    def documents(self, snapshot: Snapshot, hits: Hits) -> list[Document]: ...
 
 
-@dataclass(frozen=True)
-class RankedNums:
-    """Top-k of one query as document numbers and scores, before any document lookup."""
+def open_search(indexes: IndexRef | Sequence[IndexRef], options: SearchOptions | None = None, *,
+                encoder: SparseEncoder | None = None, dense_encoder: DenseEncoder | None = None) -> Searcher:
+    """A Searcher over the index directories (or open LiveIndexes) `indexes`, searched as `options` say.
 
-    nums: np.ndarray
-    scores: np.ndarray
+    Retrievers are labelled `sparse` / `dense` with one index, `DIR:sparse` / `DIR:dense` with several, in the
+    order fusion weights refer to (each index's sparse side, then its dense side). `encoder` / `dense_encoder`
+    reuse already loaded query encoders; they must match the indexes' specs.
+    """
+    options = options or SearchOptions()
+    refs = [indexes] if isinstance(indexes, (str, Path, LiveIndex)) else list(indexes)
+    if not refs:
+        raise LexirError("give at least one index directory")
+    retrievers: dict[str, Retriever] = {}
+    seen: set[Path] = set()
+    for ref in refs:
+        live = ref if isinstance(ref, LiveIndex) else LiveIndex(ref)
+        if live.path.resolve() in seen:
+            raise LexirError(f"the index {live.path} is given twice")
+        seen.add(live.path.resolve())
+        prefix = f"{live.path}:" if len(refs) > 1 else ""
+        if options.mode in ("sparse", "hybrid"):
+            retrievers[f"{prefix}sparse"] = SparseRetriever(
+                live, query_weighting=options.query_weighting, query_options=options.query_option_map,
+                encoder=encoder)
+        if options.mode in ("dense", "hybrid"):
+            retrievers[f"{prefix}dense"] = DenseRetriever(live, encoder=dense_encoder)
+    return Searcher(retrievers, options)
 
 
 class Searcher:
-    """Searches one index.
+    """Searches through its retrievers and fuses their lists when there are several.
 
     Args:
-        index: an index directory or an opened InvertedIndex.
-        encoder: reuse an already loaded encoder; it must match the index's spec.
-        query_weighting: "model" keeps the encoder's query weights; "idf" gives every query term the index's
-            corpus IDF; "model-idf" multiplies the two (IDF from the index's df and N).
-        query_options: query-side options for the index's encoder (e.g. idf, query_tf for inference-free).
-        algorithm: "auto" (chosen per query, see search/algorithms/choice.py), "exhaustive", "maxscore" or
-            "block_max_maxscore"; all exact, they differ only in speed.
-        heap_factor: 1 (exact); below 1, pruning algorithms multiply their score bounds by it and skip more
-            documents (approximate, faster; recall@10 measured in docs/benchmarks.md).
-        query_cut: None (exact) or keep only each query's `query_cut` terms of largest bound, weight x the
-            list's largest impact (approximate, faster; see search/algorithms/approximate.py).
+        retrievers: label -> retriever, in the order fusion weights refer to (see `open_search`).
+        options: the search options; `options.fusion` must be None with a single retriever.
     """
 
-    def __init__(self, index: InvertedIndex | str | Path, encoder: SparseEncoder | None = None, *,
-                 query_weighting: str = "model", query_options: Mapping[str, object] | None = None,
-                 algorithm: str = "auto", heap_factor: float = 1.0, query_cut: int | None = None) -> None:
-        if query_weighting not in QUERY_WEIGHTINGS:
-            raise LexirError(f"query weighting must be one of {', '.join(QUERY_WEIGHTINGS)}, got {query_weighting!r}")
-        self.algorithm = check_algorithm(algorithm)
-        self.heap_factor = check_heap_factor(heap_factor)
-        self.query_cut = check_query_cut(query_cut)
-        if self.heap_factor < 1 and self.algorithm == "exhaustive":
-            raise LexirError("a heap factor below 1 needs a pruning algorithm (maxscore, block_max_maxscore, auto)")
-        self.index = index if isinstance(index, InvertedIndex) else InvertedIndex(index)
-        self.query_weighting = query_weighting
-        self.query_options = dict(query_options or {})
-        if encoder is not None:
-            check_same_encoder(self.index.manifest.encoder, encoder.spec)
-            self.__dict__["encoder"] = encoder
+    def __init__(self, retrievers: Mapping[str, Retriever], options: SearchOptions | None = None) -> None:
+        options = options or SearchOptions()
+        if not retrievers:
+            raise LexirError("give at least one retriever")
+        if len(retrievers) == 1 and options.fusion is not None:
+            raise LexirError("fusion needs two or more retrievers: use --mode hybrid, or give several indexes")
+        self.retrievers = dict(retrievers)
+        self.options = options
+        self.fusion: Fusion | None = options.fusion if options.fusion is not None or len(retrievers) == 1 else Fusion()
+        if self.fusion is not None:
+            self.fusion.weights_for(len(retrievers))  # one weight per retriever, checked now
 
-    @cached_property
-    def encoder(self) -> SparseEncoder:
-        return self.index.load_encoder(**self.query_options)
+    @property
+    def labels(self) -> list[str]:
+        return list(self.retrievers)
 
-    @cached_property
-    def _term_ids(self) -> dict[str, int]:
-        return {term: i for i, term in enumerate(self.encoder.vocabulary)}
+    def using(self, options: SearchOptions) -> Searcher:
+        """The same retrievers searched with other ranking options (algorithm, pruning, fusion, depth)."""
+        if not options.same_encoding(self.options):
+            raise LexirError("mode, query weighting and query options decide which retrievers are opened; "
+                             "open another Searcher to change them")
+        return Searcher(self.retrievers, options)
 
     def warm_up(self) -> None:
-        """Load the encoder (and its model, if any) so that it is not counted in the first query's time."""
-        model = getattr(type(self.encoder), "model", None)
-        if model is not None:
-            _ = self.encoder.model  # type: ignore[attr-defined]
-        _ = self._term_ids
+        """Load the encoders (and models) so that they are not counted in the first query's time."""
+        for retriever in self.retrievers.values():
+            retriever.warm_up()
 
-    def encode(self, queries: Sequence[SparseQuery]) -> sp.csr_matrix:
-        """Queries (texts, {term: weight} maps or CSR rows) as one CSR matrix over the index vocabulary."""
-        texts = [q for q in queries if isinstance(q, str)]
-        for text in texts:
-            if not text.strip():
-                raise LexirError("the query is empty; give at least one word")
-        if texts and len(texts) == len(queries):  # the common case: no per-row slicing and stacking
-            vectors = self.encoder.encode_queries(texts)
-            if not (sp.isspmatrix_csr(vectors) and vectors.dtype == np.float32):  # encoders' own CSR: no copy
-                vectors = sp.csr_matrix(vectors, dtype=np.float32)
-            return self._weighted(vectors)
-        encoded = iter(self.encoder.encode_queries(texts) if texts else [])
-        rows = [next(encoded) if isinstance(q, str) else self._prepared(q) for q in queries]
-        if not rows:
-            return sp.csr_matrix((0, self.index.num_terms), dtype=np.float32)
-        return self._weighted(sp.vstack(rows, format="csr", dtype=np.float32))
+    # ranked lists -------------------------------------------------------------------------------------------
 
-    def _weighted(self, vectors: sp.csr_matrix) -> sp.csr_matrix:
-        """Apply the query weighting: the encoder's weights, the index's IDF, or their product."""
-        if self.query_weighting == "model":
-            return vectors
-        idf = self.index.idf[vectors.indices]
-        vectors.data = idf if self.query_weighting == "idf" else vectors.data * idf
-        return vectors
+    def lists(self, queries: Sequence[SparseQuery], k: int) -> list[list[Hits]]:
+        """Per query, each retriever's hits at the depth fusion takes (batched, parallel scoring)."""
+        depth = self._list_depth(k)
+        per_retriever = [retriever.rank(retriever.encode(queries), depth, self.options)
+                         for retriever in self.retrievers.values()]
+        return [list(lists) for lists in zip(*per_retriever)] if queries else []
 
-    def _prepared(self, query: Mapping[str, float] | sp.csr_matrix) -> sp.csr_matrix:
-        if sp.issparse(query):
-            if query.shape != (1, self.index.num_terms):
-                raise LexirError(f"a sparse query must have shape (1, {self.index.num_terms}), got {query.shape}")
-            return sp.csr_matrix(query, dtype=np.float32)
-        if not query:
-            raise LexirError("the query is empty; give at least one term")
-        if any(weight < 0 for weight in query.values()):
-            raise LexirError("query term weights must not be negative")
-        ids = [self._term_ids[t] for t in query if t in self._term_ids]
-        weights = [float(query[t]) for t in query if t in self._term_ids]
-        return sp.csr_matrix((weights, ids, [0, len(ids)]), shape=(1, self.index.num_terms), dtype=np.float32)
+    def lists_one(self, query: SparseQuery, k: int) -> list[Hits]:
+        """One query's lists, each retriever ranking in the calling thread (for latency)."""
+        depth = self._list_depth(k)
+        return [retriever.rank_one(retriever.encode([query]), depth, self.options)
+                for retriever in self.retrievers.values()]
 
-    def rank(self, vectors: sp.csr_matrix, k: int) -> list[RankedNums]:
-        """Top-k document numbers and scores for each row of `vectors` (batched, multi-threaded)."""
-        k = self._check_k(k)
-        queries = self._kernel_queries(vectors)
-        if self.algorithm == "exhaustive":
-            docs, scores, counts = exhaustive_top_k_batch(
-                self.index.offsets, self.index.doc_ids, self.index.impacts, queries.offsets, queries.terms,
-                queries.weights, self.index.num_docs, k)
-        else:
-            codes = algorithm_codes(queries, self.algorithm)
-            docs, scores, counts = search_many(self.index, queries, codes, k, self.heap_factor)
-        return [RankedNums(docs[i, :counts[i]].copy(), self._scaled(scores[i, :counts[i]]))
-                for i in range(len(counts))]
+    def combine(self, lists: Sequence[Ranking], k: int, fusion: Fusion | None = None) -> FusedRanking:
+        """One query's best k: its single list as it is, or the lists fused (with `fusion`, default this one's)."""
+        fusion = fusion or self.fusion
+        if fusion is None:
+            scores = np.asarray(lists[0].scores, dtype=np.float64)[:k]
+            return FusedRanking(np.asarray(lists[0].keys)[:k], scores, scores[:, None])
+        return fuse(lists, fusion, k)
 
-    def rank_one(self, vector: sp.csr_matrix, k: int) -> RankedNums:
-        """Single-threaded top-k of one query row (lowest latency for one query)."""
-        k = self._check_k(k)
-        queries = self._kernel_queries(vector)
-        nums, scores = search_one(self.index, queries, ALGORITHMS[self.algorithm], k, self.heap_factor)
-        return RankedNums(nums, self._scaled(scores))
+    def rank(self, queries: Sequence[SparseQuery], k: int) -> list[FusedRanking]:
+        """The best k (ids, scores) of many queries: one encoding pass per retriever, parallel scoring."""
+        return [self.combine(lists, k) for lists in self.lists(queries, k)]
 
-    def _kernel_queries(self, vectors: sp.csr_matrix) -> KernelQueries:
-        queries = kernel_queries(vectors, self.index.quantizer.bits)
-        return queries if self.query_cut is None else cut_queries(queries, self.index.term_max, self.query_cut)
+    def rank_one(self, query: SparseQuery, k: int) -> FusedRanking:
+        """The best k (ids, scores) of one query, in the calling thread."""
+        return self.combine(self.lists_one(query, k), k)
 
-    def _scaled(self, impact_scores: np.ndarray) -> np.ndarray:
-        """Exact sums in impact units -> float32 scores in the encoder's units."""
-        return (impact_scores * self.index.quantizer.scale).astype(np.float32)
+    # results users see --------------------------------------------------------------------------------------
 
     def search(self, query: SparseQuery, k: int = 10, *, explain: bool = False, with_text: bool = False
                ) -> SearchResult:
-        """Search one query: text (encoded with the index's encoder) or a prepared sparse query."""
+        """One query: text, or (sparse only) a {term: weight} map or a CSR row over the index vocabulary."""
         self.warm_up()
         started = time.perf_counter()
-        vector = self.encode([query])
-        ranked = self.rank_one(vector, k)
-        return self._result(query, vector, ranked, started, explain, with_text)
+        depth = self._list_depth(k)
+        encoded = [retriever.encode([query]) for retriever in self.retrievers.values()]
+        lists = [retriever.rank_one(queries, depth, self.options)
+                 for retriever, queries in zip(self.retrievers.values(), encoded)]
+        return self._result(encoded, 0, lists, k, started, explain, with_text)
 
     def search_batch(self, queries: Sequence[SparseQuery], k: int = 10, *, explain: bool = False,
                      with_text: bool = False) -> list[SearchResult]:
-        """Search many queries at once: one encoding pass, parallel scoring."""
+        """Many queries at once: one encoding pass per retriever, parallel scoring."""
         self.warm_up()
         started = time.perf_counter()
-        vectors = self.encode(queries)
-        ranked = self.rank(vectors, k)
-        return [self._result(q, vectors[i], ranked[i], started, explain, with_text) for i, q in enumerate(queries)]
+        depth = self._list_depth(k)
+        encoded = [retriever.encode(queries) for retriever in self.retrievers.values()]
+        ranked = [retriever.rank(one, depth, self.options) for retriever, one in zip(self.retrievers.values(), encoded)]
+        return [self._result(encoded, row, [lists[row] for lists in ranked], k, started, explain, with_text)
+                for row in range(len(queries))]
 
-    def _result(self, query: SparseQuery, vector: sp.csr_matrix, ranked: RankedNums, started: float, explain: bool,
+    def _result(self, encoded: list[Any], row: int, lists: list[Hits], k: int, started: float, explain: bool,
                 with_text: bool) -> SearchResult:
-        store = self.index.docstore
-        documents = store.documents(ranked.nums) if with_text else None
-        ids = [doc.id for doc in documents] if documents else store.ids(ranked.nums)
+        fused = self.combine(lists, k)
+        placed = self._places(lists)  # id -> (retriever position, position in its list)
         hits = []
-        for rank, (num, score, doc_id) in enumerate(zip(ranked.nums, ranked.scores, ids), start=1):
-            hit = Hit(id=doc_id, score=float(score), rank=rank, num=int(num))
-            if documents:
-                hit.title, hit.text = documents[rank - 1].title, documents[rank - 1].text
-            if explain:
-                hit.contributions = self.explain(vector, int(num))
-            hits.append(hit)
-        vocabulary = self.encoder.vocabulary
-        query_terms = {vocabulary[t]: float(w) for t, w in zip(vector.indices, vector.data)}
-        label = query if isinstance(query, str) else " ".join(query_terms)
-        return SearchResult(label, hits, (time.perf_counter() - started) * 1000, query_terms)
+        for rank, (key, score, parts) in enumerate(zip(fused.keys, fused.scores, fused.parts), start=1):
+            hits.append(Hit(id=str(key), score=float(score), rank=rank))
+            if explain and self.fusion is not None:
+                hits[-1].contributions = {label: float(part) for label, part in zip(self.labels, parts)}
+        retrievers = list(self.retrievers.values())
+        if with_text or (explain and self.fusion is None):
+            for position, retriever in enumerate(retrievers):
+                mine = [i for i, hit in enumerate(hits) if placed[hit.id][0] == position]
+                if not mine:
+                    continue
+                chosen = _subset(lists[position], [placed[hits[i].id][1] for i in mine])
+                if with_text:
+                    for i, document in zip(mine, retriever.documents(encoded[position].snapshot, chosen)):
+                        hits[i].title, hits[i].text = document.title, document.text
+                if explain and self.fusion is None:
+                    for i, parts in zip(mine, self._explained(retriever, encoded[position], row, chosen)):
+                        hits[i].contributions = parts
+        terms = {}
+        sparse = self._single_sparse()
+        if sparse is not None:
+            terms = encoded[0].terms(row, sparse.encoder.vocabulary)
+        label = encoded[0].labels[row]
+        return SearchResult(label, hits, (time.perf_counter() - started) * 1000, terms)
 
-    def explain(self, vector: sp.csr_matrix, num: int) -> dict[str, float]:
-        """Per query term, its part of document `num`'s score (terms that do not match are left out)."""
-        vocabulary = self.encoder.vocabulary
-        scale = self.index.quantizer.scale
-        parts = {}
-        for term, weight in zip(vector.indices, vector.data):
-            docs, impacts = self.index.postings(int(term))
-            position = int(np.searchsorted(docs, num))
-            if position < len(docs) and docs[position] == num:
-                parts[vocabulary[term]] = float(np.float32(weight) * np.float32(impacts[position]) * np.float32(scale))
-        return dict(sorted(parts.items(), key=lambda item: -item[1]))
+    def _explained(self, retriever: Retriever, encoded: Any, row: int, hits: Hits) -> list[dict[str, float]]:
+        """A single retriever's explanation: per-term parts (sparse), or the score itself (dense)."""
+        if isinstance(retriever, SparseRetriever):
+            return retriever.explain(encoded, row, hits, self.options)
+        return [{self.labels[0]: float(score)} for score in hits.scores]
 
-    def _check_k(self, k: int) -> int:
-        return clamp_k(k, self.index.num_docs)
+    @staticmethod
+    def _places(lists: list[Hits]) -> dict[str, tuple[int, int]]:
+        """Where each id was first found: (retriever position, position in that retriever's list)."""
+        placed: dict[str, tuple[int, int]] = {}
+        for position, hits in enumerate(lists):
+            for at, key in enumerate(hits.keys):
+                placed.setdefault(str(key), (position, at))
+        return placed
+
+    def _list_depth(self, k: int) -> int:
+        k = clamp_k(k, self.num_docs)
+        return k if self.fusion is None else max(k, self.options.fusion_depth)
+
+    # what is searched ---------------------------------------------------------------------------------------
+
+    @property
+    def num_docs(self) -> int:
+        """Documents the largest index can return (deleted ones excluded)."""
+        return max(retriever.live.snapshot().num_docs for retriever in self.retrievers.values())
+
+    def query_figures(self, query: SparseQuery) -> tuple[int, int] | None:
+        """(nonzero query terms, postings their lists hold) of one query, for a single sparse retriever."""
+        retriever = self._single_sparse()
+        return None if retriever is None else retriever.query_figures(retriever.encode([query]), 0)
+
+    def mean_doc_nonzeros(self) -> float | None:
+        """Mean nonzeros per document vector over every segment, for a single sparse retriever."""
+        retriever = self._single_sparse()
+        if retriever is None:
+            return None
+        counts = [np.asarray(index.doc_nnz) for index in retriever.live.snapshot().segments.values()]
+        total = sum(len(one) for one in counts)
+        return float(sum(float(one.sum()) for one in counts) / total) if total else 0.0
+
+    def _single_sparse(self) -> SparseRetriever | None:
+        only = next(iter(self.retrievers.values()))
+        return only if len(self.retrievers) == 1 and isinstance(only, SparseRetriever) else None
+
+    def describe(self) -> dict[str, Any]:
+        """The encoder entry of results: the one retriever's spec, or a description of the fused system."""
+        specs = {label: retriever.spec for label, retriever in self.retrievers.items()}
+        if self.fusion is None:
+            return next(iter(specs.values())).to_dict()
+        name = f"{self.fusion.method}(" + " + ".join(spec.name for spec in specs.values()) + ")"
+        return {"name": name, "kind": "fused", "retrievers": {label: spec.to_dict() for label, spec in specs.items()},
+                "fusion": self.fusion.to_dict()}
+
+    def size_bytes(self) -> int:
+        """Bytes on disk of what is searched: each index's sparse files (all segments) and/or its dense sides."""
+        total = 0
+        for retriever in self.retrievers.values():
+            segments = [index.path for index in retriever.live.snapshot().segments.values()]
+            dense = sum(folder_bytes(path / DENSE_DIR) for path in segments if (path / DENSE_DIR).is_dir())
+            total += dense if retriever.kind == "dense" else folder_bytes(retriever.live.path) - dense
+        return total
+
+    def close(self) -> None:
+        for retriever in self.retrievers.values():
+            retriever.live.snapshot().close()
 
 
-def clamp_k(k: int, num_docs: int) -> int:
-    """`k` clamped to the number of documents; k <= 0 (or not a whole number) is an error."""
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0:
-        raise LexirError(f"k must be a positive number of hits, got {k!r}")
-    return int(min(k, max(num_docs, 1)))
+def _subset(hits: Hits, positions: list[int]) -> Hits:
+    chosen = np.asarray(positions, dtype=np.int64)
+    return Hits(hits.segments[chosen], hits.nums[chosen], hits.scores[chosen], hits.keys[chosen])

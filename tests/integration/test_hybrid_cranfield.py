@@ -17,9 +17,9 @@ from lexir.encoders.registry import create_dense_encoder
 from lexir.errors import LexirError
 from lexir.eval import evaluate, load_dataset
 from lexir.eval.cli import eval_app
-from lexir.eval.hybrid import evaluate_fused
 from lexir.index import build_index
 from lexir.index.dense_builder import add_dense
+from lexir.search import SearchOptions
 from lexir.search.fusion import Fusion
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_torch_thread")]
@@ -37,10 +37,10 @@ def cranfield_index(ir_datasets_home: Path, tmp_path_factory: pytest.TempPathFac
 def test_dense_and_hybrid_runs(cranfield_index: Path) -> None:
     dataset = load_dataset("cranfield")
     sparse = evaluate(dataset, index=cranfield_index, progress=False, depth=100)
-    dense = evaluate_fused(dataset, indexes=[cranfield_index], mode="dense", progress=False, depth=100)
-    rrf = evaluate_fused(dataset, indexes=[cranfield_index], mode="hybrid", progress=False, depth=100)
-    convex = evaluate_fused(dataset, indexes=[cranfield_index], mode="hybrid", fusion=Fusion("convex", (0.5, 0.5)),
-                            progress=False, depth=100)
+    dense = evaluate(dataset, index=cranfield_index, options=SearchOptions(mode="dense"), progress=False, depth=100)
+    rrf = evaluate(dataset, index=cranfield_index, options=SearchOptions(mode="hybrid"), progress=False, depth=100)
+    convex = evaluate(dataset, index=cranfield_index, progress=False, depth=100,
+                      options=SearchOptions(mode="hybrid", fusion=Fusion("convex", (0.5, 0.5))))
     ndcg = {name: result.measures["nDCG@10"] for name, result in
             (("bm25", sparse), ("dense", dense), ("rrf", rrf), ("convex", convex))}
     print(ndcg)
@@ -58,7 +58,8 @@ def test_tuning_is_refused_on_test_splits_and_other_collections(cranfield_index:
              (load_dataset("beir/nfcorpus/dev"), "another collection")]
     for tune_on, fragment in cases:
         with pytest.raises(LexirError, match=fragment):
-            evaluate_fused(cranfield, indexes=[cranfield_index], mode="hybrid", tune_on=tune_on, progress=False)
+            evaluate(cranfield, index=cranfield_index, options=SearchOptions(mode="hybrid"), tune_on=tune_on,
+                     progress=False)
     outcome = CliRunner().invoke(eval_app, ["cranfield", "--index", str(cranfield_index), "--mode", "hybrid",
                                             "--tune-on", "cranfield"])
     assert isinstance(outcome.exception, LexirError) and "being evaluated" in str(outcome.exception)

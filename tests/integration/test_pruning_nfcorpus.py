@@ -9,7 +9,7 @@ import pytest
 from lexir.corpus import Corpus
 from lexir.encoders import create_encoder
 from lexir.index import InvertedIndex, build_index
-from lexir.search import Searcher
+from lexir.search.segment import SegmentSearcher
 from tests.unit.test_pruning_search import assert_all_algorithms_agree
 
 
@@ -21,7 +21,4 @@ def test_nfcorpus_all_algorithms_equal_exhaustive(ir_datasets_home, tmp_path_fac
         build_index(Corpus("beir/nfcorpus"), create_encoder("bm25"), folder, progress=False)
     index = InvertedIndex(folder)
     queries = [query.text for query in ir_datasets.load("beir/nfcorpus/test").queries_iter()]
-    searcher = Searcher(index)
-    vectors = searcher.encode(queries)
-    assert_all_algorithms_agree(lambda algorithm: Searcher(index, encoder=searcher.encoder, algorithm=algorithm),
-                                vectors, k)
+    assert_all_algorithms_agree(SegmentSearcher(index), index.load_encoder().encode_queries(queries), k)

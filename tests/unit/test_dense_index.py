@@ -14,11 +14,16 @@ from lexir.index import InvertedIndex
 from lexir.index.dense import DENSE_DIR, STAGING_DIR, has_dense, read_dense_manifest
 from lexir.index.dense_builder import add_dense
 from lexir.index.faiss_types import FaissType
-from lexir.search.dense import DenseSearcher
+from lexir.search import SearchOptions, open_search
 from tests.helpers import build_dense_index
 from tests.texts import DOCUMENTS, QUERIES
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+DENSE = SearchOptions(mode="dense")
+
+
+def dense_retriever(index, encoder=None):
+    return open_search(index, DENSE, dense_encoder=encoder).retrievers["dense"]
 
 
 def test_flat_search_equals_brute_force_numpy(dense_index, minilm):
@@ -27,13 +32,13 @@ def test_flat_search_equals_brute_force_numpy(dense_index, minilm):
     doc_vectors = minilm.encode_documents([doc.contents for doc in documents])
     query_vectors = minilm.encode_queries(QUERIES)
     expected_scores = query_vectors @ doc_vectors.T
-    searcher = DenseSearcher(index, encoder=minilm)
-    ranked = searcher.rank(searcher.encode(QUERIES), 5)
+    searcher = dense_retriever(dense_index, minilm)
+    ranked = searcher.rank(searcher.encode(QUERIES), 5, DENSE)
     for row, result in enumerate(ranked):
         expected = np.argsort(-expected_scores[row], kind="stable")[:5]
         assert result.nums.tolist() == expected.tolist()
         np.testing.assert_allclose(result.scores, expected_scores[row, expected], atol=1e-5)
-    one = searcher.rank_one(searcher.encode(QUERIES[:1]), 100)  # k is clamped to the number of documents
+    one = searcher.rank_one(searcher.encode(QUERIES[:1]), 100, DENSE)  # k is clamped to the number of documents
     assert sorted(one.nums.tolist()) == list(range(len(DOCUMENTS)))
 
 
@@ -50,7 +55,7 @@ def test_manifest_records_encoder_type_and_documents(dense_index, minilm):
 def test_another_dense_encoder_is_refused(dense_index, minilm):
     other = DenseEncoder("minilm", model_folder=minilm.config.model_folder, max_length=128)
     with pytest.raises(EncoderMismatchError, match="max_doc_length: index has 256, encoder has 128"):
-        DenseSearcher(dense_index, encoder=other)
+        dense_retriever(dense_index, other)
 
 
 def test_add_later_replace_with_hnsw_and_refusals(tmp_path, minilm):
@@ -64,9 +69,9 @@ def test_add_later_replace_with_hnsw_and_refusals(tmp_path, minilm):
     add_dense(index, minilm, faiss_type="hnsw:M=8,efSearch=16", overwrite=True, progress=False)
     manifest = read_dense_manifest(index)
     assert manifest.faiss_type.params == {"M": 8, "efConstruction": 200, "efSearch": 16}
-    searcher = DenseSearcher(index, encoder=minilm)
-    assert searcher.dense.faiss_index.hnsw.efSearch == 16
-    assert searcher.rank_one(searcher.encode(["vitamin d and calcium"]), 1).nums.tolist() == [0]
+    searcher = dense_retriever(index, minilm)
+    assert searcher.segment("").dense.faiss_index.hnsw.efSearch == 16
+    assert searcher.rank_one(searcher.encode(["vitamin d and calcium"]), 1, DENSE).nums.tolist() == [0]
 
 
 def test_a_dense_side_is_refused_on_other_documents(tmp_path, dense_index):
@@ -80,10 +85,10 @@ def test_a_dense_side_is_refused_on_other_documents(tmp_path, dense_index):
                 progress=False)
     assert not has_dense(other)
     with pytest.raises(LexirError, match="has no dense side; add one with `lexir index add-dense"):
-        DenseSearcher(other)
+        dense_retriever(other)
     shutil.copytree(dense_index / DENSE_DIR, other / DENSE_DIR)
     with pytest.raises(IndexFormatError, match="was built for other documents"):
-        DenseSearcher(other)
+        dense_retriever(other)
 
 
 @pytest.mark.parametrize(

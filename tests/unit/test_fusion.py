@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lexir.cli_options import parse_weights
 from lexir.errors import LexirError
-from lexir.options import fusion_from_options
 from lexir.search.fusion import Fusion, Ranking, fuse, normalize
+from lexir.search.options import fusion_of
 
 SPARSE = Ranking(np.array(["a", "b", "c"]), np.array([9.0, 6.0, 3.0]))
 DENSE = Ranking(np.array(["c", "d"]), np.array([0.8, 0.4]))
@@ -84,10 +85,11 @@ def test_empty_list_and_bad_inputs():
 
 
 def test_fusion_options():
-    assert fusion_from_options(None, None, None, 60) is None
-    assert fusion_from_options("convex", "0.3,0.7", "zscore", 60) == Fusion("convex", (0.3, 0.7), "zscore")
-    assert fusion_from_options(None, "1,2", None, 60) == Fusion("rrf", (1.0, 2.0))
+    assert fusion_of(None, None, None, 60) is None
+    assert fusion_of("convex", parse_weights("0.3,0.7"), "zscore", 60) == Fusion("convex", (0.3, 0.7), "zscore")
+    assert fusion_of(None, (1, 2), None, 60) == Fusion("rrf", (1.0, 2.0))
+    assert fusion_of(None, None, None, 10) == Fusion("rrf", rrf_k=10)
     with pytest.raises(LexirError, match="comma-separated list of numbers"):
-        fusion_from_options("rrf", "0.3;0.7", None, 60)
-    with pytest.raises(LexirError, match="only to --fuse convex"):
-        fusion_from_options("rrf", None, "zscore", 60)
+        parse_weights("0.3;0.7")
+    with pytest.raises(LexirError, match="only to convex fusion"):
+        fusion_of("rrf", None, "zscore", 60)

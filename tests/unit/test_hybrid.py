@@ -12,67 +12,71 @@ from typer.testing import CliRunner
 
 from lexir.cli import app as cli_app
 from lexir.errors import LexirError
+from lexir.eval import evaluate
 from lexir.eval.cli import eval_app
 from lexir.eval.datasets import EvalDataset, Topic
-from lexir.eval.hybrid import ALPHA_GRID, evaluate_fused
-from lexir.index import InvertedIndex
+from lexir.eval.tuning import ALPHA_GRID
 from lexir.index.dense import DENSE_DIR
-from lexir.search import Searcher
-from lexir.search.dense import DenseSearcher
+from lexir.search import SearchOptions, open_search
+from lexir.search.dense import DenseRetriever
 from lexir.search.fusion import Fusion, fuse
-from lexir.search.hybrid import HybridSearcher, open_retrievers
+from lexir.search.sparse import SparseRetriever
 
 QUERY = "does vitamin d prevent fractures"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+CONVEX = SearchOptions(mode="hybrid", fusion=Fusion("convex", weights=(0.3, 0.7)))
+
+
 @pytest.fixture(scope="module")
-def retrievers(dense_index, minilm):
-    index = InvertedIndex(dense_index)
-    return {"sparse": Searcher(index), "dense": DenseSearcher(index, encoder=minilm)}
+def hybrid(dense_index, minilm):
+    return open_search(dense_index, CONVEX, dense_encoder=minilm)
 
 
-def test_hybrid_fuses_each_sides_own_lists(retrievers):
-    searcher = HybridSearcher(retrievers, Fusion("convex", weights=(0.3, 0.7)))
-    lists = searcher.ranked_lists_one(QUERY, 5)
-    sparse, dense = retrievers["sparse"], retrievers["dense"]
-    assert lists[0].nums.tolist() == sparse.rank_one(sparse.encode([QUERY]), 100).nums.tolist()
-    assert lists[1].nums.tolist() == dense.rank_one(dense.encode([QUERY]), 100).nums.tolist()
-    result = searcher.search(QUERY, k=5, explain=True, with_text=True)
+def test_hybrid_fuses_each_sides_own_lists(hybrid):
+    lists = hybrid.lists_one(QUERY, 5)
+    sparse, dense = hybrid.retrievers["sparse"], hybrid.retrievers["dense"]
+    assert lists[0].nums.tolist() == sparse.rank_one(sparse.encode([QUERY]), 100, CONVEX).nums.tolist()
+    assert lists[1].nums.tolist() == dense.rank_one(dense.encode([QUERY]), 100, CONVEX).nums.tolist()
+    result = hybrid.search(QUERY, k=5, explain=True, with_text=True)
     expected = fuse(lists, Fusion("convex", weights=(0.3, 0.7)), 5)
     assert [hit.id for hit in result.hits] == expected.keys.tolist()
     assert result.hits[0].id in {"d0", "d8"} and result.hits[0].title
     for hit in result.hits:
         assert sum(hit.contributions.values()) == pytest.approx(hit.score)
-    batched = searcher.search_batch([QUERY, "boundary layer transition"], k=5)
+    batched = hybrid.rank([QUERY, "boundary layer transition"], k=5)
     assert batched[0].keys.tolist() == expected.keys.tolist()
+    assert [hit.id for hit in hybrid.search_batch([QUERY], k=5)[0].hits] == expected.keys.tolist()
 
 
-def test_one_retriever_keeps_its_own_scores(retrievers):
-    dense = retrievers["dense"]
-    searcher = HybridSearcher({"dense": dense})
-    fused = searcher.search_one(QUERY, 3)
-    ranked = dense.rank_one(dense.encode([QUERY]), 3)
-    assert fused.scores.tolist() == pytest.approx(ranked.scores.tolist())
+def test_one_retriever_keeps_its_own_scores(hybrid, dense_index, minilm):
+    dense = open_search(dense_index, SearchOptions(mode="dense"), dense_encoder=minilm)
+    ranked = dense.retrievers["dense"].rank_one(dense.retrievers["dense"].encode([QUERY]), 3, dense.options)
+    assert dense.rank_one(QUERY, 3).scores.tolist() == pytest.approx(ranked.scores.tolist())
+    assert [hit.score for hit in dense.search(QUERY, 3).hits] == pytest.approx(ranked.scores.tolist())
     with pytest.raises(LexirError, match="two or more retrievers"):
-        HybridSearcher({"dense": dense}, Fusion())
+        open_search(dense_index, SearchOptions(mode="dense", fusion=Fusion()))
     with pytest.raises(LexirError, match="1 fusion weights were given for 2"):
-        HybridSearcher(retrievers, Fusion(weights=(1.0,)))
+        hybrid.using(SearchOptions(mode="hybrid", fusion=Fusion(weights=(1.0,))))
     for bad_k in (0, -3):
         with pytest.raises(LexirError, match="positive number of hits"):
-            HybridSearcher(retrievers).search_one(QUERY, bad_k)
+            hybrid.rank_one(QUERY, bad_k)
     with pytest.raises(LexirError, match="query is empty"):
-        HybridSearcher(retrievers).search_one("  ", 3)
+        hybrid.rank_one("  ", 3)
 
 
 def test_modes(dense_index):
-    assert list(open_retrievers([dense_index], "hybrid")) == ["sparse", "dense"]
-    assert [type(r) for r in open_retrievers([dense_index], "sparse").values()] == [Searcher]
-    assert [type(r) for r in open_retrievers([dense_index], "dense").values()] == [DenseSearcher]
+    assert list(open_search(dense_index, SearchOptions(mode="hybrid")).retrievers) == ["sparse", "dense"]
+    assert [type(r) for r in open_search(dense_index).retrievers.values()] == [SparseRetriever]
+    assert [type(r) for r in open_search(dense_index, SearchOptions(mode="dense")).retrievers.values()] == [
+        DenseRetriever]
     with pytest.raises(LexirError, match="unknown search mode 'semantic'"):
-        open_retrievers([dense_index], "semantic")
+        SearchOptions(mode="semantic")
     with pytest.raises(LexirError, match="given twice"):
-        open_retrievers([dense_index, dense_index], "sparse")
+        open_search([dense_index, dense_index])
+    with pytest.raises(LexirError, match="--algorithm apply to sparse search"):
+        SearchOptions(mode="dense", algorithm="maxscore")
 
 
 def toy_split(name: str, source: str, queries: dict[str, tuple[str, str]]) -> EvalDataset:
@@ -82,13 +86,13 @@ def toy_split(name: str, source: str, queries: dict[str, tuple[str, str]]) -> Ev
                        qrels={qid: {doc: 1} for qid, (_, doc) in queries.items()}, is_beir=False)
 
 
-def test_fused_evaluation_tunes_alpha_on_another_split(retrievers, dense_index):
+def test_fused_evaluation_tunes_alpha_on_another_split(dense_index):
     source = str(dense_index.parent / "docs.jsonl")
     dev = toy_split("toy/dev", source, {"q1": ("sunlight and strong bones", "d0"),
                                         "q2": ("why does the air get turbulent over a plate", "d4")})
     test = toy_split("toy/test", source, {"q3": ("pills for cholesterol", "d1"), "q4": ("nap and learning", "d5")})
-    result = evaluate_fused(test, indexes=[dense_index], mode="hybrid", fusion=Fusion("convex"), tune_on=dev,
-                            depth=10, progress=False)
+    result = evaluate(test, index=[dense_index], options=SearchOptions(mode="hybrid", fusion=Fusion("convex")),
+                      tune_on=dev, depth=10, progress=False)
     tuning = result.query["tuning"]
     assert tuning["split"] == "toy/dev" and [alpha for alpha, _ in tuning["values"]] == list(ALPHA_GRID)
     best = max(value for _, value in tuning["values"])
@@ -97,14 +101,15 @@ def test_fused_evaluation_tunes_alpha_on_another_split(retrievers, dense_index):
     assert result.encoder["kind"] == "fused" and result.encoder["name"] == "convex(bm25 + minilm)"
     assert result.efficiency.latency_ms_p50 > 0 and result.efficiency.mean_postings_touched is None
     assert set(result.run) == {"q3", "q4"} and 0 <= result.measures["nDCG@10"] <= 1
+    hybrid = SearchOptions(mode="hybrid")
     with pytest.raises(LexirError, match="the split being evaluated"):
-        evaluate_fused(dev, indexes=[dense_index], mode="hybrid", tune_on=dev, progress=False)
+        evaluate(dev, index=[dense_index], options=hybrid, tune_on=dev, progress=False)
     with pytest.raises(LexirError, match="refusing to tune on toy/test"):
-        evaluate_fused(dev, indexes=[dense_index], mode="hybrid", tune_on=test, progress=False)
+        evaluate(dev, index=[dense_index], options=hybrid, tune_on=test, progress=False)
     with pytest.raises(LexirError, match="between two retrievers"):
-        evaluate_fused(test, indexes=[dense_index], mode="dense", tune_on=dev, progress=False)
+        evaluate(test, index=[dense_index], options=SearchOptions(mode="dense"), tune_on=dev, progress=False)
     with pytest.raises(LexirError, match="either fusion weights or a split"):
-        evaluate_fused(test, indexes=[dense_index], mode="hybrid", fusion=Fusion(weights=(1, 1)), tune_on=dev)
+        evaluate(test, index=[dense_index], options=hybrid.replace(fusion=Fusion(weights=(1, 1))), tune_on=dev)
 
 
 def invoke(app, *args: str):
@@ -145,8 +150,8 @@ def test_cli_prints_one_line_errors():
 
 
 def test_sparse_search_never_imports_faiss_or_torch(dense_index):
-    script = ("import sys, lexir.cli, lexir.eval.cli; from lexir.search import Searcher; "
-              f"Searcher({str(dense_index)!r}).search('heat transfer'); "
+    script = ("import sys, lexir.cli, lexir.eval.cli; from lexir.search import open_search; "
+              f"open_search({str(dense_index)!r}).search('heat transfer'); "
               "print(sorted(name for name in ('faiss', 'torch', 'transformers') if name in sys.modules))")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -156,9 +161,9 @@ def test_sparse_search_never_imports_faiss_or_torch(dense_index):
 def test_several_indexes_are_fused_by_document_id(tmp_path, dense_index):
     copy = tmp_path / "copy"
     shutil.copytree(dense_index, copy, ignore=shutil.ignore_patterns(DENSE_DIR))
-    retrievers = open_retrievers([dense_index, copy], "sparse")
-    assert list(retrievers) == [f"{dense_index}:sparse", f"{copy}:sparse"]
-    alone = HybridSearcher({"one": retrievers[f"{dense_index}:sparse"]}).search_one("heat transfer", 5)
-    fused = HybridSearcher(retrievers, Fusion("rrf")).search_one("heat transfer", 5)
+    both = open_search([dense_index, copy], SearchOptions(fusion=Fusion("rrf")))
+    assert list(both.retrievers) == [f"{dense_index}:sparse", f"{copy}:sparse"]
+    alone = open_search(dense_index).rank_one("heat transfer", 5)
+    fused = both.rank_one("heat transfer", 5)
     assert fused.keys.tolist() == alone.keys.tolist()  # the same list twice: the same order
     assert fused.scores.tolist() == pytest.approx([2 / (61 + rank) for rank in range(len(alone.keys))])

@@ -19,13 +19,23 @@ from lexir.encoders.idf import corpus_idf, load_idf_json
 from lexir.encoders.inference_free import InferenceFreeEncoder
 from lexir.encoders.query_tokens import QueryTokenizer
 from lexir.errors import LexirError
-from lexir.index import build_index
-from lexir.search import Searcher
+from lexir.index import InvertedIndex, build_index
+from lexir.search import SearchOptions, open_search
 from tests.conftest import SHARED, skip_or_fail
 from tests.helpers import write_jsonl
 from tests.texts import QUERIES
 
 MSMARCO_IDF = SHARED / "data" / "idf" / "opensearch-msmarco-idf.json"
+
+
+def sparse_side(index, query_weighting: str = "model", encoder=None, **query_options):
+    """The index's sparse retriever, encoding queries as searches do (live statistics, query options)."""
+    options = SearchOptions(query_weighting=query_weighting, query_options=query_options)
+    return open_search(index, options, encoder=encoder).retrievers["sparse"]
+
+
+def encode(index, texts, **query_options):
+    return sparse_side(index, **query_options).encode(texts).vectors
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +52,13 @@ def test_searching_loads_no_model_and_imports_no_torch(if_index):
     index, _, _ = if_index
     script = (
         "import json, sys\n"
-        "from lexir.search import Searcher\n"
-        f"searcher = Searcher({str(index)!r})\n"
+        "from lexir.search import open_search\n"
+        f"searcher = open_search({str(index)!r})\n"
         f"results = searcher.search_batch({QUERIES!r}, k=3)\n"
+        "encoder = searcher.retrievers['sparse'].encoder\n"
         "print(json.dumps({'hits': [len(r.hits) for r in results], 'torch': 'torch' in sys.modules,\n"
         "                  'transformers': 'transformers' in sys.modules,\n"
-        "                  'model_loaded': 'model' in vars(searcher.encoder.documents)}))\n"
+        "                  'model_loaded': 'model' in vars(encoder.documents)}))\n"
     )
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert output.returncode == 0, output.stderr
@@ -61,43 +72,43 @@ def test_corpus_idf_by_hand_and_from_the_index(if_index):
     expected = [math.log(1 + 3.5 / 1.5), math.log(1 + 2.5 / 2.5), math.log(1 + 0.5 / 4.5)]
     np.testing.assert_allclose(corpus_idf(np.array([1, 2, 4]), 4), expected, rtol=1e-6)
     index, corpus, encoder = if_index
-    searcher = Searcher(index)
+    retriever = sparse_side(index)
     vectors = encoder.encode_documents([doc.contents for doc in corpus])
     document_frequency = np.bincount(vectors.indices, minlength=vectors.shape[1])
-    np.testing.assert_array_equal(searcher.index.doc_freq, document_frequency)
-    np.testing.assert_allclose(searcher.encoder.idf, corpus_idf(document_frequency, len(corpus)), rtol=1e-6)
+    np.testing.assert_array_equal(InvertedIndex(index).doc_freq, document_frequency)
+    np.testing.assert_allclose(retriever.encoder.idf, corpus_idf(document_frequency, len(corpus)), rtol=1e-6)
 
 
 def test_query_is_tokens_weighted_by_idf(if_index):
     index, _, _ = if_index
-    searcher = Searcher(index, query_options={"query_tf": "count"})
-    vocabulary = searcher.encoder.vocabulary
-    vector = searcher.encode(["[CLS] Vitamin vitamin D"])
+    retriever = sparse_side(index, query_tf="count")
+    vocabulary = retriever.encoder.vocabulary
+    vector = retriever.encode(["[CLS] Vitamin vitamin D"]).vectors
     terms = {vocabulary[t]: w for t, w in zip(vector.indices, vector.data)}
-    idf = searcher.index.idf
+    idf = InvertedIndex(index).idf
     ids = {token: vocabulary.index(token) for token in ("vitamin", "d")}
     assert terms == pytest.approx({"vitamin": 2 * idf[ids["vitamin"]], "d": idf[ids["d"]]})
-    binary = Searcher(index).encode(["vitamin vitamin d"])
+    binary = encode(index, ["vitamin vitamin d"])
     assert sorted(binary.data) == pytest.approx(sorted([idf[ids["vitamin"]], idf[ids["d"]]]))
 
 
 def test_query_options_prune_terms(if_index):
     index, _, _ = if_index
     text = "the effect of vitamin d on the bones of older adults"
-    full = Searcher(index).encode([text])
-    no_stopwords = Searcher(index, query_options={"drop_stopwords": True}).encode([text])
-    capped = Searcher(index, query_options={"max_query_terms": 3}).encode([text])
+    full = encode(index, [text])
+    no_stopwords = encode(index, [text], drop_stopwords=True)
+    capped = encode(index, [text], max_query_terms=3)
     threshold = float(np.median(full.data))
-    high_idf = Searcher(index, query_options={"min_idf": threshold}).encode([text])
-    vocabulary = Searcher(index).encoder.vocabulary
+    high_idf = encode(index, [text], min_idf=threshold)
+    vocabulary = sparse_side(index).encoder.vocabulary
     assert {"the", "of", "on"} <= {vocabulary[t] for t in full.indices}
     assert not {"the", "of", "on"} & {vocabulary[t] for t in no_stopwords.indices}
     assert capped.nnz == 3 and sorted(capped.data) == sorted(np.sort(full.data)[-3:])
     assert high_idf.data.min() >= threshold and high_idf.nnz < full.nnz
     with pytest.raises(LexirError, match="query_tf"):
-        Searcher(index, query_options={"query_tf": "log"}).encode([text])
+        encode(index, [text], query_tf="log")
     with pytest.raises(LexirError, match="does not take"):
-        Searcher(index, query_options={"no_such_option": 1}).encode([text])
+        encode(index, [text], no_such_option=1)
 
 
 def test_msmarco_idf_json_is_loaded_for_queries(if_index):
@@ -105,9 +116,9 @@ def test_msmarco_idf_json_is_loaded_for_queries(if_index):
         skip_or_fail(f"{MSMARCO_IDF} is absent")
     index, _, _ = if_index
     table = json.loads(MSMARCO_IDF.read_text())
-    searcher = Searcher(index, query_options={"idf": str(MSMARCO_IDF)})
+    searcher = sparse_side(index, idf=str(MSMARCO_IDF))
     vocabulary = searcher.encoder.vocabulary
-    vector = searcher.encode(["vitamin deficiency"])
+    vector = searcher.encode(["vitamin deficiency"]).vectors
     assert {vocabulary[t]: w for t, w in zip(vector.indices, vector.data)} == pytest.approx(
         {"vitamin": table["vitamin"], "deficiency": table["deficiency"]})
     assert searcher.encoder.idf_source == str(MSMARCO_IDF.resolve())
@@ -127,8 +138,7 @@ def test_text_idf_counts_the_tokens_of_the_texts_and_is_used_for_queries(if_inde
         df = sum(token in tokens for tokens in token_sets)
         assert table[token] == pytest.approx(float(corpus_idf(np.array([df]), len(texts))[0]), abs=1e-6)
     assert "[CLS]" not in table and len(table) == len(tokenizer.get_vocab()) - 5
-    searcher = Searcher(index, query_options={"idf": str(out)})
-    vector = searcher.encode(["vitamin"])
+    vector = encode(index, ["vitamin"], idf=str(out))
     assert vector.data.tolist() == pytest.approx([table["vitamin"]])
     refused = subprocess.run([sys.executable, "-m", "lexir", "index", "idf", str(corpus.source), "--out",
                               str(tmp_path / "bm25.json"), "--encoder", "bm25"], capture_output=True, text=True,
@@ -156,14 +166,15 @@ def test_bad_idf_files_are_clear_errors(tmp_path, splade_tiny):
 
 def test_query_weighting_on_a_siamese_index(tmp_path, splade_tiny):
     build_index(Corpus(str(write_jsonl(tmp_path / "docs.jsonl"))), splade_tiny, tmp_path / "index", progress=False)
-    model = Searcher(tmp_path / "index", encoder=splade_tiny).encode(QUERIES[:2])
-    idf_only = Searcher(tmp_path / "index", encoder=splade_tiny, query_weighting="idf")
-    product = Searcher(tmp_path / "index", encoder=splade_tiny, query_weighting="model-idf")
-    idf = idf_only.index.idf
-    np.testing.assert_allclose(idf_only.encode(QUERIES[:2]).data, idf[model.indices], rtol=1e-6)
-    np.testing.assert_allclose(product.encode(QUERIES[:2]).data, model.data * idf[model.indices], rtol=1e-5)
+    index = tmp_path / "index"
+    model = sparse_side(index, encoder=splade_tiny).encode(QUERIES[:2]).vectors
+    idf_only = sparse_side(index, "idf", encoder=splade_tiny).encode(QUERIES[:2]).vectors
+    product = sparse_side(index, "model-idf", encoder=splade_tiny).encode(QUERIES[:2]).vectors
+    idf = InvertedIndex(index).idf
+    np.testing.assert_allclose(idf_only.data, idf[model.indices], rtol=1e-6)
+    np.testing.assert_allclose(product.data, model.data * idf[model.indices], rtol=1e-5)
     with pytest.raises(LexirError, match="query weighting"):
-        Searcher(tmp_path / "index", query_weighting="bm25")
+        SearchOptions(query_weighting="bm25")
 
 
 def test_registry_names_for_hub_inference_free_models():

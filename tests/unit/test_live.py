@@ -16,7 +16,7 @@ from lexir.encoders import create_encoder
 from lexir.encoders.idf import corpus_idf
 from lexir.index import InvertedIndex, build_index
 from lexir.index.live import SEGMENTS_DIR, DocumentNotFoundError, LiveIndex
-from lexir.search.live import LiveSearcher
+from lexir.search import SearchOptions, open_search
 from tests.helpers import write_jsonl
 from tests.texts import DOCUMENTS
 
@@ -48,7 +48,7 @@ def live_documents(live: LiveIndex) -> dict[str, Document]:
 
 
 def test_add_replace_delete_are_searchable_at_once(live, splade_tiny):
-    searcher = LiveSearcher(live)
+    searcher = open_search(live)
     live.add(NEW)
     assert searcher.search("vitamin d in winter sunlight", k=1).hits[0].id == "n1"
     assert live.snapshot().document("d5").title == "Sleep, revised"
@@ -72,7 +72,7 @@ def test_live_statistics_and_scores_equal_brute_force(live, splade_tiny):
     np.testing.assert_array_equal(snapshot.doc_freq, np.bincount(vectors.indices, minlength=vectors.shape[1]))
     quantizer = snapshot.base.quantizer
     vectors.data = quantizer.dequantize(quantizer.quantize(vectors.data))
-    searcher = LiveSearcher(live, query_weighting="model-idf")
+    searcher = open_search(live, SearchOptions(query_weighting="model-idf"))
     query = "vitamin d and heart disease"
     encoded = splade_tiny.encode_queries([query])
     encoded.data = encoded.data * corpus_idf(snapshot.doc_freq, len(documents))[encoded.indices]
@@ -95,7 +95,7 @@ def test_a_snapshot_is_unchanged_by_later_writes(live):
 
 def test_merges_keep_results_and_the_policy_bounds_segments(index_dir, splade_tiny):
     live = LiveIndex(index_dir, encoder=splade_tiny, max_segments=2)
-    searcher = LiveSearcher(live)
+    searcher = open_search(live)
     for document in NEW:
         live.add([document])
     assert len(live.snapshot().commit.segments) <= 2
@@ -113,7 +113,7 @@ def test_merges_keep_results_and_the_policy_bounds_segments(index_dir, splade_ti
 
 
 def test_other_processes_see_commits(index_dir, splade_tiny):
-    reader = LiveSearcher(LiveIndex(index_dir))
+    reader = open_search(LiveIndex(index_dir))
     assert reader.search("sunlight scarce winter", k=1).hits[0].id != "n1"
     LiveIndex(index_dir, encoder=splade_tiny).add(NEW[:1])
     assert reader.search("sunlight scarce winter", k=1).hits[0].id == "n1"
@@ -160,6 +160,6 @@ def test_sigkill_during_writes_loses_at_most_the_uncommitted_batch(tmp_path):
     assert len(batches) <= committed + 2
     live.add([Document("after", "", "supersonic cone supersonic shock cone")])
     assert live.snapshot().document("after").text.startswith("supersonic")
-    assert LiveSearcher(live).search("supersonic cone shock", k=1).hits[0].id == "after"
+    assert open_search(live).search("supersonic cone shock", k=1).hits[0].id == "after"
     for name in live.snapshot().commit.segments:
         InvertedIndex(tmp_path / "index" / SEGMENTS_DIR / name)

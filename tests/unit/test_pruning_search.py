@@ -1,4 +1,4 @@
-"""Every algorithm behind Searcher returns exactly the exhaustive hits on real encoded text (BM25 over a
+"""Every algorithm behind the searcher returns exactly the exhaustive hits on real encoded text (BM25 over a
 few hundred documents, SPLADE-tiny over the test texts and, when present, the nfcorpus index)."""
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from lexir.corpus import Corpus
 from lexir.encoders import create_encoder
 from lexir.errors import LexirError
 from lexir.index import InvertedIndex, build_index
-from lexir.search import Searcher
+from lexir.search import SearchOptions, open_search
 from lexir.search.algorithms import ALGORITHM_CHOICES
 from lexir.search.algorithms.choice import MAXSCORE_BELOW_POSTINGS_PER_DOC, choose
 from lexir.search.algorithms.codes import EXHAUSTIVE, MAXSCORE
+from lexir.search.segment import SegmentSearcher
 from tests.helpers import write_jsonl
 from tests.texts import DOCUMENTS, QUERIES
 
@@ -28,14 +29,14 @@ def mixed_documents(count: int, seed: int = 0) -> list[tuple[str, str, str]]:
     return [(f"m{i}", "", ". ".join(rng.choice(sentences, size=int(rng.integers(1, 5))))) for i in range(count)]
 
 
-def assert_all_algorithms_agree(searcher_for, vectors, k: int) -> None:
-    exhaustive = searcher_for("exhaustive")
-    expected = [exhaustive.rank_one(vectors[i], k) for i in range(vectors.shape[0])]
+def assert_all_algorithms_agree(segment: SegmentSearcher, vectors, k: int) -> None:
+    exhaustive = SearchOptions(algorithm="exhaustive")
+    expected = [segment.rank_one(vectors[i], k, exhaustive) for i in range(vectors.shape[0])]
     for algorithm in ALGORITHM_CHOICES:
-        searcher = searcher_for(algorithm)
-        batch = searcher.rank(vectors, k)
+        options = SearchOptions(algorithm=algorithm)
+        batch = segment.rank(vectors, k, options)
         for i, want in enumerate(expected):
-            single = searcher.rank_one(vectors[i], k)
+            single = segment.rank_one(vectors[i], k, options)
             for got in (single, batch[i]):
                 np.testing.assert_array_equal(got.nums, want.nums)
                 np.testing.assert_array_equal(got.scores, want.scores)
@@ -53,32 +54,29 @@ def bm25_index(tmp_path_factory):
 def test_bm25_all_algorithms_equal_exhaustive(bm25_index, k):
     index = InvertedIndex(bm25_index)
     assert index.doc_freq.max() > 3 * index.manifest.block_size  # lists span several blocks
-    searcher = Searcher(index)
     texts = QUERIES + [text for _, _, text in mixed_documents(20, seed=1)]
-    vectors = searcher.encode(texts)
-    assert_all_algorithms_agree(lambda algorithm: Searcher(index, encoder=searcher.encoder, algorithm=algorithm),
-                                vectors, k)
+    vectors = index.load_encoder().encode_queries(texts)
+    assert_all_algorithms_agree(SegmentSearcher(index), vectors, k)
 
 
 def test_splade_all_algorithms_equal_exhaustive(splade_tiny, tmp_path):
     corpus = Corpus(str(write_jsonl(tmp_path / "docs.jsonl")))
     build_index(corpus, splade_tiny, tmp_path / "index", chunk_size=4, progress=False)
-    index = InvertedIndex(tmp_path / "index")
-    vectors = Searcher(index, encoder=splade_tiny).encode(QUERIES)
+    vectors = splade_tiny.encode_queries(QUERIES)
     for k in (1, 5, 50):
-        assert_all_algorithms_agree(lambda algorithm: Searcher(index, encoder=splade_tiny, algorithm=algorithm),
-                                    vectors, k)
+        assert_all_algorithms_agree(SegmentSearcher(InvertedIndex(tmp_path / "index")), vectors, k)
 
 
 def test_search_results_are_the_same_whatever_the_algorithm(bm25_index):
-    results = {a: Searcher(bm25_index, algorithm=a).search(QUERIES[0], k=5) for a in ALGORITHM_CHOICES}
+    results = {a: open_search(bm25_index, SearchOptions(algorithm=a)).search(QUERIES[0], k=5)
+               for a in ALGORITHM_CHOICES}
     expected = [(h.id, h.score) for h in results["exhaustive"].hits]
     assert expected and all([(h.id, h.score) for h in r.hits] == expected for r in results.values())
 
 
 def test_approximate_search_keeps_exact_scores(bm25_index):
-    exact = Searcher(bm25_index)
-    approximate = Searcher(bm25_index, encoder=exact.encoder, algorithm="block_max_maxscore", heap_factor=0.5)
+    exact = open_search(bm25_index)
+    approximate = exact.using(SearchOptions(algorithm="block_max_maxscore", heap_factor=0.5))
     for query in QUERIES:
         full = {h.id: h.score for h in exact.search(query, k=1000).hits}
         for hit in approximate.search(query, k=10).hits:
@@ -86,34 +84,36 @@ def test_approximate_search_keeps_exact_scores(bm25_index):
 
 
 def test_query_cut_scores_exactly_the_kept_terms(bm25_index):
-    exact = Searcher(bm25_index, algorithm="exhaustive")
-    vectors = exact.encode(QUERIES)
+    index = InvertedIndex(bm25_index)
+    segment = SegmentSearcher(index)
+    exact = SearchOptions(algorithm="exhaustive")
+    vectors = index.load_encoder().encode_queries(QUERIES)
     for algorithm in ALGORITHM_CHOICES:
-        cut = Searcher(bm25_index, encoder=exact.encoder, algorithm=algorithm, query_cut=2)
-        whole = Searcher(bm25_index, encoder=exact.encoder, algorithm=algorithm, query_cut=1000)
+        cut = SearchOptions(algorithm=algorithm, query_cut=2)
+        whole = SearchOptions(algorithm=algorithm, query_cut=1000)
         for i in range(vectors.shape[0]):
             row = vectors[i]
             row.sort_indices()
-            bounds = row.data * exact.index.term_max[row.indices]
+            bounds = row.data * index.term_max[row.indices]
             kept = row.copy()
             kept.data[np.argsort(-bounds, kind="stable")[2:]] = 0
-            want, got = exact.rank_one(kept, 10), cut.rank_one(row, 10)
+            want, got = segment.rank_one(kept, 10, exact), segment.rank_one(row, 10, cut)
             np.testing.assert_array_equal(got.nums, want.nums)
             np.testing.assert_array_equal(got.scores, want.scores)
-            np.testing.assert_array_equal(whole.rank_one(row, 10).nums, exact.rank_one(row, 10).nums)
+            np.testing.assert_array_equal(segment.rank_one(row, 10, whole).nums, segment.rank_one(row, 10, exact).nums)
 
 
-def test_bad_algorithm_and_heap_factor_are_refused_with_the_valid_values(bm25_index):
+def test_bad_algorithm_and_heap_factor_are_refused_with_the_valid_values():
     with pytest.raises(LexirError, match="auto, exhaustive, maxscore, block_max_maxscore"):
-        Searcher(bm25_index, algorithm="wand")
+        SearchOptions(algorithm="wand")
     for bad in (0, 1.5, -1):
         with pytest.raises(LexirError, match=r"\(0, 1\]"):
-            Searcher(bm25_index, heap_factor=bad)
+            SearchOptions(heap_factor=bad)
     with pytest.raises(LexirError, match="pruning algorithm"):
-        Searcher(bm25_index, algorithm="exhaustive", heap_factor=0.5)
+        SearchOptions(algorithm="exhaustive", heap_factor=0.5)
     for bad in (0, -3, 2.5, True):
         with pytest.raises(LexirError, match="query cut"):
-            Searcher(bm25_index, query_cut=bad)
+            SearchOptions(query_cut=bad)
 
 
 def test_auto_takes_maxscore_for_lists_short_for_the_index_and_exhaustive_otherwise():

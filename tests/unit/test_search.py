@@ -10,7 +10,7 @@ from lexir.corpus import Corpus
 from lexir.encoders import create_encoder
 from lexir.errors import EncoderMismatchError, LexirError
 from lexir.index import InvertedIndex, build_index
-from lexir.search import Searcher
+from lexir.search import open_search
 from lexir.search.kernels import exhaustive_top_k, exhaustive_top_k_batch
 from lexir.search.reference import exhaustive_top_k_reference
 from tests.helpers import write_jsonl
@@ -69,13 +69,17 @@ def real_index(request, tmp_path):
     encoder = request.getfixturevalue("splade_tiny") if request.param == "splade-tiny" else create_encoder("bm25")
     corpus = Corpus(str(write_jsonl(tmp_path / "docs.jsonl")))
     build_index(corpus, encoder, tmp_path / "index", chunk_size=4, progress=False)
-    return Searcher(tmp_path / "index", encoder=encoder), corpus, encoder
+    return open_search(tmp_path / "index", encoder=encoder), corpus, encoder
+
+
+def base_index(searcher) -> InvertedIndex:
+    return searcher.retrievers["sparse"].live.snapshot().base
 
 
 def test_searcher_equals_brute_force_scipy(real_index):
     searcher, corpus, encoder = real_index
     documents = encoder.encode_documents([doc.contents for doc in corpus])
-    quantizer = searcher.index.quantizer
+    quantizer = base_index(searcher).quantizer
     dequantized = documents.copy()
     dequantized.data = quantizer.dequantize(quantizer.quantize(documents.data))
     queries = encoder.encode_queries(QUERIES)
@@ -110,7 +114,7 @@ def test_prepared_queries_k_and_empty_queries(real_index):
     text_result = searcher.search(QUERIES[0], k=4)
     prepared = searcher.search(text_result.query_terms, k=4)
     assert [h.id for h in prepared.hits] == [h.id for h in text_result.hits]
-    assert len(searcher.search(QUERIES[0], k=10_000).hits) <= searcher.index.num_docs
+    assert len(searcher.search(QUERIES[0], k=10_000).hits) <= base_index(searcher).num_docs
     assert searcher.search({"zzzz-not-a-term": 1.0}, k=3).hits == []
     with pytest.raises(LexirError, match="empty"):
         searcher.search("   ")
@@ -124,9 +128,10 @@ def test_a_query_encoder_with_another_spec_is_refused(tmp_path, real_index):
     searcher, _, encoder = real_index
     other = create_encoder("bm25")
     other.fit(["completely different corpus text"])
+    path = base_index(searcher).path
     with pytest.raises(EncoderMismatchError, match="cannot be searched with"):
-        Searcher(searcher.index, encoder=other)
+        open_search(path, encoder=other)
     if encoder.spec.kind == "splade":
         pruned = create_encoder("splade-tiny", query_top_k=5)
         with pytest.raises(EncoderMismatchError, match="query_top_k|params"):
-            Searcher(InvertedIndex(searcher.index.path), encoder=pruned)
+            open_search(path, encoder=pruned)

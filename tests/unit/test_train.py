@@ -106,7 +106,7 @@ def test_training_writes_log_plot_checkpoints_and_a_loadable_model(prepared, tmp
     from lexir.encoders import create_encoder
     from lexir.encoders.inference_free import InferenceFreeEncoder
     from lexir.index import build_index
-    from lexir.search import Searcher
+    from lexir.search import open_search
     from lexir.train.trainer import train
 
     _, data = prepared
@@ -124,7 +124,7 @@ def test_training_writes_log_plot_checkpoints_and_a_loadable_model(prepared, tmp
     assert encoder.idf_source == str(report.model / "idf.json")
     source = write_jsonl(tmp_path / "docs.jsonl", corpus_documents())
     build_index(Corpus(str(source)), encoder, tmp_path / "index", progress=False)
-    hits = Searcher(tmp_path / "index").search("wind tunnel lift of a wing", k=3).hits
+    hits = open_search(tmp_path / "index").search("wind tunnel lift of a wing", k=3).hits
     assert hits[0].id == "wing-0" and hits[0].score > 2 * hits[1].score
 
 

@@ -1,0 +1,67 @@
+"""What searches return: ranked hits of one retriever (`Hits`), and the hits users see (`Hit`, `SearchResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lexir.errors import LexirError
+
+
+@dataclass
+class Hit:
+    """One ranked document. `contributions` (term -> score part, or retriever -> fused part) when explaining."""
+
+    id: str
+    score: float
+    rank: int
+    title: str | None = None
+    text: str | None = None
+    contributions: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {key: value for key, value in self.__dict__.items() if value is not None}
+
+
+@dataclass
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    took_ms: float
+    query_terms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"query": self.query, "hits": [hit.to_dict() for hit in self.hits], "took_ms": round(self.took_ms, 3)}
+
+
+@dataclass(frozen=True)
+class RankedNums:
+    """Top-k of one query in one index directory: document numbers and scores, before any id lookup."""
+
+    nums: np.ndarray
+    scores: np.ndarray
+
+
+@dataclass(frozen=True)
+class Hits:
+    """One retriever's top hits of one query, best first: the segment and document number of each, and its score.
+
+    Segments are named as in a live index's commit ("" is the base index); `keys` are the external ids, filled
+    by the retriever that found them (fusion compares lists by id).
+    """
+
+    segments: np.ndarray
+    nums: np.ndarray
+    scores: np.ndarray
+    keys: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.nums.size)
+
+
+def clamp_k(k: int, num_docs: int) -> int:
+    """`k` clamped to the number of documents; k <= 0 (or not a whole number) is an error."""
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0:
+        raise LexirError(f"k must be a positive number of hits, got {k!r}")
+    return int(min(k, max(num_docs, 1)))
