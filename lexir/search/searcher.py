@@ -32,7 +32,7 @@ from lexir.search.algorithms.run import (
     search_many,
     search_one,
 )
-from lexir.search.kernels import exhaustive_top_k_batch
+from lexir.search.algorithms.exhaustive import exhaustive_top_k_batch
 
 SparseQuery = str | Mapping[str, float] | sp.csr_matrix
 QUERY_WEIGHTINGS = ("model", "idf", "model-idf")

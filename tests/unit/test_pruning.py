@@ -16,7 +16,7 @@ from lexir.search.algorithms.approximate import cut_query_terms
 from lexir.search.algorithms.codes import BLOCK_MAX_MAXSCORE, EXHAUSTIVE, MAXSCORE
 from lexir.search.algorithms.dispatch import top_k, top_k_batch
 from lexir.search.algorithms.exact import exact_queries
-from lexir.search.reference import exhaustive_top_k_reference
+from lexir.search.algorithms.reference import exhaustive_top_k_reference
 
 CODES = {"exhaustive": EXHAUSTIVE, "maxscore": MAXSCORE, "block_max_maxscore": BLOCK_MAX_MAXSCORE}
 

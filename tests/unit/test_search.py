@@ -11,8 +11,8 @@ from lexir.encoders import create_encoder
 from lexir.errors import EncoderMismatchError, LexirError
 from lexir.index import InvertedIndex, build_index
 from lexir.search import Searcher
-from lexir.search.kernels import exhaustive_top_k, exhaustive_top_k_batch
-from lexir.search.reference import exhaustive_top_k_reference
+from lexir.search.algorithms.exhaustive import exhaustive_top_k, exhaustive_top_k_batch
+from lexir.search.algorithms.reference import exhaustive_top_k_reference
 from tests.helpers import write_jsonl
 from tests.texts import QUERIES
 

@@ -2,7 +2,7 @@
 
 | name | paper | module |
 |---|---|---|
-| exhaustive | term-at-a-time scoring of every matching document | search/kernels.py |
+| exhaustive | term-at-a-time scoring of every matching document | exhaustive.py |
 | maxscore | Turtle & Flood 1995 | maxscore.py |
 | block_max_maxscore | Chakrabarti et al. 2011, Mallia et al. 2017/2019, windowed as in Lucene | block_max_maxscore.py |
 

@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from lexir.search.algorithms.cursors import open_cursors, scan_to, skip_blocks
-from lexir.search.heap import CACHE, heap_push, heap_sorted
+from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted
 
 DEFAULT_WINDOW = 16384  # measured: larger windows won on every collection (benchmarks/algorithm_crossover.py)
 _CHUNK = 64  # accumulator slots per "touched" flag: candidates are found without scanning the whole window

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from lexir.search.algorithms.codes import EXHAUSTIVE, MAXSCORE
-from lexir.search.heap import CACHE
+from lexir.search.algorithms.heap import CACHE
 
 MAXSCORE_BELOW_POSTINGS_PER_DOC = 0.1
 

@@ -13,8 +13,8 @@ from lexir.search.algorithms.block_max_maxscore import block_max_maxscore_top_k
 from lexir.search.algorithms.choice import choose
 from lexir.search.algorithms.codes import AUTO, BLOCK_MAX_MAXSCORE, MAXSCORE
 from lexir.search.algorithms.maxscore import maxscore_top_k
-from lexir.search.heap import CACHE
-from lexir.search.kernels import exhaustive_top_k
+from lexir.search.algorithms.heap import CACHE
+from lexir.search.algorithms.exhaustive import exhaustive_top_k
 
 
 @njit(cache=CACHE, nogil=True)

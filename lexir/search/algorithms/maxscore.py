@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from lexir.search.algorithms.cursors import open_cursors, scan_to, skip_blocks
-from lexir.search.heap import CACHE, heap_push, heap_sorted
+from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted
 
 
 @njit(cache=CACHE, nogil=True)

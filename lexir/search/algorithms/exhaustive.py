@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from lexir.search.heap import CACHE, heap_push, heap_sorted, sift_down, worse
+from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted, sift_down, worse
 
 SCAN_RATIO = 16
 
