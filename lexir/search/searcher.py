@@ -23,16 +23,15 @@ from lexir.encoders.base import SparseEncoder
 from lexir.encoders.registry import check_same_encoder
 from lexir.errors import LexirError
 from lexir.index.reader import InvertedIndex
-from lexir.search.algorithms import ALGORITHMS, check_algorithm, check_heap_factor, check_query_cut
-from lexir.search.algorithms.run import (
+from lexir.search.algorithms import check_algorithm, check_heap_factor, check_query_cut
+from lexir.search.algorithms.dispatch import (
     KernelQueries,
-    algorithm_codes,
     cut_queries,
     kernel_queries,
-    search_many,
-    search_one,
+    posting_arrays,
+    top_k_many,
+    top_k_one,
 )
-from lexir.search.algorithms.exhaustive import exhaustive_top_k_batch
 
 SparseQuery = str | Mapping[str, float] | sp.csr_matrix
 QUERY_WEIGHTINGS = ("model", "idf", "model-idf")
@@ -164,13 +163,7 @@ class Searcher:
         """Top-k document numbers and scores for each row of `vectors` (batched, multi-threaded)."""
         k = self._check_k(k)
         queries = self._kernel_queries(vectors)
-        if self.algorithm == "exhaustive":
-            docs, scores, counts = exhaustive_top_k_batch(
-                self.index.offsets, self.index.doc_ids, self.index.impacts, queries.offsets, queries.terms,
-                queries.weights, self.index.num_docs, k)
-        else:
-            codes = algorithm_codes(queries, self.algorithm)
-            docs, scores, counts = search_many(self.index, queries, codes, k, self.heap_factor)
+        docs, scores, counts = top_k_many(posting_arrays(self.index), queries, self.algorithm, k, self.heap_factor)
         return [RankedNums(docs[i, :counts[i]].copy(), self._scaled(scores[i, :counts[i]]))
                 for i in range(len(counts))]
 
@@ -178,7 +171,7 @@ class Searcher:
         """Single-threaded top-k of one query row (lowest latency for one query)."""
         k = self._check_k(k)
         queries = self._kernel_queries(vector)
-        nums, scores = search_one(self.index, queries, ALGORITHMS[self.algorithm], k, self.heap_factor)
+        nums, scores = top_k_one(posting_arrays(self.index), queries, self.algorithm, k, self.heap_factor)
         return RankedNums(nums, self._scaled(scores))
 
     def _kernel_queries(self, vectors: sp.csr_matrix) -> KernelQueries:

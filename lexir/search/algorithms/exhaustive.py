@@ -1,25 +1,57 @@
 """Exhaustive (term-at-a-time) top-k scoring over posting arrays, compiled with numba.
 
-Each kernel is a plain function over numpy arrays and has a slow, obvious numpy twin
-in `reference.py` that the tests hold it to. Scores are accumulated in float64: with
-query weights on the grid of `algorithms/exact.py` every sum is exact, so the pruning
-algorithms, which add the same products in other orders, return bit-identical scores.
+The kernel has a slow, obvious numpy twin in `reference.py` that the tests hold it to. Scores are
+accumulated in float64: with query weights on the grid of `exact.py` every sum is exact, so the
+pruning algorithms, which add the same products in other orders, return bit-identical scores.
 Ties are broken by the lower document number, so results are deterministic.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted, sift_down, worse
+from lexir.search.algorithms.postings import PostingArrays, query_postings
 
 SCAN_RATIO = 16
 
 
 @njit(cache=CACHE, nogil=True)
-def top_k_of(candidates: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k best (score desc, doc asc) of `candidates`, sorted best first."""
+def exhaustive_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Score every document that matches a query term; return the top k (doc numbers, float64 scores in
+    impact units).
+
+    When the query's lists hold at least num_docs / SCAN_RATIO postings, the k best are found by one pass
+    over the score array (no per-posting bookkeeping, about twice as fast); else from a list of the
+    documents touched.
+    """
+    offsets, doc_ids, impacts, num_docs = postings.offsets, postings.doc_ids, postings.impacts, postings.num_docs
+    length = query_postings(offsets, terms)
+    if length * SCAN_RATIO >= num_docs:
+        return _exhaustive_scan(postings, terms, weights, k)
+    scores = np.zeros(num_docs, dtype=np.float64)
+    touched = np.zeros(num_docs, dtype=np.bool_)
+    candidates = np.empty(length, dtype=np.int32)
+    count = 0
+    for q in range(terms.shape[0]):
+        term = terms[q]
+        weight = np.float64(weights[q])
+        for p in range(offsets[term], offsets[term + 1]):
+            doc = doc_ids[p]
+            scores[doc] += weight * impacts[p]
+            if not touched[doc]:
+                touched[doc] = True
+                candidates[count] = doc
+                count += 1
+    return _top_k_of(candidates[:count], scores, k)
+
+
+@njit(cache=CACHE, nogil=True)
+def _top_k_of(candidates: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best (score desc, doc asc) of `candidates`, sorted best first: a heap of the first k, then
+    each later candidate replaces the root when it ranks above it."""
     size = min(k, candidates.shape[0])
     heap_scores = np.empty(size, dtype=scores.dtype)
     heap_docs = np.empty(size, dtype=np.int32)
@@ -34,50 +66,15 @@ def top_k_of(candidates: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.nda
             heap_scores[0] = scores[doc]
             heap_docs[0] = doc
             sift_down(heap_scores, heap_docs, size, 0)
-    for end in range(size - 1, 0, -1):
-        heap_scores[0], heap_scores[end] = heap_scores[end], heap_scores[0]
-        heap_docs[0], heap_docs[end] = heap_docs[end], heap_docs[0]
-        sift_down(heap_scores, heap_docs, end, 0)
-    return heap_docs, heap_scores
+    return heap_sorted(heap_scores, heap_docs, size)
 
 
 @njit(cache=CACHE, nogil=True)
-def exhaustive_top_k(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, terms: np.ndarray,
-                     weights: np.ndarray, num_docs: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Score every document that matches a query term; return the top k (doc numbers, float64 scores in
-    impact units).
-
-    When the query's lists hold at least num_docs / SCAN_RATIO postings, the k best are found by one pass
-    over the score array (no per-posting bookkeeping, about twice as fast); else from a list of the
-    documents touched.
-    """
-    postings = 0
-    for q in range(terms.shape[0]):
-        postings += offsets[terms[q] + 1] - offsets[terms[q]]
-    if postings * SCAN_RATIO >= num_docs:
-        return _exhaustive_scan(offsets, doc_ids, impacts, terms, weights, num_docs, k)
-    scores = np.zeros(num_docs, dtype=np.float64)
-    touched = np.zeros(num_docs, dtype=np.bool_)
-    candidates = np.empty(postings, dtype=np.int32)
-    count = 0
-    for q in range(terms.shape[0]):
-        term = terms[q]
-        weight = np.float64(weights[q])
-        for p in range(offsets[term], offsets[term + 1]):
-            doc = doc_ids[p]
-            scores[doc] += weight * impacts[p]
-            if not touched[doc]:
-                touched[doc] = True
-                candidates[count] = doc
-                count += 1
-    return top_k_of(candidates[:count], scores, k)
-
-
-@njit(cache=CACHE, nogil=True)
-def _exhaustive_scan(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, terms: np.ndarray,
-                     weights: np.ndarray, num_docs: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _exhaustive_scan(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Exhaustive scoring, then the k best in one pass over all scores (documents in increasing number, so
     a score equal to the threshold never displaces the lower number already kept)."""
+    offsets, doc_ids, impacts, num_docs = postings.offsets, postings.doc_ids, postings.impacts, postings.num_docs
     scores = np.zeros(num_docs, dtype=np.float64)
     for q in range(terms.shape[0]):
         term = terms[q]
@@ -95,24 +92,3 @@ def _exhaustive_scan(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarr
             if size == k:
                 threshold = heap_scores[0]
     return heap_sorted(heap_scores, heap_docs, size)
-
-
-@njit(cache=CACHE, parallel=True)
-def exhaustive_top_k_batch(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, query_offsets: np.ndarray,
-                           terms: np.ndarray, weights: np.ndarray, num_docs: int, k: int
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Many queries (CSR-flattened: query i owns terms[query_offsets[i]:query_offsets[i+1]]) in parallel.
-
-    Returns (docs[Q, k], scores[Q, k], counts[Q]); row i holds counts[i] valid hits.
-    """
-    num_queries = query_offsets.shape[0] - 1
-    out_docs = np.full((num_queries, k), -1, dtype=np.int32)
-    out_scores = np.zeros((num_queries, k), dtype=np.float64)
-    counts = np.zeros(num_queries, dtype=np.int64)
-    for i in prange(num_queries):
-        start, end = query_offsets[i], query_offsets[i + 1]
-        docs, scores = exhaustive_top_k(offsets, doc_ids, impacts, terms[start:end], weights[start:end], num_docs, k)
-        counts[i] = docs.shape[0]
-        out_docs[i, : docs.shape[0]] = docs
-        out_scores[i, : docs.shape[0]] = scores
-    return out_docs, out_scores, counts
