@@ -16,15 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from lexir.index.reader import InvertedIndex
-from lexir.search.algorithms.dispatch import (
-    KernelQueries,
-    PostingArrays,
-    cut_queries,
-    kernel_queries,
-    posting_arrays,
-    top_k_many,
-    top_k_one,
-)
+from lexir.search.algorithms.dispatch import KernelQueries, cut_queries, kernel_queries, top_k_many, top_k_one
+from lexir.search.algorithms.postings import PostingArrays, posting_arrays
 from lexir.search.options import SearchOptions
 from lexir.search.results import RankedNums, clamp_k
 

@@ -12,32 +12,34 @@ import scipy.sparse as sp
 
 from lexir.index.postings import build_postings
 from lexir.index.quantize import Quantizer
+from lexir.search.algorithms import BLOCK_MAX_MAXSCORE, EXHAUSTIVE, MAXSCORE
 from lexir.search.algorithms.approximate import cut_query_terms
-from lexir.search.algorithms.codes import BLOCK_MAX_MAXSCORE, EXHAUSTIVE, MAXSCORE
-from lexir.search.algorithms.dispatch import top_k, top_k_batch
+from lexir.search.algorithms.dispatch import KernelQueries, top_k, top_k_batch
 from lexir.search.algorithms.exact import exact_queries
-from lexir.search.reference import exhaustive_top_k_reference
+from lexir.search.algorithms.postings import postings_from_arrays
+from lexir.search.algorithms.reference import exhaustive_top_k_reference
 
 CODES = {"exhaustive": EXHAUSTIVE, "maxscore": MAXSCORE, "block_max_maxscore": BLOCK_MAX_MAXSCORE}
 
 
 class Postings:
-    """Index arrays built from a documents x terms matrix of integer impacts, as the index builder does."""
+    """Index arrays built from a documents x terms matrix of integer impacts, as the index builder does;
+    with `folder`, saved there and memory-mapped read-only, as an opened index holds them."""
 
-    def __init__(self, documents: sp.csr_matrix, block_size: int = 64) -> None:
+    def __init__(self, documents: sp.csr_matrix, block_size: int = 64, bits: int = 8, folder=None) -> None:
         self.num_docs, self.num_terms = documents.shape
-        self.block_size = block_size
-        self.arrays = build_postings(documents, Quantizer(bits=8, scale=1.0), block_size)
+        arrays = build_postings(documents, Quantizer(bits=bits, scale=1.0), block_size)
+        if folder is not None:
+            for name, array in arrays.items():
+                np.save(folder / f"{name}.npy", array)
+            arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in arrays}
+        self.arrays = postings_from_arrays(arrays, block_size, self.num_docs)
 
     def top_k(self, code, terms, weights, k, heap_factor=1.0, window=4096):
-        a = self.arrays
-        return top_k(code, a["offsets"], a["doc_ids"], a["impacts"], a["term_max"], a["block_offsets"],
-                     a["block_max"], a["block_last_doc"], self.block_size, terms, weights, self.num_docs, k,
-                     heap_factor, window)
+        return top_k(code, self.arrays, terms, weights, k, heap_factor, window)
 
     def reference(self, terms, weights, k):
-        a = self.arrays
-        return exhaustive_top_k_reference(a["offsets"], a["doc_ids"], a["impacts"], terms, weights, self.num_docs, k)
+        return exhaustive_top_k_reference(self.arrays, terms, weights, k)
 
 
 def random_documents(rng, num_docs, num_terms, density, levels=3, skew=True):
@@ -49,9 +51,9 @@ def random_documents(rng, num_docs, num_terms, density, levels=3, skew=True):
     return sp.csr_matrix(values)
 
 
-def prepared(terms, weights):
+def prepared(terms, weights, impact_bits=8):
     offsets, terms, weights, ok = exact_queries(np.array([0, len(terms)]), np.asarray(terms, np.int32),
-                                                np.asarray(weights, np.float32), 8)
+                                                np.asarray(weights, np.float32), impact_bits)
     assert ok
     return terms, weights
 
@@ -78,6 +80,20 @@ def test_random_collections_and_queries_match_exhaustive(seed):
             for name, code in CODES.items():
                 for window in (1, 64, 4096):
                     assert_same(postings.top_k(code, terms, weights, k, window=window), expected)
+
+
+def test_16_bit_impacts_in_read_only_memory_maps_match_exhaustive(tmp_path):
+    rng = np.random.default_rng(21)
+    postings = Postings(random_documents(rng, 700, 60, 0.1, levels=60_000), block_size=16, bits=16, folder=tmp_path)
+    assert postings.arrays.impacts.dtype == np.uint16 and postings.arrays.impacts.max() > 255
+    assert not postings.arrays.doc_ids.flags.writeable
+    for _ in range(6):
+        n = int(rng.integers(1, 20))
+        terms, weights = prepared(rng.choice(60, size=n, replace=False), rng.random(n) * 3, impact_bits=16)
+        for k in (1, 10, 700):
+            expected = postings.reference(terms, weights, k)
+            for code in CODES.values():
+                assert_same(postings.top_k(code, terms, weights, k, window=128), expected)
 
 
 def test_all_ties_go_to_the_lowest_document_numbers():
@@ -142,10 +158,8 @@ def test_batch_mixes_algorithms_and_equals_single_queries():
     offsets, terms, weights, ok = exact_queries(indptr, np.concatenate(rows).astype(np.int32),
                                                 rng.random(indptr[-1]).astype(np.float32), 8)
     codes = np.array([EXHAUSTIVE, MAXSCORE, BLOCK_MAX_MAXSCORE, MAXSCORE, BLOCK_MAX_MAXSCORE])
-    a = postings.arrays
-    docs, scores, counts = top_k_batch(codes, a["offsets"], a["doc_ids"], a["impacts"], a["term_max"],
-                                       a["block_offsets"], a["block_max"], a["block_last_doc"], 64, offsets, terms,
-                                       weights, postings.num_docs, 7, 1.0, 256)
+    queries = KernelQueries(offsets, terms, weights)
+    docs, scores, counts = top_k_batch(codes, postings.arrays, queries, 7, 1.0, 256)
     for q in range(len(rows)):
         span = slice(offsets[q], offsets[q + 1])
         expected = postings.reference(terms[span], weights[span], 7)

@@ -14,9 +14,8 @@ from lexir.encoders import create_encoder
 from lexir.errors import LexirError
 from lexir.index import InvertedIndex, build_index
 from lexir.search import SearchOptions, open_search
-from lexir.search.algorithms import ALGORITHM_CHOICES
+from lexir.search.algorithms import ALGORITHM_CHOICES, EXHAUSTIVE, MAXSCORE
 from lexir.search.algorithms.choice import MAXSCORE_BELOW_POSTINGS_PER_DOC, choose
-from lexir.search.algorithms.codes import EXHAUSTIVE, MAXSCORE
 from lexir.search.segment import SegmentSearcher
 from tests.helpers import write_jsonl
 from tests.texts import DOCUMENTS, QUERIES

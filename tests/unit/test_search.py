@@ -10,56 +10,63 @@ from lexir.corpus import Corpus
 from lexir.encoders import create_encoder
 from lexir.errors import EncoderMismatchError, LexirError
 from lexir.index import InvertedIndex, build_index
+from lexir.index.postings import build_postings
+from lexir.index.quantize import Quantizer
 from lexir.search import open_search
-from lexir.search.kernels import exhaustive_top_k, exhaustive_top_k_batch
-from lexir.search.reference import exhaustive_top_k_reference
+from lexir.search.algorithms.dispatch import KernelQueries, top_k_many
+from lexir.search.algorithms.exhaustive import exhaustive_top_k
+from lexir.search.algorithms.postings import PostingArrays, postings_from_arrays
+from lexir.search.algorithms.reference import exhaustive_top_k_reference
 from tests.helpers import write_jsonl
 from tests.texts import QUERIES
 
 
+def postings_of(documents: sp.csr_matrix) -> PostingArrays:
+    """The posting arrays of a documents x terms matrix of integer impacts, as the index builder makes them."""
+    return postings_from_arrays(build_postings(documents, Quantizer(bits=8, scale=1.0), 64), 64, documents.shape[0])
+
+
 def random_postings(rng, num_docs, num_terms, density):
-    matrix = sp.random(num_docs, num_terms, density=density, format="csc", random_state=rng)
-    matrix.data = rng.integers(1, 4, size=matrix.nnz).astype(np.uint8)  # few levels: many ties
-    matrix.sort_indices()
-    return matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32), matrix.data.astype(np.uint8)
+    matrix = sp.random(num_docs, num_terms, density=density, format="csr", random_state=rng)
+    matrix.data = rng.integers(1, 4, size=matrix.nnz).astype(np.float32)  # few levels: many ties
+    return postings_of(matrix)
 
 
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("k", [1, 10, 1000])
 def test_kernel_equals_reference_with_ties_and_large_k(seed, k):
     rng = np.random.default_rng(seed)
-    offsets, doc_ids, impacts = random_postings(rng, 400, 60, 0.05)
+    postings = random_postings(rng, 400, 60, 0.05)
     terms = rng.choice(60, size=5, replace=False).astype(np.int64)
     weights = rng.integers(1, 3, size=5).astype(np.float32)
-    docs, scores = exhaustive_top_k(offsets, doc_ids, impacts, terms, weights, 400, k)
-    expected_docs, expected_scores = exhaustive_top_k_reference(offsets, doc_ids, impacts, terms, weights, 400, k)
+    docs, scores = exhaustive_top_k(postings, terms, weights, k)
+    expected_docs, expected_scores = exhaustive_top_k_reference(postings, terms, weights, k)
     np.testing.assert_array_equal(docs, expected_docs)
     np.testing.assert_array_equal(scores, expected_scores)
     assert len(docs) <= k
 
 
 def test_kernel_edge_cases_empty_query_and_absent_terms():
-    offsets = np.array([0, 0, 2], dtype=np.int64)  # term 0 has no postings
-    doc_ids = np.array([1, 3], dtype=np.int32)
-    impacts = np.array([5, 5], dtype=np.uint8)
-    docs, _ = exhaustive_top_k(offsets, doc_ids, impacts, np.zeros(0, np.int64), np.zeros(0, np.float32), 4, 3)
+    postings = postings_of(sp.csr_matrix(np.array([[0, 0], [0, 5], [0, 0], [0, 5]], dtype=np.float32)))
+    assert postings.offsets.tolist() == [0, 0, 2]  # term 0 has no postings
+    docs, _ = exhaustive_top_k(postings, np.zeros(0, np.int64), np.zeros(0, np.float32), 3)
     assert docs.size == 0
-    docs, scores = exhaustive_top_k(offsets, doc_ids, impacts, np.array([0, 1]), np.array([1.0, 2.0], np.float32),
-                                    4, 3)
+    docs, scores = exhaustive_top_k(postings, np.array([0, 1]), np.array([1.0, 2.0], np.float32), 3)
     assert docs.tolist() == [1, 3] and scores.tolist() == [10.0, 10.0]  # tie broken by lower doc number
 
 
 def test_batch_kernel_equals_single_queries():
     rng = np.random.default_rng(7)
-    offsets, doc_ids, impacts = random_postings(rng, 300, 40, 0.08)
+    postings = random_postings(rng, 300, 40, 0.08)
     queries = [rng.choice(40, size=n, replace=False) for n in (3, 0, 7, 1)]
     query_offsets = np.cumsum([0] + [len(q) for q in queries]).astype(np.int64)
     terms = np.concatenate(queries).astype(np.int64)
-    weights = rng.random(terms.size).astype(np.float32)
-    docs, scores, counts = exhaustive_top_k_batch(offsets, doc_ids, impacts, query_offsets, terms, weights, 300, 8)
+    weights = rng.random(terms.size)
+    batch = KernelQueries(query_offsets, terms, weights)
+    docs, scores, counts = top_k_many(postings, batch, "exhaustive", 8, 1.0)
     for i in range(len(queries)):
         span = slice(query_offsets[i], query_offsets[i + 1])
-        single_docs, single_scores = exhaustive_top_k(offsets, doc_ids, impacts, terms[span], weights[span], 300, 8)
+        single_docs, single_scores = exhaustive_top_k(postings, terms[span], weights[span], 8)
         np.testing.assert_array_equal(docs[i, :counts[i]], single_docs)
         np.testing.assert_array_equal(scores[i, :counts[i]], single_scores)
 

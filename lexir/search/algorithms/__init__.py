@@ -2,17 +2,22 @@
 
 | name | paper | module |
 |---|---|---|
-| exhaustive | term-at-a-time scoring of every matching document | search/kernels.py |
+| exhaustive | term-at-a-time scoring of every matching document | exhaustive.py |
 | maxscore | Turtle & Flood 1995 | maxscore.py |
 | block_max_maxscore | Chakrabarti et al. 2011, Mallia et al. 2017/2019, windowed as in Lucene | block_max_maxscore.py |
 
 All of them return the same documents with bit-identical scores (see exact.py); `auto` (choice.py)
-picks one per query from the index size and the query's posting counts.
+picks one per query from the index size and the query's posting counts. Every kernel takes the index
+as one PostingArrays (postings.py); dispatch.py turns an algorithm name into a kernel call.
+
+Names map to small integer codes so that one parallel batch loop can run a different algorithm per
+query. The codes live here, beside the names, and this module imports none of its submodules, so every
+kernel module can import them.
 """
 
 from lexir.errors import LexirError
-from lexir.search.algorithms.codes import AUTO, BLOCK_MAX_MAXSCORE, EXHAUSTIVE, MAXSCORE
 
+EXHAUSTIVE, MAXSCORE, BLOCK_MAX_MAXSCORE, AUTO = 0, 1, 2, 3
 ALGORITHMS = {"auto": AUTO, "exhaustive": EXHAUSTIVE, "maxscore": MAXSCORE, "block_max_maxscore": BLOCK_MAX_MAXSCORE}
 ALGORITHM_CHOICES = tuple(ALGORITHMS)
 
@@ -38,4 +43,5 @@ def check_heap_factor(value: float) -> float:
     return float(value)
 
 
-__all__ = ["ALGORITHMS", "ALGORITHM_CHOICES", "check_algorithm", "check_heap_factor", "check_query_cut"]
+__all__ = ["ALGORITHMS", "ALGORITHM_CHOICES", "AUTO", "BLOCK_MAX_MAXSCORE", "EXHAUSTIVE", "MAXSCORE",
+           "check_algorithm", "check_heap_factor", "check_query_cut"]

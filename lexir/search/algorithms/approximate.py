@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lexir.search.heap import CACHE
+from lexir.search.algorithms.heap import CACHE
 
 
 @njit(cache=CACHE, nogil=True)

@@ -21,19 +21,20 @@ import numpy as np
 from numba import njit
 
 from lexir.search.algorithms.cursors import open_cursors, scan_to, skip_blocks
-from lexir.search.heap import CACHE, heap_push, heap_sorted
+from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted
+from lexir.search.algorithms.postings import PostingArrays
 
 DEFAULT_WINDOW = 16384  # measured: larger windows won on every collection (benchmarks/algorithm_crossover.py)
 _CHUNK = 64  # accumulator slots per "touched" flag: candidates are found without scanning the whole window
 
 
 @njit(cache=CACHE, nogil=True)
-def block_max_maxscore_top_k(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray,
-                             block_offsets: np.ndarray, block_max: np.ndarray, block_last_doc: np.ndarray,
-                             block_size: int, terms: np.ndarray, weights: np.ndarray, num_docs: int, k: int,
+def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int,
                              heap_factor: float, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Top k (doc numbers, float64 scores in impact units) of one query by windowed block-max MaxScore."""
-    _, weight, start, end, block_start, block_end = open_cursors(offsets, block_offsets, terms, weights)
+    doc_ids, impacts, block_max = postings.doc_ids, postings.impacts, postings.block_max
+    block_last_doc, block_size, num_docs = postings.block_last_doc, postings.block_size, postings.num_docs
+    _, weight, start, end, block_start, block_end = open_cursors(postings, terms, weights)
     n = weight.shape[0]
     pos = start.copy()
     block = block_start.copy()

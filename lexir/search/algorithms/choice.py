@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lexir.search.algorithms.codes import EXHAUSTIVE, MAXSCORE
-from lexir.search.heap import CACHE
+from lexir.search.algorithms import EXHAUSTIVE, MAXSCORE
+from lexir.search.algorithms.heap import CACHE
+from lexir.search.algorithms.postings import query_postings
 
 MAXSCORE_BELOW_POSTINGS_PER_DOC = 0.1
 
@@ -22,7 +23,4 @@ MAXSCORE_BELOW_POSTINGS_PER_DOC = 0.1
 @njit(cache=CACHE, nogil=True)
 def choose(offsets: np.ndarray, terms: np.ndarray, num_docs: int) -> int:
     """The algorithm code for one query: MaxScore when its lists are short for the index, else exhaustive."""
-    postings = 0
-    for term in terms:
-        postings += offsets[term + 1] - offsets[term]
-    return MAXSCORE if postings < MAXSCORE_BELOW_POSTINGS_PER_DOC * num_docs else EXHAUSTIVE
+    return MAXSCORE if query_postings(offsets, terms) < MAXSCORE_BELOW_POSTINGS_PER_DOC * num_docs else EXHAUSTIVE

@@ -12,36 +12,26 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lexir.search.heap import CACHE
+from lexir.search.algorithms.heap import CACHE
+from lexir.search.algorithms.postings import PostingArrays
 
 
 @njit(cache=CACHE, nogil=True)
-def open_cursors(offsets: np.ndarray, block_offsets: np.ndarray, terms: np.ndarray, weights: np.ndarray
+def open_cursors(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Cursors of the query terms that have postings and a positive weight (others cannot score).
 
     Returns (term, weight, start, end, block_start, block_end); the caller copies start/block_start
     into its own pos/block arrays.
     """
-    count = 0
+    offsets, block_offsets = postings.offsets, postings.block_offsets
+    scoring = np.empty(terms.shape[0], dtype=np.bool_)
     for q in range(terms.shape[0]):
-        if weights[q] > 0 and offsets[terms[q] + 1] > offsets[terms[q]]:
-            count += 1
-    term = np.empty(count, dtype=np.int64)
-    weight = np.empty(count, dtype=np.float64)
-    start = np.empty(count, dtype=np.int64)
-    end = np.empty(count, dtype=np.int64)
-    block_start = np.empty(count, dtype=np.int64)
-    block_end = np.empty(count, dtype=np.int64)
-    i = 0
-    for q in range(terms.shape[0]):
-        t = terms[q]
-        if weights[q] > 0 and offsets[t + 1] > offsets[t]:
-            term[i] = t
-            weight[i] = weights[q]
-            start[i], end[i] = offsets[t], offsets[t + 1]
-            block_start[i], block_end[i] = block_offsets[t], block_offsets[t + 1]
-            i += 1
+        scoring[q] = weights[q] > 0 and offsets[terms[q] + 1] > offsets[terms[q]]
+    term = terms[scoring].astype(np.int64)
+    weight = weights[scoring].astype(np.float64)
+    start, end = offsets[term], offsets[term + 1]
+    block_start, block_end = block_offsets[term], block_offsets[term + 1]
     return term, weight, start, end, block_start, block_end
 
 

@@ -1,58 +1,102 @@
-"""One entry point per calling style (one query, or a batch in parallel) over every exact algorithm.
+"""From an algorithm name to a kernel call: the searcher's one way into the top-k kernels.
 
-Algorithms are named by small integer codes (codes.py) so that a batch can mix them inside one parallel
-loop over queries; AUTO applies the rule of choice.py to each query inside the kernel.
+The searcher turns its query rows into KernelQueries (exact grid weights, optionally cut), takes the
+index as one PostingArrays, and asks for the top k of one query (`top_k_one`, in the calling thread,
+lowest latency) or of a batch (`top_k_many`, queries in parallel numba threads). Both run the compiled
+`top_k`, which maps an algorithm code (the package's name table) to its kernel, resolving `auto` per
+query with the rule of choice.py; a batch carries one code per query, so one parallel loop can mix them.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+import scipy.sparse as sp
 from numba import njit, prange
 
-from lexir.search.algorithms.block_max_maxscore import block_max_maxscore_top_k
+from lexir.errors import LexirError
+from lexir.search.algorithms import ALGORITHMS, AUTO, BLOCK_MAX_MAXSCORE, MAXSCORE
+from lexir.search.algorithms.approximate import cut_query_terms
+from lexir.search.algorithms.block_max_maxscore import DEFAULT_WINDOW, block_max_maxscore_top_k
 from lexir.search.algorithms.choice import choose
-from lexir.search.algorithms.codes import AUTO, BLOCK_MAX_MAXSCORE, MAXSCORE
+from lexir.search.algorithms.exact import exact_queries
+from lexir.search.algorithms.exhaustive import exhaustive_top_k
+from lexir.search.algorithms.heap import CACHE
 from lexir.search.algorithms.maxscore import maxscore_top_k
-from lexir.search.heap import CACHE
-from lexir.search.kernels import exhaustive_top_k
+from lexir.search.algorithms.postings import PostingArrays, posting_arrays
+
+
+class KernelQueries(NamedTuple):
+    """CSR-flattened queries as the kernels take them: query i owns terms[offsets[i]:offsets[i+1]]."""
+
+    offsets: np.ndarray
+    terms: np.ndarray
+    weights: np.ndarray
+
+
+def kernel_queries(vectors: sp.csr_matrix, impact_bits: int) -> KernelQueries:
+    """Query rows with sorted, merged terms and exact grid weights (zero weights dropped)."""
+    if not sp.isspmatrix_csr(vectors):
+        vectors = sp.csr_matrix(vectors)
+    offsets, terms, weights, ok = exact_queries(vectors.indptr, vectors.indices, vectors.data, impact_bits)
+    if not ok:
+        raise LexirError("query term weights must not be negative")
+    return KernelQueries(offsets, terms, weights)
+
+
+def cut_queries(queries: KernelQueries, term_max: np.ndarray, query_cut: int) -> KernelQueries:
+    """Approximate search: keep each query's `query_cut` terms of largest bound (see approximate.py)."""
+    return KernelQueries(*cut_query_terms(queries.offsets, queries.terms, queries.weights, term_max, query_cut))
+
+
+def top_k_one(postings: PostingArrays, queries: KernelQueries, algorithm: str, k: int, heap_factor: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Top k of the first query in the calling thread: (doc numbers, float64 scores in impact units)."""
+    span = slice(queries.offsets[0], queries.offsets[1])
+    return top_k(ALGORITHMS[algorithm], postings, queries.terms[span], queries.weights[span], k, heap_factor,
+                 DEFAULT_WINDOW)
+
+
+def top_k_many(postings: PostingArrays, queries: KernelQueries, algorithm: str, k: int, heap_factor: float
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top k of every query in parallel threads: (docs[Q, k], float64 scores[Q, k], counts[Q])."""
+    codes = np.full(len(queries.offsets) - 1, ALGORITHMS[algorithm], dtype=np.int64)
+    return top_k_batch(codes, postings, queries, k, heap_factor, DEFAULT_WINDOW)
 
 
 @njit(cache=CACHE, nogil=True)
-def top_k(code: int, offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, term_max: np.ndarray,
-          block_offsets: np.ndarray, block_max: np.ndarray, block_last_doc: np.ndarray, block_size: int,
-          terms: np.ndarray, weights: np.ndarray, num_docs: int, k: int, heap_factor: float, window: int
-          ) -> tuple[np.ndarray, np.ndarray]:
+def top_k(code: int, postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int, heap_factor: float,
+          window: int) -> tuple[np.ndarray, np.ndarray]:
     """Top k of one query (doc numbers, float64 scores in impact units) with the algorithm `code`."""
     if code == AUTO:
-        code = choose(offsets, terms, num_docs)
+        code = choose(postings.offsets, terms, postings.num_docs)
     if code == MAXSCORE:
-        return maxscore_top_k(offsets, doc_ids, impacts, term_max, block_offsets, block_last_doc, block_size, terms,
-                              weights, num_docs, k, heap_factor)
+        return maxscore_top_k(postings, terms, weights, k, heap_factor)
     if code == BLOCK_MAX_MAXSCORE:
-        return block_max_maxscore_top_k(offsets, doc_ids, impacts, block_offsets, block_max, block_last_doc,
-                                        block_size, terms, weights, num_docs, k, heap_factor, window)
-    return exhaustive_top_k(offsets, doc_ids, impacts, terms, weights, num_docs, k)
+        return block_max_maxscore_top_k(postings, terms, weights, k, heap_factor, window)
+    return exhaustive_top_k(postings, terms, weights, k)
 
 
 @njit(cache=CACHE, parallel=True)
-def top_k_batch(codes: np.ndarray, offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray,
-                term_max: np.ndarray, block_offsets: np.ndarray, block_max: np.ndarray, block_last_doc: np.ndarray,
-                block_size: int, query_offsets: np.ndarray, terms: np.ndarray, weights: np.ndarray, num_docs: int,
-                k: int, heap_factor: float, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Many CSR-flattened queries in parallel threads, query i with algorithm codes[i].
+def top_k_batch(codes: np.ndarray, postings: PostingArrays, queries: KernelQueries, k: int, heap_factor: float,
+                window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every query in parallel threads, query i with algorithm codes[i].
 
     Returns (docs[Q, k], scores[Q, k], counts[Q]); row i holds counts[i] valid hits.
     """
-    num_queries = query_offsets.shape[0] - 1
+    num_queries = queries.offsets.shape[0] - 1
     out_docs = np.full((num_queries, k), -1, dtype=np.int32)
     out_scores = np.zeros((num_queries, k), dtype=np.float64)
     counts = np.zeros(num_queries, dtype=np.int64)
     for q in prange(num_queries):
-        span = slice(query_offsets[q], query_offsets[q + 1])
-        docs, scores = top_k(codes[q], offsets, doc_ids, impacts, term_max, block_offsets, block_max,
-                             block_last_doc, block_size, terms[span], weights[span], num_docs, k, heap_factor,
-                             window)
+        span = slice(queries.offsets[q], queries.offsets[q + 1])
+        docs, scores = top_k(codes[q], postings, queries.terms[span], queries.weights[span], k, heap_factor, window)
         counts[q] = docs.shape[0]
         out_docs[q, : docs.shape[0]] = docs
         out_scores[q, : docs.shape[0]] = scores
     return out_docs, out_scores, counts
+
+
+__all__ = ["KernelQueries", "PostingArrays", "cut_queries", "kernel_queries", "posting_arrays", "top_k",
+           "top_k_batch", "top_k_many", "top_k_one"]

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit
 
-from lexir.search.heap import CACHE
+from lexir.search.algorithms.heap import CACHE
 
 
 @njit(cache=CACHE, nogil=True)

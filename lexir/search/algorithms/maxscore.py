@@ -17,16 +17,17 @@ import numpy as np
 from numba import njit
 
 from lexir.search.algorithms.cursors import open_cursors, scan_to, skip_blocks
-from lexir.search.heap import CACHE, heap_push, heap_sorted
+from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted
+from lexir.search.algorithms.postings import PostingArrays
 
 
 @njit(cache=CACHE, nogil=True)
-def maxscore_top_k(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, term_max: np.ndarray,
-                   block_offsets: np.ndarray, block_last_doc: np.ndarray, block_size: int, terms: np.ndarray,
-                   weights: np.ndarray, num_docs: int, k: int, heap_factor: float
+def maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int, heap_factor: float
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Top k (doc numbers, float64 scores in impact units) of one query by MaxScore."""
-    term, weight, start, end, block_start, block_end = open_cursors(offsets, block_offsets, terms, weights)
+    doc_ids, impacts, term_max = postings.doc_ids, postings.impacts, postings.term_max
+    block_last_doc, block_size, num_docs = postings.block_last_doc, postings.block_size, postings.num_docs
+    term, weight, start, end, block_start, block_end = open_cursors(postings, terms, weights)
     n = term.shape[0]
     bound = np.empty(n, dtype=np.float64)
     for i in range(n):

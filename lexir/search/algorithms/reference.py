@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from lexir.search.algorithms.postings import PostingArrays
 
-def exhaustive_top_k_reference(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, terms: np.ndarray,
-                               weights: np.ndarray, num_docs: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every matching document scored in float64 (exact for grid weights, see algorithms/exact.py), top k."""
-    scores = np.zeros(num_docs, dtype=np.float64)
-    matched = np.zeros(num_docs, dtype=bool)
+
+def exhaustive_top_k_reference(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int
+                               ) -> tuple[np.ndarray, np.ndarray]:
+    """Every matching document scored in float64 (exact for grid weights, see exact.py), top k."""
+    offsets, doc_ids, impacts = postings.offsets, postings.doc_ids, postings.impacts
+    scores = np.zeros(postings.num_docs, dtype=np.float64)
+    matched = np.zeros(postings.num_docs, dtype=bool)
     for term, weight in zip(terms, weights):
         docs = doc_ids[offsets[term]:offsets[term + 1]]
         scores[docs] += np.float64(weight) * impacts[offsets[term]:offsets[term + 1]].astype(np.float64)
