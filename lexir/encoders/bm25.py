@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from lexir.encoders.analyzer import EnglishAnalyzer
 from lexir.encoders.base import EncoderSpec, vocabulary_fingerprint
 from lexir.errors import LexirError
+from lexir.files import write_json_atomic
 
 STATE_FILE = "bm25.json"
 
@@ -90,7 +91,7 @@ class BM25Encoder:
         self._require_fitted()
         state = {"terms": self._terms, "df": self._doc_freq.tolist(), "num_docs": self.num_docs,
                  "avg_doc_length": self.avg_doc_length}
-        (folder / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+        write_json_atomic(folder / STATE_FILE, state)
 
     def load_state(self, folder: Path) -> None:
         path = folder / STATE_FILE

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from collections import deque
@@ -33,6 +32,7 @@ import lexir
 from lexir.corpus import Document, DocumentSource
 from lexir.encoders.base import EncoderSpec, SparseEncoder, needs_corpus_fit
 from lexir.errors import LexirError
+from lexir.files import atomic_write, folder_bytes, swap_folder, write_json_atomic
 from lexir.index.docstore import DOCSTORE_FILE, DocStore
 from lexir.index.encoding import ChunkEncoder, PendingChunk
 from lexir.index.format import ENCODER_STATE_DIR, Manifest, is_index, write_arrays, write_manifest
@@ -111,9 +111,9 @@ def build_index(
         if not staging_existed:
             _keep_staging_only_with_work(staging, error)
         raise
-    _swap_into_place(staging / "index", target)
+    swap_folder(staging / "index", target)
     shutil.rmtree(staging)
-    index_bytes = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+    index_bytes = folder_bytes(target)
     return BuildReport(target, num_docs, num_postings, time.perf_counter() - started, encode_seconds, encoded,
                        resumed, index_bytes)
 
@@ -155,7 +155,7 @@ def _prepare_staging(target: Path, corpus: DocumentSource, encoder: SparseEncode
         (staging / ENCODER_STATE_DIR).mkdir()
         encoder.save_state(staging / ENCODER_STATE_DIR)
     build = {"source": corpus.source, "encoder": encoder.spec.to_dict(), "chunk_size": chunk_size}
-    (staging / "build.json").write_text(json.dumps(build, indent=2), encoding="utf-8")
+    write_json_atomic(staging / "build.json", build, indent=2)
 
 
 def _load_fitted_state(staging: Path, encoder: SparseEncoder) -> None:
@@ -224,12 +224,8 @@ def _finish_chunk(item: tuple[Path, int, PendingChunk], bar: tqdm) -> int:
 
 
 def _save_chunk(path: Path, vectors: sp.csr_matrix) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")  # never matches CHUNK_GLOB
-    with open(temporary, "wb") as handle:
+    with atomic_write(path) as handle:  # its temporary name starts with a dot: never matches CHUNK_GLOB
         sp.save_npz(handle, vectors.astype(np.float32), compressed=False)
-    with open(temporary, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def _assemble(staging: Path, encoder: SparseEncoder, source: str, bits: int | Quantizer, block_size: int,
@@ -283,14 +279,3 @@ def write_index_folder(output: Path, vectors: sp.csr_matrix, quantizer: Quantize
     write_manifest(output, manifest)
     return manifest
 
-
-def _swap_into_place(built: Path, target: Path) -> None:
-    """Rename the finished index onto the target; an old target is moved aside first and removed after."""
-    old = target.parent / f".{target.name}.old"
-    if target.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(target, old)
-    os.replace(built, target)
-    if old.exists():
-        shutil.rmtree(old)

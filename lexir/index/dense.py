@@ -14,8 +14,6 @@ another index of the same documents in the same order, and is refused anywhere e
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import numpy as np
 
 from lexir.encoders.base import EncoderSpec, vocabulary_fingerprint
 from lexir.errors import IndexFormatError, LexirError
+from lexir.files import folder_bytes, swap_folder, write_json_atomic
 from lexir.index.docstore import DocStore
 from lexir.index.faiss_types import FaissType, import_faiss
 
@@ -85,24 +84,12 @@ def has_dense(index_dir: Path) -> bool:
 def write_dense(staging: Path, faiss_index: Any, manifest: DenseManifest) -> None:
     """Write the FAISS index, then the manifest (through a temporary file, flushed to disk), into `staging`."""
     import_faiss().write_index(faiss_index, str(staging / FAISS_FILE))
-    temporary = staging / (DENSE_MANIFEST_FILE + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(manifest.to_dict(), handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, staging / DENSE_MANIFEST_FILE)
+    write_json_atomic(staging / DENSE_MANIFEST_FILE, manifest.to_dict(), indent=2)
 
 
 def publish_dense(index_dir: Path) -> None:
     """Rename the finished staging folder onto `DIR/dense`; an old dense side is moved aside, then removed."""
-    target, old = dense_folder(index_dir), Path(index_dir) / ".dense.old"
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staging_folder(index_dir), target)
-    if old.exists():
-        shutil.rmtree(old)
+    swap_folder(staging_folder(index_dir), dense_folder(index_dir))
 
 
 def read_dense_manifest(index_dir: Path) -> DenseManifest:
@@ -150,4 +137,4 @@ class DenseIndex:
         return self.faiss_index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
 
     def size_bytes(self) -> int:
-        return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+        return folder_bytes(self.path)

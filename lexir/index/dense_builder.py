@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 import lexir
 from lexir.encoders.dense import DenseEncoder
 from lexir.errors import LexirError
+from lexir.files import folder_bytes
 from lexir.index.dense import (
     DenseManifest,
     dense_folder,
@@ -104,7 +105,7 @@ def add_dense(index_dir: Path | str, encoder: DenseEncoder, *, faiss_type: Faiss
             shutil.rmtree(staging)
     folder = dense_folder(index_dir)
     return DenseBuildReport(folder, len(ids), encoder.dim, faiss_type, time.perf_counter() - started, encode_seconds,
-                            sum(f.stat().st_size for f in folder.iterdir()))
+                            folder_bytes(folder))
 
 
 def _faiss_index(faiss_type: FaissType, vectors: np.ndarray, chunk_size: int) -> Any:

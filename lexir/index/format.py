@@ -20,7 +20,6 @@ The manifest is written last: a directory without one is not an index.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import numpy as np
 
 from lexir.encoders.base import EncoderSpec
 from lexir.errors import IndexFormatError
+from lexir.files import write_json_atomic
 from lexir.index.quantize import Quantizer
 
 FORMAT_VERSION = 1
@@ -80,13 +80,8 @@ def write_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:
-    """Write the manifest last, through a temporary file, and flush it to disk."""
-    temporary = folder / (MANIFEST_FILE + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(manifest.to_dict(), handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, folder / MANIFEST_FILE)
+    """Write the manifest last, atomically and flushed to disk: its presence marks a complete index."""
+    write_json_atomic(folder / MANIFEST_FILE, manifest.to_dict(), indent=2)
 
 
 def read_manifest(folder: Path) -> Manifest:

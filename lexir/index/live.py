@@ -18,9 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ import scipy.sparse as sp
 from lexir.corpus import Document, DocumentList
 from lexir.encoders.base import SparseEncoder
 from lexir.errors import LexirError
+from lexir.files import swap_folder, write_json_atomic
 from lexir.index.builder import build_index, write_index_folder
 from lexir.index.docstore import DocStore
 from lexir.index.format import ENCODER_STATE_DIR, read_manifest
@@ -81,17 +80,7 @@ def read_commit(path: Path) -> Commit:
 
 def write_commit(path: Path, commit: Commit) -> None:
     """Replace live.json atomically: a reader sees the old commit or the new one, never a mix."""
-    handle, temporary = tempfile.mkstemp(dir=path, prefix=".live-", suffix=".json")
-    with os.fdopen(handle, "w", encoding="utf-8") as file:
-        json.dump(commit.to_dict(), file)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path / LIVE_FILE)
-    directory = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_json_atomic(path / LIVE_FILE, commit.to_dict())
 
 
 class Snapshot:
@@ -315,7 +304,7 @@ def _write_merged(snapshot: Snapshot, names: list[str], target: Path) -> bool:
     vectors = sp.vstack(rows, format="csr", dtype=np.float32)
     write_index_folder(staging / "index", vectors, manifest.quantization, manifest.block_size, manifest.encoder,
                        "live-merge", store_file, state if state.is_dir() else None, lambda: {})
-    os.replace(staging / "index", target)
+    swap_folder(staging / "index", target)
     shutil.rmtree(staging)
     return True
 

@@ -10,6 +10,7 @@ import numpy as np
 from lexir.encoders.base import SparseEncoder, needs_corpus_fit
 from lexir.encoders.idf import corpus_idf
 from lexir.encoders.registry import check_same_encoder, encoder_from_spec
+from lexir.files import folder_bytes
 from lexir.index.dense import DENSE_DIR
 from lexir.index.docstore import DOCSTORE_FILE, DocStore
 from lexir.index.format import ENCODER_STATE_DIR, Manifest, read_arrays, read_manifest
@@ -71,8 +72,7 @@ class InvertedIndex:
 
     def size_bytes(self) -> int:
         """Bytes of the sparse index; a dense side (`dense/`) is counted by its own DenseIndex."""
-        return sum(f.stat().st_size for f in self.path.rglob("*")
-                   if f.is_file() and f.relative_to(self.path).parts[0] != DENSE_DIR)
+        return folder_bytes(self.path, exclude=(DENSE_DIR,))
 
     def close(self) -> None:
         if "docstore" in self.__dict__:

@@ -19,6 +19,7 @@ import numpy as np
 
 from lexir.encoders.splade import DEFAULT_MAX_DOC_LENGTH
 from lexir.errors import LexirError
+from lexir.files import write_json_atomic
 from lexir.train.options import refuse_test_split
 
 DEV_MEASURE = "nDCG@10"
@@ -47,9 +48,7 @@ def load_dev_set(dataset_id: str, cache: Path) -> DevSet:
             raise LexirError(f"cached dev split {path} is unreadable ({error}); delete it") from None
     dev = _read_dev_set(dataset_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_suffix(".staging")
-    staging.write_text(json.dumps(asdict(dev)))
-    staging.replace(path)
+    write_json_atomic(path, asdict(dev))
     return dev
 
 

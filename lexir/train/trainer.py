@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from lexir.encoders.idf import IDF_FILE, load_idf_json
 from lexir.errors import LexirError
+from lexir.files import atomic_write, swap_folder, write_json_atomic, write_text_atomic
 from lexir.train.dev import DEV_MEASURE, DevSet, dev_score
 from lexir.train.losses import ensemble_distribution, loss_terms, warmed_up
 from lexir.train.options import TrainOptions
@@ -133,7 +134,7 @@ def _open_output(output: Path, record: dict[str, Any], resume: bool) -> int:
         if output.exists() and any(output.iterdir()):
             raise LexirError(f"{output} exists and is not a lexir training folder; give a new or empty folder")
         output.mkdir(parents=True, exist_ok=True)
-        options_file.write_text(json.dumps(record, indent=2))
+        write_json_atomic(options_file, record, indent=2)
         return 0
     if not resume:
         raise LexirError(f"{output} already holds a training run: add --resume to continue it, or use a new folder")
@@ -152,7 +153,7 @@ def _truncate_log(path: Path, last_step: int) -> None:
     if not path.exists():
         return
     kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= last_step]
-    path.write_text("".join(line + "\n" for line in kept))
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
 def _student(options: TrainOptions, data: PreparedData) -> Any:
@@ -210,13 +211,12 @@ def _save_best(output: Path, best: dict[str, Any], student: Any) -> None:
 
 
 def _save_atomically(path: Path, state: dict[str, Any]) -> None:
-    """torch.save under a temporary name, then a rename: a crash never leaves half a checkpoint."""
+    """torch.save through lexir.files.atomic_write: a crash never leaves half a checkpoint."""
     import torch
 
     path.parent.mkdir(exist_ok=True)
-    partial = path.with_suffix(".partial")
-    torch.save(state, partial)
-    partial.replace(path)
+    with atomic_write(path) as handle:
+        torch.save(state, handle)
 
 
 def _checkpoint(output: Path, step: int) -> Path:
@@ -237,7 +237,7 @@ def _save_checkpoint(output: Path, step: int, student: Any, optimizer: Any, sche
 
 
 def _export(output: Path, student: Any, record: dict[str, Any], seconds: float, resumed_from: int) -> Path:
-    """The trained model folder with its idf.json, written aside and renamed into place."""
+    """The trained model folder with its idf.json, written aside and swapped into place."""
     model = output / MODEL_DIR
     staging = output / (MODEL_DIR + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
@@ -245,6 +245,5 @@ def _export(output: Path, student: Any, record: dict[str, Any], seconds: float, 
     (staging / IDF_FILE).write_text(json.dumps(student.idf_table(), ensure_ascii=False))
     (staging / TRAINING_RECORD).write_text(json.dumps(
         {**record, "seconds_this_run": round(seconds, 1), "resumed_from_step": resumed_from}, indent=2))
-    shutil.rmtree(model, ignore_errors=True)
-    staging.rename(model)
+    swap_folder(staging, model)
     return model
