@@ -66,9 +66,10 @@ def create_app(index: Path | str, *, api_key: str | None = None, keys_for_reads:
             require_key(request, api_key, writes=False)
 
     def run_search(queries: list[str], settings: SearchSettings) -> list[SearchResponse]:
-        for name, value in (("k", settings.k), ("fusion_depth", settings.fusion_depth)):
-            if value > limits.max_k:
-                raise HTTPException(422, f"{name} is {value}; at most {limits.max_k} hits per query")
+        for name, value, limit in (("k", settings.k, limits.max_k),
+                                   ("fusion_depth", settings.fusion_depth, limits.max_fusion_depth)):
+            if value > limit:
+                raise HTTPException(422, f"{name} is {value}; at most {limit} hits per query")
         if len(queries) > limits.max_batch_queries:
             raise HTTPException(413, f"{len(queries)} queries; at most {limits.max_batch_queries} per request")
         for query in queries:

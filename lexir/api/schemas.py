@@ -18,6 +18,7 @@ class Limits:
     """Request limits: past them a request is refused (413 for sizes, 422 for values)."""
 
     max_k: int = 1000
+    max_fusion_depth: int = 1000
     max_query_chars: int = 2000
     max_batch_queries: int = 100
     max_batch_documents: int = 1000

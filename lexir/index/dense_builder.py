@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,10 +23,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import lexir
+from lexir.encoders.base import EncoderSpec
 from lexir.encoders.dense import DenseEncoder
 from lexir.errors import LexirError
 from lexir.files import folder_bytes
 from lexir.index.dense import (
+    DenseIndex,
     DenseManifest,
     dense_folder,
     docs_fingerprint,
@@ -68,7 +71,7 @@ def add_dense(index_dir: Path | str, encoder: DenseEncoder, *, faiss_type: Faiss
     index_dir = Path(index_dir)
     read_manifest(index_dir)  # a complete sparse index, or a clear error
     faiss_type = FaissType.parse(faiss_type) if isinstance(faiss_type, str) else faiss_type
-    faiss = import_faiss()  # fail before the long encoding, not after it
+    import_faiss()  # fail before the long encoding, not after it
     if chunk_size < 1:
         raise LexirError(f"chunk size must be at least 1, got {chunk_size}")
     if has_dense(index_dir) and not overwrite:
@@ -88,24 +91,73 @@ def add_dense(index_dir: Path | str, encoder: DenseEncoder, *, faiss_type: Faiss
         finally:
             store.close()
         faiss_index = _faiss_index(faiss_type, vectors, chunk_size)
-        manifest = DenseManifest(
-            encoder=encoder.spec, faiss_type=faiss_type, dim=encoder.dim, count=len(ids),
-            docs_fingerprint=docs_fingerprint(ids), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            lexir_version=lexir.__version__, faiss_version=faiss.__version__,
-            extra={"build": {"encode_seconds": round(encode_seconds, 3),
-                             "docs_per_second": round(len(ids) / encode_seconds, 2) if encode_seconds > 0 else None,
-                             "build_seconds": round(time.perf_counter() - started, 3)}},
-        )
         del vectors
         (staging / "vectors.npy").unlink()
-        write_dense(staging, faiss_index, manifest)
-        publish_dense(index_dir)
+        figures = {"encode_seconds": round(encode_seconds, 3),
+                   "docs_per_second": round(len(ids) / encode_seconds, 2) if encode_seconds > 0 else None,
+                   "build_seconds": round(time.perf_counter() - started, 3)}
+        _publish(index_dir, faiss_index, faiss_type, encoder, ids, figures)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     folder = dense_folder(index_dir)
     return DenseBuildReport(folder, len(ids), encoder.dim, faiss_type, time.perf_counter() - started, encode_seconds,
                             folder_bytes(folder))
+
+
+def merge_dense(index_dir: Path, parts: Sequence[tuple[Path, np.ndarray]], encoder: Callable[[], DenseEncoder]
+                ) -> None:
+    """A flat dense side for a merged segment at `index_dir` whose documents are, in order, the kept documents of
+    `parts` (a source segment folder and its kept document numbers): vectors are copied from the sources' flat
+    dense sides, so nothing is encoded again; if a source has none (added before the index had a dense side),
+    every document is encoded with `encoder()`."""
+    if not all(has_dense(folder) for folder, _ in parts):
+        add_dense(index_dir, encoder(), progress=False)
+        return
+    copied = []
+    for folder, keep in parts:
+        store = DocStore(folder / DOCSTORE_FILE, readonly=True)
+        try:
+            source = DenseIndex(folder, store)
+        finally:
+            store.close()
+        copied.append(source.faiss_index.reconstruct_n(0, source.faiss_index.ntotal)[keep])
+        spec, dim = source.manifest.encoder, source.manifest.dim
+    vectors = np.concatenate(copied).astype(np.float32)
+    staging = staging_folder(index_dir)
+    staging.mkdir()
+    try:
+        store = DocStore(index_dir / DOCSTORE_FILE, readonly=True)
+        try:
+            ids = store.all_ids()
+        finally:
+            store.close()
+        flat = FaissType.parse("flat")
+        _publish(index_dir, _faiss_index(flat, vectors, DEFAULT_DENSE_CHUNK_SIZE), flat, _Described(spec, dim), ids,
+                 {"merged_from": len(parts)})
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+@dataclass(frozen=True)
+class _Described:
+    """What a dense side's manifest records of its encoder, when the vectors are copied rather than encoded."""
+
+    spec: EncoderSpec
+    dim: int
+
+
+def _publish(index_dir: Path, faiss_index: Any, faiss_type: FaissType, encoder: DenseEncoder | _Described,
+             ids: list[str], figures: dict[str, Any]) -> None:
+    """Write the FAISS index and its manifest into the staging folder, then swap it in as `DIR/dense`."""
+    manifest = DenseManifest(
+        encoder=encoder.spec, faiss_type=faiss_type, dim=encoder.dim, count=len(ids),
+        docs_fingerprint=docs_fingerprint(ids), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        lexir_version=lexir.__version__, faiss_version=import_faiss().__version__, extra={"build": figures},
+    )
+    write_dense(staging_folder(index_dir), faiss_index, manifest)
+    publish_dense(index_dir)
 
 
 def _faiss_index(faiss_type: FaissType, vectors: np.ndarray, chunk_size: int) -> Any:

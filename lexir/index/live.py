@@ -19,7 +19,7 @@ import fcntl
 import json
 import logging
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,9 +30,13 @@ import scipy.sparse as sp
 
 from lexir.corpus import Document, DocumentList
 from lexir.encoders.base import SparseEncoder
+from lexir.encoders.dense import DenseEncoder
+from lexir.encoders.registry import dense_encoder_from_spec
 from lexir.errors import LexirError
 from lexir.files import swap_folder, write_json_atomic
 from lexir.index.builder import build_index, write_index_folder
+from lexir.index.dense import has_dense, read_dense_manifest
+from lexir.index.dense_builder import add_dense, merge_dense
 from lexir.index.docstore import DocStore
 from lexir.index.format import ENCODER_STATE_DIR, read_manifest
 from lexir.index.reader import InvertedIndex
@@ -156,11 +160,12 @@ class LiveIndex:
     """
 
     def __init__(self, path: Path | str, encoder: SparseEncoder | None = None,
-                 max_segments: int = DEFAULT_MAX_SEGMENTS) -> None:
+                 max_segments: int = DEFAULT_MAX_SEGMENTS, dense_encoder: DenseEncoder | None = None) -> None:
         self.path = Path(path)
         read_manifest(self.path)  # a clear error for a missing or unfinished index
         self.max_segments = max_segments
         self._encoder = encoder
+        self._dense_encoder = dense_encoder
         self._snapshot = Snapshot(self.path, read_commit(self.path))
         self._commit_stamp = self._stamp()
 
@@ -187,6 +192,13 @@ class LiveIndex:
             self._encoder = self._snapshot.base.load_encoder()
         return self._encoder
 
+    @property
+    def dense_encoder(self) -> DenseEncoder:
+        """The encoder of the base's dense side, which added documents are encoded with too."""
+        if self._dense_encoder is None:
+            self._dense_encoder = dense_encoder_from_spec(read_dense_manifest(self.path).encoder)
+        return self._dense_encoder
+
     @contextmanager
     def _write_lock(self) -> Iterator[Commit]:
         """Hold the cross-process writer lock; yields the commit current under it."""
@@ -211,9 +223,11 @@ class LiveIndex:
             snapshot = self._snapshot_of(commit)
             name = f"{commit.generation + 1:06d}"
             base = snapshot.base.manifest
-            build_index(DocumentList(list(documents), source="live"), self.encoder,
-                        self.path / SEGMENTS_DIR / name, progress=False, quantizer=base.quantization,
-                        block_size=base.block_size)
+            segment = self.path / SEGMENTS_DIR / name
+            build_index(DocumentList(list(documents), source="live"), self.encoder, segment, progress=False,
+                        quantizer=base.quantization, block_size=base.block_size)
+            if has_dense(self.path):  # added documents are found by dense search too, from this commit on
+                add_dense(segment, self.dense_encoder, progress=False)
             deleted = _with_deletions(commit.deleted, (snapshot.find(doc_id) for doc_id in ids))
             new = Commit(commit.generation + 1, (*commit.segments, name), deleted)
             write_commit(self.path, new)
@@ -241,7 +255,8 @@ class LiveIndex:
     def _merge_segments(self, commit: Commit) -> Commit:
         snapshot = self._snapshot_of(commit)
         name = f"{commit.generation + 1:06d}"
-        written = _write_merged(snapshot, list(commit.segments), self.path / SEGMENTS_DIR / name)
+        dense = (lambda: self.dense_encoder) if has_dense(self.path) else None
+        written = _write_merged(snapshot, list(commit.segments), self.path / SEGMENTS_DIR / name, dense)
         deleted = {BASE: commit.deleted[BASE]} if commit.deleted.get(BASE) else {}
         merged = Commit(commit.generation + 1, (name,) if written else (), deleted)
         write_commit(self.path, merged)
@@ -272,15 +287,18 @@ def _with_deletions(deleted: dict[str, tuple[int, ...]], places: Iterable[tuple[
     return {name: tuple(sorted(nums)) for name, nums in result.items() if nums}
 
 
-def _write_merged(snapshot: Snapshot, names: list[str], target: Path) -> bool:
-    """One segment holding the live documents of `names`, impacts copied exactly (one shared scale).
+def _write_merged(snapshot: Snapshot, names: list[str], target: Path,
+                  dense_encoder: Callable[[], DenseEncoder] | None) -> bool:
+    """One segment holding the live documents of `names`, impacts copied exactly (one shared scale), and with
+    `dense_encoder` (the base has a dense side) their dense vectors, copied from the segments' dense sides.
 
     Returns False, writing nothing, when no live document is left.
     """
-    rows, documents = [], []
+    rows, documents, kept = [], [], []
     for name in names:
         index = snapshot.segments[name]
         keep = np.flatnonzero(~snapshot.is_deleted(name, np.arange(index.num_docs)))
+        kept.append((index.path, keep))
         by_term = sp.csc_matrix((index.quantizer.dequantize(np.asarray(index.impacts)), index.doc_ids,
                                  index.offsets), shape=(index.num_docs, index.num_terms))
         rows.append(by_term.tocsr()[keep])
@@ -304,6 +322,8 @@ def _write_merged(snapshot: Snapshot, names: list[str], target: Path) -> bool:
     vectors = sp.vstack(rows, format="csr", dtype=np.float32)
     write_index_folder(staging / "index", vectors, manifest.quantization, manifest.block_size, manifest.encoder,
                        "live-merge", store_file, state if state.is_dir() else None, lambda: {})
+    if dense_encoder is not None:
+        merge_dense(staging / "index", kept, dense_encoder)
     swap_folder(staging / "index", target)
     shutil.rmtree(staging)
     return True

@@ -56,7 +56,7 @@ def test_bad_search_requests_are_4xx_json(client):
     assert_error(client.get("/search", params={"q": "  "}), 422, "empty")
     assert_error(client.get("/search"), 422, "q")
     assert_error(client.get("/search", params={"q": "x", "k": 0}), 422, "k")
-    assert_error(client.get("/search", params={"q": "x", "k": 51}), 422, "less than or equal to 50")
+    assert_error(client.get("/search", params={"q": "x", "k": 51}), 422, "at most 50")
     assert_error(client.post("/search", json={"q": "x", "k": 51}), 422, "at most 50")
     assert_error(client.get("/search", params={"q": "x" * 201}), 413, "characters")
     assert_error(client.get("/search", params={"q": "x", "mode": "fuzzy"}), 422, "mode")
@@ -67,6 +67,23 @@ def test_bad_search_requests_are_4xx_json(client):
     assert_error(client.post("/search", json={"q": 5}), 422, "q")
     assert_error(client.post("/search", json={"queries": ["a"] * 6}), 413, "at most 5")
     assert_error(client.post("/search", json={"q": "x", "unknown": 1}), 422, "unknown")
+
+
+def test_search_takes_the_ranking_options(client):
+    exhaustive = client.get("/search", params={"q": "vitamin d and blood pressure", "k": 5,
+                                               "algorithm": "exhaustive"}).json()
+    for algorithm in ("maxscore", "block_max_maxscore"):
+        other = client.post("/search", json={"q": "vitamin d and blood pressure", "k": 5, "algorithm": algorithm})
+        assert other.json()["hits"] == exhaustive["hits"]
+    cut = client.get("/search", params={"q": "vitamin d and blood pressure", "k": 5, "query_cut": 1,
+                                        "explain": "true"}).json()
+    assert cut["hits"] != exhaustive["hits"]
+    for hit in cut["hits"]:
+        assert len(hit["contributions"]) == 1 and sum(hit["contributions"].values()) == pytest.approx(hit["score"])
+    assert_error(client.get("/search", params={"q": "x", "algorithm": "wand"}), 422, "algorithm")
+    assert_error(client.get("/search", params={"q": "x", "heap_factor": 2}), 400, "heap factor")
+    assert_error(client.get("/search", params={"q": "x", "fuse": "convex"}), 400, "two or more retrievers")
+    assert_error(client.post("/search", json={"q": "x", "fusion_depth": 5000}), 422, "fusion_depth is 5000")
 
 
 def test_writes_need_the_key_and_become_searchable(client):
