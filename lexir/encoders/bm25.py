@@ -18,7 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from lexir.encoders.analyzer import EnglishAnalyzer
-from lexir.encoders.base import EncoderSpec, vocabulary_fingerprint
+from lexir.encoders.base import EncoderSpec, check_options, vocabulary_fingerprint
+from lexir.encoders.idf import corpus_idf
 from lexir.errors import LexirError
 from lexir.files import write_json_atomic
 
@@ -29,6 +30,8 @@ class BM25Encoder:
     """BM25 over a stemmed word vocabulary built from the indexed corpus."""
 
     kind = "bm25"
+    SETTINGS = ("k1", "b")
+    RUNTIME_OPTIONS = ()
 
     def __init__(self, *, name: str = "bm25", k1: float = 0.9, b: float = 0.4) -> None:
         if k1 < 0 or not 0 <= b <= 1:
@@ -42,6 +45,12 @@ class BM25Encoder:
         self._idf = np.zeros(0, dtype=np.float32)
         self.num_docs = 0
         self.avg_doc_length = 0.0
+
+    @classmethod
+    def from_spec(cls, spec: EncoderSpec, **runtime: object) -> BM25Encoder:
+        """The encoder `spec` describes, not yet fitted: its state is in the index (`load_state`)."""
+        check_options(runtime, cls.RUNTIME_OPTIONS, spec.name)
+        return cls(name=spec.name, k1=spec.params["k1"], b=spec.params["b"])
 
     @property
     def is_fitted(self) -> bool:
@@ -81,9 +90,8 @@ class BM25Encoder:
     def _set_state(self, terms: list[str], doc_freq: dict[str, int], num_docs: int, avg_length: float) -> None:
         self._terms = terms
         self._term_ids = {term: i for i, term in enumerate(terms)}
-        df = np.array([doc_freq[term] for term in terms], dtype=np.float64)
-        self._idf = np.log1p((num_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
-        self._doc_freq = df.astype(np.int64)
+        self._doc_freq = np.array([doc_freq[term] for term in terms], dtype=np.int64)
+        self._idf = corpus_idf(self._doc_freq, num_docs)
         self.num_docs = num_docs
         self.avg_doc_length = avg_length
 

@@ -25,14 +25,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from lexir.encoders.analyzer import LUCENE_ENGLISH_STOPWORDS
-from lexir.encoders.base import EncoderSpec
+from lexir.encoders.base import EncoderSpec, check_options
 from lexir.encoders.hf import load_fast_tokenizer
 from lexir.encoders.idf import IDF_FILE, corpus_idf, load_idf_json
 from lexir.encoders.query_tokens import QueryTokenizer
-from lexir.encoders.splade import SpladeEncoder
+from lexir.encoders.splade import SpladeEncoder, spec_settings
 from lexir.errors import LexirError
 
 QUERY_TF_MODES = ("binary", "count")
+QUERY_OPTIONS = ("idf", "query_tf", "min_idf", "drop_stopwords", "max_query_terms")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class InferenceFreeEncoder:
     """
 
     kind = "inference-free"
+    SETTINGS = tuple(name for name in SpladeEncoder.SETTINGS if name != "query_top_k")  # queries are not SPLADE's
+    RUNTIME_OPTIONS = SpladeEncoder.RUNTIME_OPTIONS + QUERY_OPTIONS
 
     def __init__(
         self,
@@ -88,6 +91,13 @@ class InferenceFreeEncoder:
         self.drop_stopwords = drop_stopwords
         self.max_query_terms = max_query_terms
         self._corpus_idf: IdfTable | None = None
+
+    @classmethod
+    def from_spec(cls, spec: EncoderSpec, **runtime: Any) -> InferenceFreeEncoder:
+        """The encoder `spec` describes; `runtime` (RUNTIME_OPTIONS: query options among them) changes no
+        document vector."""
+        check_options(runtime, cls.RUNTIME_OPTIONS, spec.name)
+        return cls(spec.model or spec.name, name=spec.name, **spec_settings(spec, cls.SETTINGS), **runtime)
 
     def __getstate__(self) -> dict[str, Any]:
         loaded = ("_tokenizer", "_dropped_ids", "_query_tokens")

@@ -31,8 +31,9 @@ MSMARCO_IDF = SHARED / "data" / "idf" / "opensearch-msmarco-idf.json"
 @pytest.fixture(scope="module")
 def if_index(tmp_path_factory, splade_tiny):
     folder = tmp_path_factory.mktemp("if")
-    encoder = create_encoder("splade-tiny-if")
-    encoder.documents.__dict__["model"] = splade_tiny.model  # reuse the loaded weights for the document side
+    encoder = InferenceFreeEncoder("splade-tiny", name="splade-tiny-if", idf="corpus",
+                                   loaded_model=splade_tiny.model)  # the loaded weights for the document side
+    assert encoder.spec == create_encoder("splade-tiny-if").spec
     corpus = Corpus(str(write_jsonl(folder / "docs.jsonl")))
     build_index(corpus, encoder, folder / "index", progress=False)
     return folder / "index", corpus, encoder
