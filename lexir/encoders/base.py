@@ -95,7 +95,7 @@ class SparseEncoder(Protocol):
     def encode_queries(self, texts: Sequence[str]) -> sp.csr_matrix: ...
 
     def use_corpus_statistics(self, statistics: CorpusStatistics) -> None:
-        """Weigh later queries with the searched corpus's statistics (inference-free corpus IDF, BM25's IDF
+        """Weigh later queries with the searched corpus's statistics (inference-free text or vector IDF, BM25's IDF
         after live updates); encoders whose queries do not depend on the corpus do nothing."""
         ...
 

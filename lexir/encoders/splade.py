@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from lexir.encoders.base import EncoderSpec, check_options, vocabulary_fingerprint
+from lexir.encoders.base import CorpusStatistics, EncoderSpec, check_options, vocabulary_fingerprint
 from lexir.encoders.hf import (
     length_sorted_batches,
     load_masked_lm,
@@ -149,6 +149,13 @@ class SpladeEncoder:
             params={"activation": self.activation, "doc_top_k": self.doc_top_k, "query_top_k": self.query_top_k,
                     **({"precision": self.precision} if self.precision != PRECISIONS[0] else {})},
         )
+
+    def use_corpus_statistics(self, statistics: CorpusStatistics) -> None:
+        """SPLADE queries are the model's own: the corpus does not weigh them."""
+
+    def text_doc_freq(self, texts: Sequence[str]) -> None:
+        """SPLADE queries need no text IDF."""
+        return None
 
     def encode_documents(self, texts: Sequence[str]) -> sp.csr_matrix:
         return self._encode(texts, self.max_doc_length, self.doc_top_k)

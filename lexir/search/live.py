@@ -53,19 +53,13 @@ class LiveSearcher:
                 if name != BASE:
                     searchers[name] = Searcher(index, encoder=self.encoder, algorithm=base.algorithm,
                                                heap_factor=base.heap_factor, query_cut=base.query_cut)
-            if hasattr(self.encoder, "use_corpus_statistics"):
-                self.encoder.use_corpus_statistics(snapshot.doc_freq, snapshot.num_docs)
+            self.encoder.use_corpus_statistics(snapshot.statistics)
             self._prepared = (snapshot, searchers)
         return self._prepared
 
     def encode(self, queries: Sequence[SparseQuery], snapshot: Snapshot) -> sp.csr_matrix:
         """Encode with the index's encoder, then weight with the statistics of the live documents."""
         vectors = self._base_searcher.encode(queries)
-        updated = bool(snapshot.commit.segments or snapshot.commit.deleted)
-        if self.encoder.spec.kind == "bm25" and updated:
-            base = snapshot.base
-            build_idf = corpus_idf(base.doc_freq, base.num_docs)[vectors.indices]
-            vectors.data = vectors.data * corpus_idf(snapshot.doc_freq, snapshot.num_docs)[vectors.indices] / build_idf
         if self.query_weighting != "model":
             idf = corpus_idf(snapshot.doc_freq, snapshot.num_docs)[vectors.indices]
             vectors.data = idf if self.query_weighting == "idf" else vectors.data * idf

@@ -31,8 +31,8 @@ def test_splade_and_inference_free_specs_round_trip(splade_tiny, settings):
     assert rebuilt.spec == splade.spec and (rebuilt.threads, rebuilt.batch_size) == (1, 4)
     document_settings = {key: value for key, value in settings.items() if key != "query_top_k"}  # queries: not SPLADE
     inference_free = InferenceFreeEncoder("splade-tiny", name="mine-if", **document_settings)
-    rebuilt = InferenceFreeEncoder.from_spec(inference_free.spec, idf="corpus", max_query_terms=3)
-    assert rebuilt.spec == inference_free.spec and (rebuilt.idf_option, rebuilt.max_query_terms) == ("corpus", 3)
+    rebuilt = InferenceFreeEncoder.from_spec(inference_free.spec, idf="vectors", max_query_terms=3)
+    assert rebuilt.spec == inference_free.spec and (rebuilt.idf_option, rebuilt.max_query_terms) == ("vectors", 3)
     assert encoder_from_spec(inference_free.spec).spec == inference_free.spec
 
 
@@ -78,7 +78,8 @@ def test_the_registry_is_a_table_of_classes():
         assert entry.kind == entry.encoder_class.kind
         unknown = set(entry.settings) - set(entry.encoder_class.SETTINGS + entry.encoder_class.RUNTIME_OPTIONS)
         assert not unknown, entry.name
-    assert REGISTRY["splade-tiny-if"].settings == {"idf": "corpus"}
+    assert REGISTRY["splade-tiny-if"].settings == {"idf": "text"}
+    assert create_encoder("splade-tiny-if").idf_source == "text"
     # a registered name brings its runtime settings to an index's encoder, nothing is loaded to rebuild it
     gte = REGISTRY["opensearch-doc-v3-gte"]
     spec = EncoderSpec(gte.name, "inference-free", gte.model, 256, 64, "sha256:x:1", {"activation": "log1p_log1p_relu"})
