@@ -8,13 +8,15 @@ query encoder from it and refuses any encoder whose spec differs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
+
+from lexir.errors import LexirError
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,14 @@ class EncoderSpec:
         """Names of the fields that differ, for error messages."""
         mine, theirs = self.to_dict(), other.to_dict()
         return [key for key in mine if mine[key] != theirs[key]]
+
+
+def check_options(options: Mapping[str, Any], allowed: Sequence[str], name: str) -> None:
+    """Refuse options an encoder does not take, in one line that lists those it does."""
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        takes = ", ".join(allowed) if allowed else "no options"
+        raise LexirError(f"encoder '{name}' does not take {', '.join(unknown)}; it takes: {takes}")
 
 
 def vocabulary_fingerprint(terms: Sequence[str]) -> str:
@@ -85,7 +95,7 @@ class SparseEncoder(Protocol):
     def encode_queries(self, texts: Sequence[str]) -> sp.csr_matrix: ...
 
     def use_corpus_statistics(self, statistics: CorpusStatistics) -> None:
-        """Weigh later queries with the searched corpus's statistics (inference-free corpus IDF, BM25's IDF
+        """Weigh later queries with the searched corpus's statistics (inference-free text or vector IDF, BM25's IDF
         after live updates); encoders whose queries do not depend on the corpus do nothing."""
         ...
 

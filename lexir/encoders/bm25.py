@@ -5,6 +5,10 @@ Documents become vectors of precomputed BM25 impacts,
 (Lucene's BM25, as in Pyserini), and queries become term counts, so the dot product
 of the two is the BM25 score. The vocabulary, document frequencies and average
 length come from the corpus (`fit`) and are saved inside the index.
+
+Live updates change df and N but not the impacts already written, which carry the build's IDF: after
+`use_corpus_statistics` with other statistics than the build's, a query term weighs count x live idf /
+build idf, so that the score is the BM25 of the live corpus (length normalisation keeps the build's average).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from lexir.encoders.analyzer import EnglishAnalyzer
-from lexir.encoders.base import EncoderSpec, vocabulary_fingerprint
+from lexir.encoders.base import CorpusStatistics, EncoderSpec, check_options, vocabulary_fingerprint
+from lexir.encoders.idf import corpus_idf
 from lexir.errors import LexirError
 from lexir.files import write_json_atomic
 
@@ -29,6 +34,8 @@ class BM25Encoder:
     """BM25 over a stemmed word vocabulary built from the indexed corpus."""
 
     kind = "bm25"
+    SETTINGS = ("k1", "b")
+    RUNTIME_OPTIONS = ()
 
     def __init__(self, *, name: str = "bm25", k1: float = 0.9, b: float = 0.4) -> None:
         if k1 < 0 or not 0 <= b <= 1:
@@ -42,6 +49,13 @@ class BM25Encoder:
         self._idf = np.zeros(0, dtype=np.float32)
         self.num_docs = 0
         self.avg_doc_length = 0.0
+        self._live_idf: np.ndarray | None = None  # None: the corpus is the one the impacts were computed on
+
+    @classmethod
+    def from_spec(cls, spec: EncoderSpec, **runtime: object) -> BM25Encoder:
+        """The encoder `spec` describes, not yet fitted: its state is in the index (`load_state`)."""
+        check_options(runtime, cls.RUNTIME_OPTIONS, spec.name)
+        return cls(name=spec.name, k1=spec.params["k1"], b=spec.params["b"])
 
     @property
     def is_fitted(self) -> bool:
@@ -64,6 +78,16 @@ class BM25Encoder:
             params={"k1": self.k1, "b": self.b, "analyzer": self.analyzer.config},
         )
 
+    def use_corpus_statistics(self, statistics: CorpusStatistics) -> None:
+        """Weigh query terms by the IDF of `statistics` where it is not the build's (see the module docstring)."""
+        self._require_fitted()
+        same = statistics.num_docs == self.num_docs and np.array_equal(statistics.doc_freq, self._doc_freq)
+        self._live_idf = None if same else corpus_idf(statistics.doc_freq, statistics.num_docs)
+
+    def text_doc_freq(self, texts: Sequence[str]) -> None:
+        """BM25 queries need no text IDF."""
+        return None
+
     def fit(self, texts: Iterable[str]) -> None:
         """Learn the vocabulary, document frequencies and average length of a corpus."""
         doc_freq: Counter[str] = Counter()
@@ -81,11 +105,11 @@ class BM25Encoder:
     def _set_state(self, terms: list[str], doc_freq: dict[str, int], num_docs: int, avg_length: float) -> None:
         self._terms = terms
         self._term_ids = {term: i for i, term in enumerate(terms)}
-        df = np.array([doc_freq[term] for term in terms], dtype=np.float64)
-        self._idf = np.log1p((num_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
-        self._doc_freq = df.astype(np.int64)
+        self._doc_freq = np.array([doc_freq[term] for term in terms], dtype=np.int64)
+        self._idf = corpus_idf(self._doc_freq, num_docs)
         self.num_docs = num_docs
         self.avg_doc_length = avg_length
+        self._live_idf = None
 
     def save_state(self, folder: Path) -> None:
         self._require_fitted()
@@ -120,8 +144,12 @@ class BM25Encoder:
         indptr, indices, data = [0], [], []
         for text in texts:
             counts = Counter(self._term_ids[t] for t in self.analyzer(text) if t in self._term_ids)
-            indices.append(np.fromiter(counts.keys(), dtype=np.int64, count=len(counts)))
-            data.append(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))
+            ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+            weights = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+            if self._live_idf is not None:
+                weights = weights * self._live_idf[ids] / self._idf[ids]
+            indices.append(ids)
+            data.append(weights)
             indptr.append(indptr[-1] + len(counts))
         return self._csr(indptr, indices, data)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from lexir.encoders.base import EncoderSpec, vocabulary_fingerprint
+from lexir.encoders.base import EncoderSpec, check_options, vocabulary_fingerprint
 from lexir.encoders.hf import (
     length_sorted_batches,
     load_base_model,
@@ -54,9 +54,12 @@ class DenseEncoder:
         batch_size: texts per forward pass; texts are sorted by length so batches carry little padding.
         threads: torch intra-op threads (None keeps torch's default).
         trust_remote_code: allow checkpoints whose architecture ships as code in the model repository.
+        loaded_model: encode with this transformer instead of loading the folder's.
     """
 
     kind = "dense"
+    SETTINGS = ("max_length",)
+    RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code")
 
     def __init__(
         self,
@@ -68,6 +71,7 @@ class DenseEncoder:
         batch_size: int = 32,
         threads: int | None = None,
         trust_remote_code: bool = False,
+        loaded_model: Any = None,
     ) -> None:
         for label, value in (("max_length", max_length), ("batch_size", batch_size)):
             if value is not None and value < 1:
@@ -79,6 +83,13 @@ class DenseEncoder:
         self.batch_size = batch_size
         self.threads = threads
         self.trust_remote_code = trust_remote_code
+        self._loaded_model = loaded_model
+
+    @classmethod
+    def from_spec(cls, spec: EncoderSpec, **runtime: Any) -> DenseEncoder:
+        """The encoder `spec` describes; `runtime` (RUNTIME_OPTIONS) changes no vector."""
+        check_options(runtime, cls.RUNTIME_OPTIONS, spec.name)
+        return cls(spec.model or spec.name, name=spec.name, max_length=spec.max_doc_length, **runtime)
 
     @cached_property
     def config(self) -> SentenceConfig:
@@ -98,6 +109,8 @@ class DenseEncoder:
 
     @cached_property
     def model(self) -> Any:
+        if self._loaded_model is not None:
+            return self._loaded_model
         return load_base_model(self.config.model_folder, self.trust_remote_code)
 
     @property

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from lexir.encoders.embedded import EMBEDDED_MODELS
 from lexir.errors import LexirError
 
 HUB_PROBE_TIMEOUT_S = 3.0
@@ -41,7 +42,11 @@ def _hub_reachable() -> bool:
 
 
 def resolve_model_folder(ref: str) -> str:
-    """Return a local folder for `ref`: the folder itself, or the hub snapshot (cached or downloaded)."""
+    """Return a local folder for `ref`: an embedded model's (splade-tiny, minilm), the folder itself, or the hub
+    snapshot (cached or downloaded)."""
+    embedded = EMBEDDED_MODELS.get(ref)
+    if embedded is not None:
+        return embedded.path()
     if is_local_model(ref):
         return str(Path(ref).expanduser().resolve())
     from huggingface_hub import snapshot_download

@@ -1,10 +1,11 @@
 """IDF tables for query-side weighting: from an index's document frequencies, from texts, or from an idf.json.
 
 Corpus IDF uses the BM25 formula, idf(t) = log(1 + (N - df + 0.5) / (df + 0.5)), N the number of documents.
-From an index, df counts the documents whose vector has a nonzero weight for t (expansion terms included);
-from texts (`text_idf_table`, `lexir index idf`), df counts the documents whose tokens include t, as
-OpenSearch's idf.json files are made. An OpenSearch-format `idf.json` is a JSON object {token: idf} over the
-model's vocabulary.
+Vector df counts the documents whose vector has a nonzero weight for t (expansion terms included); text df
+(`text_doc_freq`) counts the documents whose own tokens include t, as OpenSearch's idf.json files are made.
+An index stores both (the text df for inference-free encoders); `lexir index idf` writes the text IDF of a
+corpus (`text_idf_table`) by the same count. An OpenSearch-format `idf.json` is a JSON object {token: idf}
+over the model's vocabulary.
 """
 
 from __future__ import annotations
@@ -28,17 +29,26 @@ def corpus_idf(doc_freq: np.ndarray, num_docs: int) -> np.ndarray:
     return np.log1p((num_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
 
 
-def text_idf_table(tokenizer: Any, texts: Iterable[str], batch: int = 1024) -> dict[str, float]:
-    """{token: BM25 IDF} over a `tokenizers.Tokenizer`'s vocabulary, df counted on the tokens of `texts` (each
-    text tokenized as a document is: truncation and special tokens as the tokenizer is set up; specials left
-    out of the table)."""
-    vocabulary = tokenizer.get_vocab()
-    doc_freq = np.zeros(len(vocabulary), dtype=np.int64)
+def text_doc_freq(tokenizer: Any, texts: Iterable[str], size: int, batch: int = 1024) -> tuple[np.ndarray, int]:
+    """(df, number of texts): df[t] (int64[size]) counts the texts whose tokens by a `tokenizers.Tokenizer`
+    include id t, each text tokenized as a document is (truncation and special tokens as the tokenizer is set
+    up). Padding is not counted: a batch pads its shorter texts, and a text's df must not depend on its batch
+    (an index subtracts a deleted document's df counted alone)."""
+    doc_freq = np.zeros(size, dtype=np.int64)
     num_docs, remaining = 0, iter(texts)
     while chunk := list(itertools.islice(remaining, batch)):
-        for encoding in tokenizer.encode_batch(chunk):
-            doc_freq[np.unique(np.asarray(encoding.ids, dtype=np.int64))] += 1
+        ids = [np.unique(np.asarray(encoding.ids, dtype=np.int64)[np.asarray(encoding.attention_mask, dtype=bool)])
+               for encoding in tokenizer.encode_batch(chunk)]
+        doc_freq += np.bincount(np.concatenate(ids), minlength=size)
         num_docs += len(chunk)
+    return doc_freq, num_docs
+
+
+def text_idf_table(tokenizer: Any, texts: Iterable[str]) -> dict[str, float]:
+    """{token: BM25 IDF} over a `tokenizers.Tokenizer`'s vocabulary, df counted on the tokens of `texts`
+    (`text_doc_freq`; special tokens left out of the table)."""
+    vocabulary = tokenizer.get_vocab()
+    doc_freq, num_docs = text_doc_freq(tokenizer, texts, len(vocabulary))
     if num_docs == 0:
         raise LexirError("no texts to compute an IDF from")
     idf = corpus_idf(doc_freq, num_docs)

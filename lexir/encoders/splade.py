@@ -6,6 +6,8 @@ act(logits[i, j]), with act = log(1 + relu(x)) (SPLADE), or log(1 + log(1 + relu
 max of the raw logits first and activating once per text gives exactly the same
 numbers while doing 1/length of the activation work. The MLM head runs only on
 non-padding tokens, in vocabulary tiles, so a batch's full logits tensor never exists.
+`max_logits` is that pooling, for inference here and for training (lexir.train.student),
+where it runs with gradients.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from lexir.encoders.base import EncoderSpec, vocabulary_fingerprint
+from lexir.encoders.base import CorpusStatistics, EncoderSpec, check_options, vocabulary_fingerprint
 from lexir.encoders.hf import (
     length_sorted_batches,
     load_masked_lm,
@@ -32,6 +34,7 @@ PRECISIONS = ("fp32", "bf16")
 VOCAB_TILE = 512
 TOKEN_BLOCK = 1024
 DEFAULT_MAX_DOC_LENGTH = 256
+DEFAULT_MAX_QUERY_LENGTH = 64
 
 
 def activate(logits: Any, activation: str) -> Any:
@@ -58,9 +61,13 @@ class SpladeEncoder:
         trust_remote_code: allow checkpoints whose architecture ships as code in the model repository.
         precision: "fp32" (equal to the reference computation) or "bf16" (opt-in, lossy: the transformer and
             the vocabulary projection run under bfloat16 autocast; see docs/benchmarks.md for its effect).
+        loaded_model: encode with this masked LM (e.g. one being trained) instead of loading the folder's; worker
+            processes of a parallel build load the folder's, as they are sent settings, not weights.
     """
 
     kind = "splade"
+    SETTINGS = ("max_doc_length", "max_query_length", "doc_top_k", "query_top_k", "activation", "precision")
+    RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code")
 
     def __init__(
         self,
@@ -69,14 +76,15 @@ class SpladeEncoder:
         name: str | None = None,
         model_folder: str | None = None,
         max_doc_length: int = DEFAULT_MAX_DOC_LENGTH,
-        max_query_length: int = 64,
+        max_query_length: int = DEFAULT_MAX_QUERY_LENGTH,
         batch_size: int = 32,
         threads: int | None = None,
         doc_top_k: int | None = None,
         query_top_k: int | None = None,
-        activation: str = "log1p_relu",
+        activation: str = ACTIVATIONS[0],
         trust_remote_code: bool = False,
-        precision: str = "fp32",
+        precision: str = PRECISIONS[0],
+        loaded_model: Any = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise LexirError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
@@ -98,10 +106,18 @@ class SpladeEncoder:
         self.activation = activation
         self.trust_remote_code = trust_remote_code
         self.precision = precision
+        self._loaded_model = loaded_model
+
+    @classmethod
+    def from_spec(cls, spec: EncoderSpec, **runtime: Any) -> SpladeEncoder:
+        """The encoder `spec` describes; `runtime` (RUNTIME_OPTIONS) changes no vector."""
+        check_options(runtime, cls.RUNTIME_OPTIONS, spec.name)
+        return cls(spec.model or spec.name, name=spec.name, **spec_settings(spec, cls.SETTINGS), **runtime)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle settings, not loaded weights: worker processes load the model themselves."""
-        return {key: value for key, value in self.__dict__.items() if key not in ("model", "tokenizer", "_split_head")}
+        loaded = ("model", "_loaded_model", "tokenizer", "_split_head")
+        return {key: value for key, value in self.__dict__.items() if key not in loaded}
 
     @cached_property
     def model_folder(self) -> str:
@@ -113,6 +129,8 @@ class SpladeEncoder:
 
     @cached_property
     def model(self) -> Any:
+        if self._loaded_model is not None:
+            return self._loaded_model
         return load_masked_lm(self.model_folder, self.trust_remote_code)
 
     @cached_property
@@ -129,8 +147,15 @@ class SpladeEncoder:
             max_query_length=self.max_query_length,
             vocab_fingerprint=vocabulary_fingerprint(self.vocabulary),
             params={"activation": self.activation, "doc_top_k": self.doc_top_k, "query_top_k": self.query_top_k,
-                    **({"precision": self.precision} if self.precision != "fp32" else {})},
+                    **({"precision": self.precision} if self.precision != PRECISIONS[0] else {})},
         )
+
+    def use_corpus_statistics(self, statistics: CorpusStatistics) -> None:
+        """SPLADE queries are the model's own: the corpus does not weigh them."""
+
+    def text_doc_freq(self, texts: Sequence[str]) -> None:
+        """SPLADE queries need no text IDF."""
+        return None
 
     def encode_documents(self, texts: Sequence[str]) -> sp.csr_matrix:
         return self._encode(texts, self.max_doc_length, self.doc_top_k)
@@ -150,7 +175,7 @@ class SpladeEncoder:
         autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
         with torch.inference_mode(), autocast:
             for batch_positions, batch in length_sorted_batches(self.tokenizer, texts, max_length, self.batch_size):
-                weights = activate(self._max_logits(batch).float(), self.activation)
+                weights = activate(max_logits(self.model, batch, self._split_head).float(), self.activation)
                 matrices.append(_to_csr(weights.numpy(), top_k))
                 positions.append(batch_positions)
         stacked = sp.vstack(matrices, format="csr", dtype=np.float32)
@@ -161,36 +186,50 @@ class SpladeEncoder:
         """(transform, decoder weight, decoder bias) of the MLM head, or None where it cannot be split."""
         return split_mlm_head(self.model)
 
-    def _max_logits(self, batch: Any) -> Any:
-        """Per text, the max over its non-padding tokens of the MLM logits.
 
-        The hidden states of the non-padding tokens are transformed once, then projected onto the vocabulary
-        in cache-sized pieces: blocks of about TOKEN_BLOCK tokens (whole texts) times VOCAB_TILE columns, each
-        piece reduced at once to its per-text max. The full [tokens x vocabulary] logits never exist, and each
-        piece is small enough to stay in the CPU cache between the matrix product that writes it and the max
-        that reads it, which is what makes the projection compute-bound instead of memory-bound. The max runs
-        over each run of equal-length texts as one [texts x length x columns] view (texts arrive sorted by
-        length, so runs are long): one call per run, where torch.segment_reduce was twice as slow.
-        """
-        import torch
+def spec_settings(spec: EncoderSpec, names: Sequence[str]) -> dict[str, Any]:
+    """The settings `names` of a SPLADE document side as `spec` records them (absent ones: the defaults)."""
+    recorded = {"max_doc_length": spec.max_doc_length or DEFAULT_MAX_DOC_LENGTH,
+                "max_query_length": spec.max_query_length or DEFAULT_MAX_QUERY_LENGTH,
+                "doc_top_k": spec.params.get("doc_top_k"), "query_top_k": spec.params.get("query_top_k"),
+                "activation": spec.params.get("activation", ACTIVATIONS[0]),
+                "precision": spec.params.get("precision", PRECISIONS[0])}
+    return {name: recorded[name] for name in names}
 
-        mask = batch["attention_mask"].bool()
-        head = self._split_head
-        if head is None:
-            logits = self.model(**batch).logits
-            return logits.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
-        transform, weight, bias = head
-        hidden = transform(self.model.base_model(**batch).last_hidden_state[mask])
-        lengths = mask.sum(dim=1).tolist()
-        result = torch.empty((mask.shape[0], weight.shape[0]))
-        for first, last, start, end in _token_blocks(lengths, TOKEN_BLOCK):
-            block, runs = hidden[start:end], _equal_length_runs(lengths[first:last])
-            for column in range(0, weight.shape[0], VOCAB_TILE):
-                logits = torch.addmm(bias[column:column + VOCAB_TILE], block, weight[column:column + VOCAB_TILE].T)
-                for text, count, length, row in runs:
-                    result[first + text:first + text + count, column:column + VOCAB_TILE] = (
-                        logits[row:row + count * length].view(count, length, -1).amax(dim=1))
-        return result
+
+def max_logits(model: Any, batch: Any, head: tuple[Any, Any, Any] | None) -> Any:
+    """Per text of `batch`, the max over its non-padding tokens of the MLM logits: [texts, vocabulary].
+
+    With a split head (`split_mlm_head`) on a CPU, the hidden states of the non-padding tokens are transformed
+    once, then projected onto the vocabulary in cache-sized pieces: blocks of about TOKEN_BLOCK tokens (whole
+    texts) times VOCAB_TILE columns, each piece reduced at once to its per-text max. The full [tokens x
+    vocabulary] logits never exist, and each piece is small enough to stay in the CPU cache between the matrix
+    product that writes it and the max that reads it, which is what makes the projection compute-bound instead
+    of memory-bound. The max runs over each run of equal-length texts as one [texts x length x columns] view
+    (texts arrive sorted by length, so runs are long): one call per run, where torch.segment_reduce was twice
+    as slow. Elsewhere (a GPU, or a head that cannot be split) the max runs over the padded logits with padding
+    masked out. Both are differentiable: training (lexir.train.student) calls this with gradients on; the
+    pieces are joined with torch.cat, whose backward is a slice, not written into one tensor in place.
+    """
+    import torch
+
+    mask = batch["attention_mask"].bool()
+    if head is None or mask.device.type != "cpu":
+        logits = model(**batch).logits
+        return logits.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
+    transform, weight, bias = head
+    hidden = transform(model.base_model(**batch).last_hidden_state[mask])
+    lengths = mask.sum(dim=1).tolist()
+    blocks = []
+    for first, last, start, end in _token_blocks(lengths, TOKEN_BLOCK):
+        block, runs = hidden[start:end], _equal_length_runs(lengths[first:last])
+        tiles = []
+        for column in range(0, weight.shape[0], VOCAB_TILE):
+            logits = torch.addmm(bias[column:column + VOCAB_TILE], block, weight[column:column + VOCAB_TILE].T)
+            tiles.append(torch.cat([logits[row:row + count * length].view(count, length, -1).amax(dim=1)
+                                    for _, count, length, row in runs]))
+        blocks.append(torch.cat(tiles, dim=1))
+    return torch.cat(blocks)
 
 
 def _token_blocks(lengths: list[int], budget: int) -> list[tuple[int, int, int, int]]:
@@ -225,25 +264,32 @@ def split_mlm_head(model: Any) -> tuple[Any, Any, Any] | None:
     """Split a masked LM's head into (token transform, vocabulary weight, vocabulary bias).
 
     Works for heads that are one module (`cls` in BERT, `lm_head` in RoBERTa-likes) ending in the
-    output-embedding Linear: the transform is a copy of the head with that Linear replaced by identity.
+    output-embedding Linear: the transform is the head with that Linear replaced by identity. It shares every
+    parameter with the model (only the modules on the path to the Linear are copied, shallowly), so it follows
+    weights that training changes and passes gradients to them.
     """
-    import copy
-
-    import torch
-
     decoder = model.get_output_embeddings()
     if decoder is None or getattr(decoder, "bias", None) is None:
         return None
     for attribute in ("cls", "lm_head"):
         head = getattr(model, attribute, None)
         path = next((name for name, module in head.named_modules() if module is decoder), None) if head else None
-        if not path:
-            continue
-        transform = copy.deepcopy(head)
-        parent_name, _, child = path.rpartition(".")
-        setattr(transform.get_submodule(parent_name) if parent_name else transform, child, torch.nn.Identity())
-        return transform.eval(), decoder.weight, decoder.bias
+        if path:
+            return _without(head, path), decoder.weight, decoder.bias
     return None
+
+
+def _without(module: Any, path: str) -> Any:
+    """A shallow copy of `module` whose submodule at the dotted `path` is the identity; all else is shared."""
+    import copy
+
+    import torch
+
+    name, _, rest = path.partition(".")
+    clone = copy.copy(module)
+    clone.__dict__["_modules"] = dict(module._modules)  # the copy's own table of children
+    clone._modules[name] = _without(module._modules[name], rest) if rest else torch.nn.Identity()
+    return clone
 
 
 def _to_csr(dense: np.ndarray, top_k: int | None) -> sp.csr_matrix:

@@ -5,8 +5,9 @@ A build works in a hidden staging folder beside the target, `.NAME.partial/`:
     encoder/          state of a fitted encoder (BM25), saved before any chunk is encoded
     chunks/NNNNNN.npz encoded document vectors, one file per finished chunk (written via rename)
     docs.sqlite       the document store, one transaction per chunk
-When every chunk is encoded, the postings are assembled into `staging/index/`, the
-manifest is written last, and that folder is renamed onto the target. An interrupted
+When every chunk is encoded, the postings are assembled into `staging/index/` (with the
+documents' text df, for encoders that weigh queries by text IDF, counted from the finished
+docs.sqlite), the manifest is written last, and that folder is renamed onto the target. An interrupted
 build therefore leaves either the old target untouched or no target at all, never a
 directory that opens as a wrong index; `resume=True` continues from the last finished chunk.
 """
@@ -30,7 +31,7 @@ from tqdm.auto import tqdm
 
 import lexir
 from lexir.corpus import Document, DocumentSource
-from lexir.encoders.base import EncoderSpec, SparseEncoder, needs_corpus_fit
+from lexir.encoders.base import SparseEncoder, needs_corpus_fit
 from lexir.errors import LexirError
 from lexir.files import atomic_write, folder_bytes, swap_folder, write_json_atomic
 from lexir.index.docstore import DOCSTORE_FILE, DocStore
@@ -42,6 +43,7 @@ from lexir.index.quantize import Quantizer
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 2048
+TEXT_DF_BATCH = 4096
 CHUNK_GLOB = "[0-9][0-9][0-9][0-9][0-9][0-9].npz"
 
 
@@ -252,13 +254,13 @@ def _assemble(staging: Path, encoder: SparseEncoder, source: str, bits: int | Qu
     def figures() -> dict[str, object]:
         return {"build": {**build_figures, "build_seconds": round(time.perf_counter() - started, 3)}}
 
-    manifest = write_index_folder(output, vectors, quantizer, block_size, encoder.spec, source,
+    manifest = write_index_folder(output, vectors, quantizer, block_size, encoder, source,
                                   staging / DOCSTORE_FILE, state if state.is_dir() else None, figures)
     return manifest.num_docs, manifest.num_postings
 
 
 def write_index_folder(output: Path, vectors: sp.csr_matrix, quantizer: Quantizer, block_size: int,
-                       spec: EncoderSpec, source: str, docstore_file: Path, encoder_state: Path | None,
+                       encoder: SparseEncoder, source: str, docstore_file: Path, encoder_state: Path | None,
                        extra: Callable[[], dict[str, object]]) -> Manifest:
     """Write a complete index folder from document vectors and a finished document store; manifest last.
 
@@ -266,12 +268,13 @@ def write_index_folder(output: Path, vectors: sp.csr_matrix, quantizer: Quantize
     """
     output.mkdir(parents=True)
     arrays = build_postings(vectors, quantizer, block_size)
-    write_arrays(output, arrays)
+    text_df = stored_text_doc_freq(encoder, docstore_file)
+    write_arrays(output, arrays if text_df is None else {**arrays, "text_doc_freq": text_df})
     shutil.copy2(docstore_file, output / DOCSTORE_FILE)
     if encoder_state is not None:
         shutil.copytree(encoder_state, output / ENCODER_STATE_DIR)
     manifest = Manifest(
-        encoder=spec, num_docs=vectors.shape[0], num_terms=vectors.shape[1],
+        encoder=encoder.spec, num_docs=vectors.shape[0], num_terms=vectors.shape[1],
         num_postings=int(arrays["doc_ids"].size), quantization=quantizer, block_size=block_size,
         lexir_version=lexir.__version__, source=source,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), extra=extra(),
@@ -279,3 +282,19 @@ def write_index_folder(output: Path, vectors: sp.csr_matrix, quantizer: Quantize
     write_manifest(output, manifest)
     return manifest
 
+
+def stored_text_doc_freq(encoder: SparseEncoder, docstore_file: Path) -> np.ndarray | None:
+    """The text df of every document of a document store (`encoder.text_doc_freq`, on `Document.contents` as
+    the encoder saw them), or None for an encoder that has no use for it."""
+    total = encoder.text_doc_freq([])  # zeros, or None: no document need be read to know
+    if total is None:
+        return None
+    store = DocStore(docstore_file, readonly=True)
+    try:
+        count = store.count()
+        for start in range(0, count, TEXT_DF_BATCH):
+            documents = store.documents(range(start, min(start + TEXT_DF_BATCH, count)))
+            total += encoder.text_doc_freq([document.contents for document in documents])
+    finally:
+        store.close()
+    return total

@@ -11,6 +11,9 @@ An index is a directory:
     block_last_doc.npy   int32[B]     last document number of each block
     doc_freq.npy         int64[V]     document frequency of each term (N is in the manifest)
     doc_nnz.npy          int32[N]     nonzeros of each document vector
+    text_doc_freq.npy    int64[V]     optional: documents whose text's own tokens hold each term (the text IDF
+                                      of inference-free queries); indexes of other encoders, and indexes built
+                                      before lexir recorded it, have none
     docs.sqlite          external ids, titles, texts (see docstore.py)
     encoder/             state of encoders fitted on the corpus (e.g. bm25.json)
     dense/               optional FAISS side, with its own manifest (written and read in dense.py)
@@ -36,6 +39,7 @@ MANIFEST_FILE = "manifest.json"
 ENCODER_STATE_DIR = "encoder"
 ARRAY_NAMES = ("offsets", "doc_ids", "impacts", "term_max", "block_offsets", "block_max", "block_last_doc",
                "doc_freq", "doc_nnz")
+OPTIONAL_ARRAY_NAMES = ("text_doc_freq",)
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,8 @@ def is_index(folder: Path) -> bool:
 
 
 def write_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
-    for name in ARRAY_NAMES:
+    """Every array of ARRAY_NAMES, and those of OPTIONAL_ARRAY_NAMES that `arrays` holds."""
+    for name in (*ARRAY_NAMES, *(name for name in OPTIONAL_ARRAY_NAMES if name in arrays)):
         np.save(folder / f"{name}.npy", arrays[name])
 
 
@@ -106,10 +111,12 @@ def read_manifest(folder: Path) -> Manifest:
 
 
 def read_arrays(folder: Path, mmap: bool = True) -> dict[str, np.ndarray]:
+    """The arrays of ARRAY_NAMES (all required) and of OPTIONAL_ARRAY_NAMES (those the index has)."""
     arrays = {}
-    for name in ARRAY_NAMES:
+    for name in (*ARRAY_NAMES, *OPTIONAL_ARRAY_NAMES):
         path = folder / f"{name}.npy"
-        if not path.is_file():
+        if path.is_file():
+            arrays[name] = np.load(path, mmap_mode="r" if mmap else None)
+        elif name in ARRAY_NAMES:
             raise IndexFormatError(f"index file {path} is missing; rebuild the index")
-        arrays[name] = np.load(path, mmap_mode="r" if mmap else None)
     return arrays

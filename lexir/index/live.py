@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lexir.corpus import Document, DocumentList
-from lexir.encoders.base import SparseEncoder
+from lexir.encoders.base import CorpusStatistics, SparseEncoder
 from lexir.encoders.dense import DenseEncoder
 from lexir.encoders.registry import dense_encoder_from_spec
 from lexir.errors import LexirError
@@ -88,11 +88,16 @@ def write_commit(path: Path, commit: Commit) -> None:
 
 
 class Snapshot:
-    """The segments of one commit, opened; immutable, so concurrent searches see one consistent state."""
+    """The segments of one commit, opened; immutable, so concurrent searches see one consistent state.
 
-    def __init__(self, path: Path, commit: Commit) -> None:
+    `encoder` gives the index's encoder when the statistics need it (to count the text df of deleted
+    documents); by default the base segment's, loaded then.
+    """
+
+    def __init__(self, path: Path, commit: Commit, encoder: Callable[[], SparseEncoder] | None = None) -> None:
         self.path = path
         self.commit = commit
+        self._encoder = encoder
         self.segments: dict[str, InvertedIndex] = {BASE: InvertedIndex(path)}
         for name in commit.segments:
             self.segments[name] = InvertedIndex(path / SEGMENTS_DIR / name)
@@ -119,6 +124,29 @@ class Snapshot:
             if len(self.deleted[name]):
                 total -= _terms_of_documents(index, self.deleted[name])
         return total
+
+    @cached_property
+    def text_doc_freq(self) -> np.ndarray | None:
+        """Text df of every term over the live documents of all segments (None unless every segment has one):
+        the segments' sums less the deleted documents' own, counted from their stored texts."""
+        if any(index.text_doc_freq is None for index in self.segments.values()):
+            return None
+        total = np.zeros(self.base.num_terms, dtype=np.int64)
+        for name, index in self.segments.items():
+            total += np.asarray(index.text_doc_freq)
+            if len(self.deleted[name]):
+                deleted = index.docstore.documents(self.deleted[name])
+                total -= self.encoder.text_doc_freq([document.contents for document in deleted])
+        return total
+
+    @cached_property
+    def statistics(self) -> CorpusStatistics:
+        """N and document frequencies of the live documents of all segments, for query weighting."""
+        return CorpusStatistics(self.num_docs, self.doc_freq, self.text_doc_freq)
+
+    @cached_property
+    def encoder(self) -> SparseEncoder:
+        return self._encoder() if self._encoder is not None else self.base.load_encoder()
 
     def is_deleted(self, name: str, nums: np.ndarray) -> np.ndarray:
         return np.isin(nums, self.deleted[name])
@@ -166,7 +194,7 @@ class LiveIndex:
         self.max_segments = max_segments
         self._encoder = encoder
         self._dense_encoder = dense_encoder
-        self._snapshot = Snapshot(self.path, read_commit(self.path))
+        self._snapshot = self._open_snapshot(read_commit(self.path))
         self._commit_stamp = self._stamp()
 
     def _stamp(self) -> tuple[int, int] | None:
@@ -182,7 +210,7 @@ class LiveIndex:
         if stamp != self._commit_stamp:
             commit = read_commit(self.path)
             if commit.generation != self._snapshot.commit.generation:
-                self._snapshot = Snapshot(self.path, commit)
+                self._snapshot = self._open_snapshot(commit)
             self._commit_stamp = stamp
         return self._snapshot
 
@@ -256,7 +284,8 @@ class LiveIndex:
         snapshot = self._snapshot_of(commit)
         name = f"{commit.generation + 1:06d}"
         dense = (lambda: self.dense_encoder) if has_dense(self.path) else None
-        written = _write_merged(snapshot, list(commit.segments), self.path / SEGMENTS_DIR / name, dense)
+        written = _write_merged(snapshot, list(commit.segments), self.path / SEGMENTS_DIR / name, self.encoder,
+                                dense)
         deleted = {BASE: commit.deleted[BASE]} if commit.deleted.get(BASE) else {}
         merged = Commit(commit.generation + 1, (name,) if written else (), deleted)
         write_commit(self.path, merged)
@@ -265,7 +294,10 @@ class LiveIndex:
 
     def _snapshot_of(self, commit: Commit) -> Snapshot:
         current = self.snapshot()
-        return current if current.commit == commit else Snapshot(self.path, commit)
+        return current if current.commit == commit else self._open_snapshot(commit)
+
+    def _open_snapshot(self, commit: Commit) -> Snapshot:
+        return Snapshot(self.path, commit, lambda: self.encoder)
 
     def _remove_uncommitted(self, commit: Commit) -> None:
         """Delete segment folders no commit names (a crashed write's, or ones a merge superseded)."""
@@ -287,10 +319,11 @@ def _with_deletions(deleted: dict[str, tuple[int, ...]], places: Iterable[tuple[
     return {name: tuple(sorted(nums)) for name, nums in result.items() if nums}
 
 
-def _write_merged(snapshot: Snapshot, names: list[str], target: Path,
+def _write_merged(snapshot: Snapshot, names: list[str], target: Path, encoder: SparseEncoder,
                   dense_encoder: Callable[[], DenseEncoder] | None) -> bool:
-    """One segment holding the live documents of `names`, impacts copied exactly (one shared scale), and with
-    `dense_encoder` (the base has a dense side) their dense vectors, copied from the segments' dense sides.
+    """One segment holding the live documents of `names`: impacts copied exactly (one shared scale), text df
+    counted anew from their texts, and with `dense_encoder` (the base has a dense side) their dense vectors,
+    copied from the segments' dense sides.
 
     Returns False, writing nothing, when no live document is left.
     """
@@ -320,7 +353,7 @@ def _write_merged(snapshot: Snapshot, names: list[str], target: Path,
     state = base.path / ENCODER_STATE_DIR
     manifest = base.manifest
     vectors = sp.vstack(rows, format="csr", dtype=np.float32)
-    write_index_folder(staging / "index", vectors, manifest.quantization, manifest.block_size, manifest.encoder,
+    write_index_folder(staging / "index", vectors, manifest.quantization, manifest.block_size, encoder,
                        "live-merge", store_file, state if state.is_dir() else None, lambda: {})
     if dense_encoder is not None:
         merge_dense(staging / "index", kept, dense_encoder)

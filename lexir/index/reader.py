@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lexir.encoders.base import SparseEncoder, needs_corpus_fit
+from lexir.encoders.base import CorpusStatistics, SparseEncoder, needs_corpus_fit
 from lexir.encoders.idf import corpus_idf
 from lexir.encoders.registry import check_same_encoder, encoder_from_spec
+from lexir.errors import IndexFormatError
 from lexir.files import folder_bytes
 from lexir.index.dense import DENSE_DIR
 from lexir.index.docstore import DOCSTORE_FILE, DocStore
@@ -33,6 +34,10 @@ class InvertedIndex:
         self.block_last_doc: np.ndarray = arrays["block_last_doc"]
         self.doc_freq: np.ndarray = arrays["doc_freq"]
         self.doc_nnz: np.ndarray = arrays["doc_nnz"]
+        self.text_doc_freq: np.ndarray | None = arrays.get("text_doc_freq")
+        if self.text_doc_freq is not None and self.text_doc_freq.shape != (self.num_terms,):
+            raise IndexFormatError(f"{self.path}: text_doc_freq.npy holds {self.text_doc_freq.shape} values for "
+                                   f"{self.num_terms} terms; rebuild the index")
 
     @property
     def num_docs(self) -> int:
@@ -45,6 +50,11 @@ class InvertedIndex:
     @property
     def quantizer(self) -> Quantizer:
         return self.manifest.quantization
+
+    @cached_property
+    def statistics(self) -> CorpusStatistics:
+        """N and the stored document frequencies: what query weighting reads from this index."""
+        return CorpusStatistics(self.num_docs, self.doc_freq, self.text_doc_freq)
 
     @cached_property
     def idf(self) -> np.ndarray:
@@ -65,8 +75,7 @@ class InvertedIndex:
         encoder = encoder_from_spec(self.manifest.encoder, **runtime)
         if needs_corpus_fit(encoder):
             encoder.load_state(self.path / ENCODER_STATE_DIR)
-        if hasattr(encoder, "use_corpus_statistics"):
-            encoder.use_corpus_statistics(self.doc_freq, self.num_docs)
+        encoder.use_corpus_statistics(self.statistics)
         check_same_encoder(self.manifest.encoder, encoder.spec)
         return encoder
 

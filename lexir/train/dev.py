@@ -94,14 +94,11 @@ def dev_score(student: Any, dev: DevSet, *, depth: int = 100) -> float:
 
 
 def _index_time_vectors(student: Any, texts: list[str]) -> Any:
-    """Document vectors [D, V] (CSR) by the code that builds indexes (SpladeEncoder: cache-blocked, about three
-    times the student's own pass on a CPU), over the student's current weights. A fresh encoder each time:
-    it splits the MLM head once, from the weights it is given."""
+    """Document vectors [D, V] (CSR) by the code that builds indexes (SpladeEncoder: batches sorted by length,
+    no gradient), over the student's current weights."""
     from lexir.encoders.splade import SpladeEncoder
 
-    encoder = SpladeEncoder(student.model_folder, model_folder=student.model_folder)
-    encoder.__dict__["model"] = student.mlm  # the cached_property's slot: the weights in training, not the folder's
-    return encoder.encode_documents(texts)
+    return SpladeEncoder(student.model_folder, loaded_model=student.mlm).encode_documents(texts)
 
 
 def _scores_on_device(student: Any, queries: Any, texts: list[str]) -> Any:

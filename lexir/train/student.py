@@ -1,10 +1,10 @@
 """The inference-free student: a masked LM that encodes documents, and an IDF vector that weighs queries.
 
-Documents are encoded as at index time (SpladeEncoder, log1p_relu): MLM logits, max over the document's
-tokens, log(1 + relu). Only non-padding tokens go through the MLM head, and the max runs per document over
-those rows (torch.segment_reduce), so padding costs neither projection nor gradient; on other devices (a GPU,
-where the waste matters less) the max runs over the padded logits with padding masked out. Queries are token sets
-weighted by relu(idf), as InferenceFreeEncoder weighs them (binary tf, special tokens dropped).
+Documents are encoded as at index time, by the same pooling function (lexir.encoders.splade.max_logits, then
+log(1 + relu)): on a CPU only non-padding tokens go through the MLM head, projected onto the vocabulary in
+cache-sized pieces, so padding costs neither projection nor gradient; on other devices (a GPU, where the waste
+matters less) the max runs over the padded logits with padding masked out. Queries are token sets weighted by
+relu(idf), as InferenceFreeEncoder weighs them (binary tf, special tokens dropped).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from lexir.encoders.hf import load_masked_lm, load_tokenizer
+from lexir.encoders.splade import activate, max_logits, split_mlm_head
 
 
 class InferenceFreeStudent(torch.nn.Module):
@@ -31,7 +32,7 @@ class InferenceFreeStudent(torch.nn.Module):
         self.idf = torch.nn.Parameter(torch.tensor(idf, dtype=torch.float32), requires_grad=train_idf)
         self.max_doc_length = max_doc_length
         self.special_ids = sorted(set(self.tokenizer.all_special_ids))
-        self._head = getattr(self.mlm, "cls", None) or getattr(self.mlm, "lm_head", None)
+        self._split_head = split_mlm_head(self.mlm)  # a tuple, not a submodule: it shares the MLM's parameters
 
     @property
     def device(self) -> torch.device:
@@ -42,14 +43,7 @@ class InferenceFreeStudent(torch.nn.Module):
         training length)."""
         batch = self.tokenizer(list(texts), truncation=True, max_length=max_length or self.max_doc_length,
                                padding=True, return_tensors="pt").to(self.device)
-        mask = batch["attention_mask"].bool()
-        if self._head is None or self.device.type != "cpu":  # segment_reduce's backward: tested on the CPU only
-            logits = self.mlm(**batch).logits.masked_fill(~mask.unsqueeze(-1), float("-inf"))
-            max_logits = logits.amax(dim=1)
-        else:
-            hidden = self.mlm.base_model(**batch).last_hidden_state[mask]
-            max_logits = torch.segment_reduce(self._head(hidden), "max", lengths=mask.sum(dim=1), axis=0)
-        return torch.log1p(torch.relu(max_logits))
+        return activate(max_logits(self.mlm, batch, self._split_head), "log1p_relu")
 
     def query_weights(self, texts: Sequence[str]) -> torch.Tensor:
         """[len(texts), V] query vectors: relu(idf) on each distinct non-special token, 0 elsewhere."""

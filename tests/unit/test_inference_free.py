@@ -41,8 +41,9 @@ def encode(index, texts, **query_options):
 @pytest.fixture(scope="module")
 def if_index(tmp_path_factory, splade_tiny):
     folder = tmp_path_factory.mktemp("if")
-    encoder = create_encoder("splade-tiny-if")
-    encoder.documents.__dict__["model"] = splade_tiny.model  # reuse the loaded weights for the document side
+    encoder = InferenceFreeEncoder("splade-tiny", name="splade-tiny-if", idf="text",
+                                   loaded_model=splade_tiny.model)  # the loaded weights for the document side
+    assert encoder.spec == create_encoder("splade-tiny-if").spec
     corpus = Corpus(str(write_jsonl(folder / "docs.jsonl")))
     build_index(corpus, encoder, folder / "index", progress=False)
     return folder / "index", corpus, encoder
@@ -67,16 +68,18 @@ def test_searching_loads_no_model_and_imports_no_torch(if_index):
     assert report == {**report, "torch": False, "transformers": False, "model_loaded": False}
 
 
-def test_corpus_idf_by_hand_and_from_the_index(if_index):
+def test_vector_idf_by_hand_and_from_the_index(if_index):
     # N = 4 documents; df = 1, 2, 4: idf = log(1 + (N - df + 0.5) / (df + 0.5))
     expected = [math.log(1 + 3.5 / 1.5), math.log(1 + 2.5 / 2.5), math.log(1 + 0.5 / 4.5)]
     np.testing.assert_allclose(corpus_idf(np.array([1, 2, 4]), 4), expected, rtol=1e-6)
     index, corpus, encoder = if_index
-    retriever = sparse_side(index)
     vectors = encoder.encode_documents([doc.contents for doc in corpus])
     document_frequency = np.bincount(vectors.indices, minlength=vectors.shape[1])
     np.testing.assert_array_equal(InvertedIndex(index).doc_freq, document_frequency)
-    np.testing.assert_allclose(retriever.encoder.idf, corpus_idf(document_frequency, len(corpus)), rtol=1e-6)
+    for option in ("vectors", "corpus"):  # "corpus": the older name
+        retriever = sparse_side(index, idf=option)
+        assert retriever.encoder.idf_source == "vectors"
+        np.testing.assert_allclose(retriever.encoder.idf, corpus_idf(document_frequency, len(corpus)), rtol=1e-6)
 
 
 def test_query_is_tokens_weighted_by_idf(if_index):
@@ -85,7 +88,8 @@ def test_query_is_tokens_weighted_by_idf(if_index):
     vocabulary = retriever.encoder.vocabulary
     vector = retriever.encode(["[CLS] Vitamin vitamin D"]).vectors
     terms = {vocabulary[t]: w for t, w in zip(vector.indices, vector.data)}
-    idf = InvertedIndex(index).idf
+    opened = InvertedIndex(index)
+    idf = corpus_idf(opened.text_doc_freq, opened.num_docs)  # the default: the index's text IDF
     ids = {token: vocabulary.index(token) for token in ("vitamin", "d")}
     assert terms == pytest.approx({"vitamin": 2 * idf[ids["vitamin"]], "d": idf[ids["d"]]})
     binary = encode(index, ["vitamin vitamin d"])

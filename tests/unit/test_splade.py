@@ -39,17 +39,15 @@ def test_queries_equal_reference_and_truncate(splade_tiny):
 
 
 def test_v3_activation_equals_reference(splade_tiny):
-    encoder = SpladeEncoder(splade_tiny.model_ref, model_folder=splade_tiny.model_folder,
-                            activation="log1p_log1p_relu", batch_size=4)
-    encoder.__dict__["model"] = splade_tiny.model
+    encoder = SpladeEncoder(splade_tiny.model_ref, activation="log1p_log1p_relu", batch_size=4,
+                            loaded_model=splade_tiny.model)
     ours = encoder.encode_queries(QUERIES).toarray()
     np.testing.assert_allclose(ours, reference_splade(splade_tiny, QUERIES, 64, "log1p_log1p_relu"), rtol=1e-5,
                                atol=2e-5)
 
 
 def test_top_k_pruning_keeps_the_largest_weights(splade_tiny):
-    pruned = SpladeEncoder(splade_tiny.model_ref, model_folder=splade_tiny.model_folder, doc_top_k=20)
-    pruned.__dict__["model"] = splade_tiny.model
+    pruned = SpladeEncoder(splade_tiny.model_ref, doc_top_k=20, loaded_model=splade_tiny.model)
     texts = [text for _, _, text in DOCUMENTS[:4]]
     full = splade_tiny.encode_documents(texts).toarray()
     kept = pruned.encode_documents(texts).toarray()
@@ -74,8 +72,7 @@ def test_missing_local_model_is_a_clear_error(tmp_path):
 
 
 def test_unsplittable_heads_fall_back_to_full_logits(splade_tiny):
-    fallback = SpladeEncoder(splade_tiny.model_ref, model_folder=splade_tiny.model_folder, batch_size=4)
-    fallback.__dict__["model"] = splade_tiny.model
+    fallback = SpladeEncoder(splade_tiny.model_ref, batch_size=4, loaded_model=splade_tiny.model)
     fallback.__dict__["_split_head"] = None  # as for a model whose head is not one module ending in a Linear
     texts = [text for _, _, text in DOCUMENTS[:5]]
     np.testing.assert_allclose(fallback.encode_documents(texts).toarray(),
@@ -83,8 +80,7 @@ def test_unsplittable_heads_fall_back_to_full_logits(splade_tiny):
 
 
 def test_bf16_is_opt_in_close_and_recorded_in_the_spec(splade_tiny):
-    bf16 = SpladeEncoder(splade_tiny.model_ref, model_folder=splade_tiny.model_folder, precision="bf16")
-    bf16.__dict__["model"] = splade_tiny.model
+    bf16 = SpladeEncoder(splade_tiny.model_ref, precision="bf16", loaded_model=splade_tiny.model)
     texts = [f"{title} {text}" for _, title, text in DOCUMENTS]
     exact = splade_tiny.encode_documents(texts).toarray()
     approximate = bf16.encode_documents(texts).toarray()
