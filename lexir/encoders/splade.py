@@ -117,7 +117,7 @@ class SpladeEncoder:
     def __getstate__(self) -> dict[str, Any]:
         """Pickle settings, not loaded weights: worker processes load the model themselves."""
         loaded = ("model", "_loaded_model", "tokenizer", "_split_head")
-        return {key: value for key, value in self.__dict__.items() if key not in loaded}
+        return {**{key: value for key, value in self.__dict__.items() if key not in loaded}, "_loaded_model": None}
 
     @cached_property
     def model_folder(self) -> str:
