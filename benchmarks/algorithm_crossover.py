@@ -25,9 +25,8 @@ import query_speed  # noqa: E402
 import speed_data  # noqa: E402
 
 from lexir.index import InvertedIndex  # noqa: E402
-from lexir.search.algorithms.codes import BLOCK_MAX_MAXSCORE, EXHAUSTIVE, MAXSCORE  # noqa: E402
-from lexir.search.algorithms.dispatch import top_k  # noqa: E402
-from lexir.search.algorithms.run import kernel_queries  # noqa: E402
+from lexir.search.algorithms import BLOCK_MAX_MAXSCORE, EXHAUSTIVE, MAXSCORE  # noqa: E402
+from lexir.search.algorithms.dispatch import kernel_queries, posting_arrays, top_k  # noqa: E402
 
 CODES = {"exhaustive": EXHAUSTIVE, "maxscore": MAXSCORE, "block_max_maxscore": BLOCK_MAX_MAXSCORE}
 WINDOWS = (512, 1024, 2048, 4096, 8192, 16384)
@@ -35,16 +34,14 @@ WINDOWS = (512, 1024, 2048, 4096, 8192, 16384)
 
 def timings(index: InvertedIndex, queries, configs: dict[str, tuple[int, int]], repeats: int = 3) -> dict:
     """Best-of-`repeats` seconds per query for each named (code, window) configuration."""
-    arrays = [np.asarray(a) for a in (index.offsets, index.doc_ids, index.impacts, index.term_max,
-                                      index.block_offsets, index.block_max, index.block_last_doc)]
+    postings = posting_arrays(index)
     times = {name: np.full(len(queries.offsets) - 1, np.inf) for name in configs}
     for _ in range(repeats):
         for q in range(len(queries.offsets) - 1):
             span = slice(queries.offsets[q], queries.offsets[q + 1])
             for name, (code, window) in configs.items():
                 began = time.perf_counter()
-                top_k(code, *arrays, index.manifest.block_size, queries.terms[span], queries.weights[span],
-                      index.num_docs, 10, 1.0, window)
+                top_k(code, postings, queries.terms[span], queries.weights[span], 10, 1.0, window)
                 times[name][q] = min(times[name][q], time.perf_counter() - began)
     return times
 

@@ -123,9 +123,8 @@ def main() -> None:
     import query_speed
 
     from lexir.index import InvertedIndex
-    from lexir.search.algorithms.codes import BLOCK_MAX_MAXSCORE, EXHAUSTIVE, MAXSCORE
-    from lexir.search.algorithms.dispatch import top_k
-    from lexir.search.algorithms.run import kernel_queries
+    from lexir.search.algorithms import BLOCK_MAX_MAXSCORE, EXHAUSTIVE, MAXSCORE
+    from lexir.search.algorithms.dispatch import kernel_queries, posting_arrays, top_k
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", default="imdb-splade")
@@ -145,16 +144,14 @@ def main() -> None:
         folder = Path(tempfile.mkdtemp(prefix="lexir-bp-"))
         anchors.Lexir("exhaustive").build(anchors.Collection(label, rows, queries), folder)
         index = InvertedIndex(folder)
-        arrays = [np.asarray(a) for a in (index.offsets, index.doc_ids, index.impacts, index.term_max,
-                                          index.block_offsets, index.block_max, index.block_last_doc)]
+        postings = posting_arrays(index)
         for name, (code, window) in configs.items():
             best = np.full(len(kernel.offsets) - 1, np.inf)
             for _ in range(3):
                 for q in range(len(best)):
                     span = slice(kernel.offsets[q], kernel.offsets[q + 1])
                     start = time.perf_counter()
-                    top_k(code, *arrays, index.manifest.block_size, kernel.terms[span], kernel.weights[span],
-                          index.num_docs, 10, 1.0, window)
+                    top_k(code, postings, kernel.terms[span], kernel.weights[span], 10, 1.0, window)
                     best[q] = min(best[q], time.perf_counter() - start)
             print(f"  {label:15s} {name:28s} mean {best.mean() * 1000:.3f} ms")
 
