@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lexir.search.fusion import DEFAULT_FUSION_DEPTH, RRF_K
+from lexir.search.results import Hit
 
 Mode = Literal["sparse", "dense", "hybrid"]
 Algorithm = Literal["auto", "exhaustive", "maxscore", "block_max_maxscore"]
@@ -56,18 +57,9 @@ class SearchRequest(SearchSettings):
     queries: list[str] | None = Field(default=None, description="a batch of queries (answered as a list)")
 
 
-class HitBody(BaseModel):
-    id: str
-    score: float
-    rank: int
-    title: str | None = None
-    text: str | None = None
-    contributions: dict[str, float] | None = None
-
-
 class SearchResponse(BaseModel):
     query: str
-    hits: list[HitBody]
+    hits: list[Hit]
     took_ms: float
 
 

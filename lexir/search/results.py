@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lexir.errors import LexirError
+from lexir.search.fusion import Ranking
 
 
 @dataclass
@@ -44,17 +45,12 @@ class RankedNums:
 
 
 @dataclass(frozen=True)
-class Hits:
-    """One retriever's top hits of one query, best first: the segment and document number of each, and its score.
-
-    Segments are named as in a live index's commit ("" is the base index); `keys` are the external ids, filled
-    by the retriever that found them (fusion compares lists by id).
-    """
+class Hits(Ranking):
+    """One retriever's top hits of one query, best first: a Ranking (external ids as keys, scores) that also
+    knows where each hit lives, its segment (named as in a live index's commit, "" is the base) and number."""
 
     segments: np.ndarray
     nums: np.ndarray
-    scores: np.ndarray
-    keys: np.ndarray
 
     def __len__(self) -> int:
         return int(self.nums.size)

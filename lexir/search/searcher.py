@@ -271,4 +271,4 @@ class Searcher:
 
 def _subset(hits: Hits, positions: list[int]) -> Hits:
     chosen = np.asarray(positions, dtype=np.int64)
-    return Hits(hits.segments[chosen], hits.nums[chosen], hits.scores[chosen], hits.keys[chosen])
+    return Hits(hits.keys[chosen], hits.scores[chosen], hits.segments[chosen], hits.nums[chosen])

@@ -74,4 +74,4 @@ def merged_hits(snapshot: Snapshot, ranked: dict[str, RankedNums], k: int, cache
         positions = np.array([order_of[name] for name in segments], dtype=np.int64)
         best = np.lexsort((numbers, positions, -values.astype(np.float64)))[:k]
         segments, numbers, values = segments[best], numbers[best], values[best]
-    return Hits(segments, numbers, values, cache.ids(snapshot, segments, numbers))
+    return Hits(cache.ids(snapshot, segments, numbers), values, segments, numbers)
