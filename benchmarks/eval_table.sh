@@ -18,6 +18,8 @@ for dataset in beir/nfcorpus/test cranfield; do
     --out "$out/splade-tiny-if-count" --no-progress
   $lexir eval "$dataset" --encoder splade-tiny-if --query-option "idf=$MSMARCO_IDF" \
     --out "$out/splade-tiny-if-msmarco-idf" --no-progress
+  $lexir eval "$dataset" --encoder splade-tiny-if --query-option idf=vectors \
+    --out "$out/splade-tiny-if-vectors-idf" --no-progress
   $lexir eval compare "$out/bm25" "$out/splade-tiny" "$out/splade-tiny-if" "$out/splade-tiny-if-count" \
-    "$out/splade-tiny-if-msmarco-idf" --markdown
+    "$out/splade-tiny-if-msmarco-idf" "$out/splade-tiny-if-vectors-idf" --markdown
 done

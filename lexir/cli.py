@@ -146,6 +146,7 @@ def index_idf(
     from lexir.encoders import create_encoder
     from lexir.encoders.hf import load_fast_tokenizer
     from lexir.encoders.idf import text_idf_table
+    from lexir.files import write_text_atomic
 
     folder = getattr(create_encoder(encoder), "model_folder", None)
     if folder is None:
@@ -154,9 +155,7 @@ def index_idf(
     texts = (document.contents for document in tqdm(corpus, desc="counting tokens", unit="doc", disable=quiet))
     table = text_idf_table(load_fast_tokenizer(folder), texts)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    partial.write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
-    partial.replace(out)
+    write_text_atomic(out, json.dumps(table, ensure_ascii=False))
     console.print(f"wrote the IDF of {len(table):,} tokens to {out}")
 
 

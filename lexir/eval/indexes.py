@@ -24,7 +24,7 @@ from lexir.encoders import EncoderSpec, SparseEncoder, create_encoder
 from lexir.encoders.base import needs_corpus_fit
 from lexir.errors import LexirError
 from lexir.eval.datasets import EvalDataset, slugify
-from lexir.index import build_index
+from lexir.index import InvertedIndex, build_index
 from lexir.index.format import FORMAT_VERSION, Manifest, is_index, read_manifest
 
 logger = logging.getLogger(__name__)
@@ -79,9 +79,10 @@ def prepare_index(dataset: EvalDataset, *, encoder_name: str | None = None, inde
     encoder = create_encoder(encoder_name)
     if is_index(path):
         manifest = read_manifest(path)
-        if _same_encoder(manifest.encoder, encoder):
+        if _same_encoder(manifest.encoder, encoder) and _has_statistics(path, encoder):
             return _recorded_figures(path, manifest)
-        logger.warning("the cached index %s was built with another '%s' encoder; rebuilding it", path, encoder_name)
+        logger.warning("the cached index %s was built with another '%s' encoder, or by a lexir that did not record "
+                       "what its queries need; rebuilding it", path, encoder_name)
     path.parent.mkdir(parents=True, exist_ok=True)
     logger.info("building the %s index of %s at %s", encoder_name, dataset.corpus_source, path)
     build_index(dataset.corpus(), encoder, path, resume=not is_index(path), overwrite=is_index(path),
@@ -101,6 +102,12 @@ def _same_encoder(indexed: EncoderSpec, encoder: SparseEncoder) -> bool:
     if needs_corpus_fit(encoder):
         return indexed.name == getattr(encoder, "name", None) and indexed.kind == getattr(encoder, "kind", None)
     return not indexed.differences(encoder.spec)
+
+
+def _has_statistics(path: Path, encoder: SparseEncoder) -> bool:
+    """Whether a cached index holds the statistics its encoder weighs queries with (an index built before text
+    document frequencies were recorded would silently fall back to the vector IDF)."""
+    return encoder.text_doc_freq([]) is None or InvertedIndex(path).text_doc_freq is not None
 
 
 def _number(value: object) -> float | None:
