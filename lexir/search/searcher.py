@@ -122,16 +122,25 @@ class Searcher:
 
     def lists(self, queries: Sequence[SparseQuery], k: int) -> list[list[Hits]]:
         """Per query, each retriever's hits at the depth fusion takes (batched, parallel scoring)."""
-        depth = self._list_depth(k)
-        per_retriever = [retriever.rank(retriever.encode(queries), depth, self.options)
-                         for retriever in self.retrievers.values()]
-        return [list(lists) for lists in zip(*per_retriever)] if queries else []
+        _, ranked = self._ranked(queries, k, batched=True)
+        return [[lists[row] for lists in ranked] for row in range(len(queries))]
 
     def lists_one(self, query: SparseQuery, k: int) -> list[Hits]:
         """One query's lists, each retriever ranking in the calling thread (for latency)."""
+        _, ranked = self._ranked([query], k, batched=False)
+        return [lists[0] for lists in ranked]
+
+    def _ranked(self, queries: Sequence[SparseQuery], k: int, *, batched: bool) -> tuple[list[Any], list[list[Hits]]]:
+        """Each retriever's encoded queries and, per retriever, its hits of every query at the list depth."""
         depth = self._list_depth(k)
-        return [retriever.rank_one(retriever.encode([query]), depth, self.options)
-                for retriever in self.retrievers.values()]
+        encoded = [retriever.encode(queries) for retriever in self.retrievers.values()]
+        if batched:
+            ranked = [retriever.rank(one, depth, self.options) for retriever, one in zip(self.retrievers.values(),
+                                                                                           encoded)]
+        else:
+            ranked = [[retriever.rank_one(one, depth, self.options)]
+                      for retriever, one in zip(self.retrievers.values(), encoded)]
+        return encoded, ranked
 
     def combine(self, lists: Sequence[Ranking], k: int, fusion: Fusion | None = None) -> FusedRanking:
         """One query's best k: its single list as it is, or the lists fused (with `fusion`, default this one's)."""
@@ -153,23 +162,19 @@ class Searcher:
 
     def search(self, query: SparseQuery, k: int = 10, *, explain: bool = False, with_text: bool = False
                ) -> SearchResult:
-        """One query: text, or (sparse only) a {term: weight} map or a CSR row over the index vocabulary."""
+        """One query, in the calling thread: text, or (sparse only) a {term: weight} map or a CSR row over the
+        index vocabulary."""
         self.warm_up()
         started = time.perf_counter()
-        depth = self._list_depth(k)
-        encoded = [retriever.encode([query]) for retriever in self.retrievers.values()]
-        lists = [retriever.rank_one(queries, depth, self.options)
-                 for retriever, queries in zip(self.retrievers.values(), encoded)]
-        return self._result(encoded, 0, lists, k, started, explain, with_text)
+        encoded, ranked = self._ranked([query], k, batched=False)
+        return self._result(encoded, 0, [lists[0] for lists in ranked], k, started, explain, with_text)
 
     def search_batch(self, queries: Sequence[SparseQuery], k: int = 10, *, explain: bool = False,
                      with_text: bool = False) -> list[SearchResult]:
         """Many queries at once: one encoding pass per retriever, parallel scoring."""
         self.warm_up()
         started = time.perf_counter()
-        depth = self._list_depth(k)
-        encoded = [retriever.encode(queries) for retriever in self.retrievers.values()]
-        ranked = [retriever.rank(one, depth, self.options) for retriever, one in zip(self.retrievers.values(), encoded)]
+        encoded, ranked = self._ranked(queries, k, batched=True)
         return [self._result(encoded, row, [lists[row] for lists in ranked], k, started, explain, with_text)
                 for row in range(len(queries))]
 
