@@ -56,8 +56,13 @@ class Hits(Ranking):
         return int(self.nums.size)
 
 
-def clamp_k(k: int, num_docs: int) -> int:
-    """`k` clamped to the number of documents; k <= 0 (or not a whole number) is an error."""
+def check_k(k: int) -> int:
+    """`k` as an int; k <= 0 (or not a whole number) is an error."""
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0:
         raise LexirError(f"k must be a positive number of hits, got {k!r}")
-    return int(min(k, max(num_docs, 1)))
+    return int(k)
+
+
+def clamp_k(k: int, num_docs: int) -> int:
+    """`k` clamped to the number of documents (at least 1); k <= 0 (or not a whole number) is an error."""
+    return min(check_k(k), max(num_docs, 1))

@@ -27,7 +27,7 @@ from lexir.index.live import LiveIndex, Snapshot
 from lexir.search.dense import DenseRetriever
 from lexir.search.fusion import FusedRanking, Fusion, Ranking, fuse
 from lexir.search.options import SearchOptions
-from lexir.search.results import Hit, Hits, SearchResult, clamp_k
+from lexir.search.results import Hit, Hits, SearchResult, check_k
 from lexir.search.sparse import SparseQuery, SparseRetriever
 
 IndexRef = str | Path | LiveIndex
@@ -223,7 +223,8 @@ class Searcher:
         return placed
 
     def _list_depth(self, k: int) -> int:
-        k = clamp_k(k, self.num_docs)
+        """Hits asked of each retriever (each segment clamps them to its own size)."""
+        k = check_k(k)
         return k if self.fusion is None else max(k, self.options.fusion_depth)
 
     # what is searched ---------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from lexir.search.results import Hits, RankedNums
 
 T = TypeVar("T")
 BULK_IDS = 256  # more hits than this in one segment: read (once) the segment's whole id table
+TABLE_DOCS = 200_000  # a segment this small keeps its id table in memory (a few MB) instead of asking SQLite
 
 
 class SegmentCache(Generic[T]):
@@ -33,23 +34,20 @@ class SegmentCache(Generic[T]):
     def searcher(self, snapshot: Snapshot, name: str) -> T:
         index = snapshot.segments[name]
         made = self._made.get(name)
-        if made is None or made[0].path != index.path:
+        if made is None or (made[0] is not index and made[0].path != index.path):
             with self._lock:
                 self._forget_dropped(snapshot)
                 made = self._made[name] = (index, self._make(index))
         return made[1]
 
-    def ids(self, snapshot: Snapshot, segments: np.ndarray, nums: np.ndarray) -> np.ndarray:
-        """External ids of the documents (segment name, number), as a string array in the same order."""
-        keys = np.empty(len(nums), dtype=object)
-        for name in dict.fromkeys(segments.tolist()):
-            chosen = segments == name
-            table = self._ids.get(name)
-            if table is None and int(chosen.sum()) > BULK_IDS:
-                table = self._ids[name] = np.asarray(snapshot.segments[name].docstore.all_ids(), dtype=object)
-            wanted = nums[chosen]
-            keys[chosen] = table[wanted] if table is not None else snapshot.segments[name].docstore.ids(wanted)
-        return keys.astype(str) if len(keys) else np.empty(0, dtype=str)
+    def ids(self, snapshot: Snapshot, name: str, nums: np.ndarray) -> np.ndarray:
+        """External ids (a string array) of documents `nums` of segment `name`."""
+        table = self._ids.get(name)
+        if table is None and (len(nums) > BULK_IDS or snapshot.segments[name].num_docs <= TABLE_DOCS):
+            table = self._ids[name] = np.asarray(snapshot.segments[name].docstore.all_ids(), dtype=object)
+        if table is not None:
+            return table[nums].astype(str)
+        return np.asarray(snapshot.segments[name].docstore.ids(nums), dtype=str)
 
     def _forget_dropped(self, snapshot: Snapshot) -> None:
         for name in [name for name in self._made if name not in snapshot.segments]:
@@ -59,19 +57,30 @@ class SegmentCache(Generic[T]):
 
 def merged_hits(snapshot: Snapshot, ranked: dict[str, RankedNums], k: int, cache: SegmentCache) -> Hits:
     """The best k live hits of the segments' lists: tombstoned documents dropped, then by score, the older
-    segment, the lower document number (a single list with no tombstones is taken as it is)."""
-    names, nums, scores = [], [], []
+    segment, the lower document number."""
+    if len(ranked) == 1:  # the common case (no added segments): no merge
+        name, one = next(iter(ranked.items()))
+        nums, scores = one.nums, one.scores
+        if len(snapshot.deleted[name]):
+            alive = ~snapshot.is_deleted(name, nums)
+            nums, scores = nums[alive], scores[alive]
+        nums, scores = nums[:k], scores[:k]
+        return Hits(cache.ids(snapshot, name, nums), scores, np.full(len(nums), name, dtype=object), nums)
+    names = list(ranked)
+    nums, scores = [], []
     for name, one in ranked.items():
         alive = ~snapshot.is_deleted(name, one.nums) if len(snapshot.deleted[name]) else slice(None)
         nums.append(one.nums[alive])
-        scores.append(np.asarray(one.scores[alive], dtype=np.float32))
-        names.append(np.full(len(nums[-1]), name, dtype=object))
-    if len(ranked) == 1:
-        segments, numbers, values = names[0][:k], nums[0][:k], scores[0][:k]
-    else:
-        segments, numbers, values = np.concatenate(names), np.concatenate(nums), np.concatenate(scores)
-        order_of = {name: i for i, name in enumerate(snapshot.segments)}
-        positions = np.array([order_of[name] for name in segments], dtype=np.int64)
-        best = np.lexsort((numbers, positions, -values.astype(np.float64)))[:k]
-        segments, numbers, values = segments[best], numbers[best], values[best]
-    return Hits(cache.ids(snapshot, segments, numbers), values, segments, numbers)
+        scores.append(one.scores[alive])
+    order_of = {name: i for i, name in enumerate(snapshot.segments)}
+    positions = np.concatenate([np.full(len(one), order_of[name], dtype=np.int64) for name, one in zip(names, nums)])
+    numbers, values = np.concatenate(nums), np.concatenate(scores)
+    best = np.lexsort((numbers, positions, -values.astype(np.float64)))[:k]
+    positions, numbers, values = positions[best], numbers[best], values[best]
+    segment_names = list(snapshot.segments)
+    segments = np.array([segment_names[position] for position in positions], dtype=object)
+    keys = np.empty(len(best), dtype=object)
+    for position in np.unique(positions):
+        chosen = positions == position
+        keys[chosen] = cache.ids(snapshot, segment_names[position], numbers[chosen])
+    return Hits(keys.astype(str), values, segments, numbers)

@@ -147,7 +147,7 @@ class SparseRetriever:
 
     def rank_one(self, queries: SparseQueries, k: int, options: SearchOptions) -> Hits:
         """Top-k of the first query, single-threaded."""
-        vector = queries.vectors[0]
+        vector = queries.vectors if queries.vectors.shape[0] == 1 else queries.vectors[0]
         ranked = {name: searcher.rank_one(vector, k + len(queries.snapshot.deleted[name]), options)
                   for name, searcher in self._searchers(queries.snapshot).items()}
         return merged_hits(queries.snapshot, ranked, k, self._segments)
