@@ -230,7 +230,11 @@ class Searcher:
         vocabulary = self.encoder.vocabulary
         scale = self.index.quantizer.scale
         parts = {}
+        # with a query cut, only the terms that survived the cut were scored
+        scored = None if self.query_cut is None else set(self._kernel_queries(vector).terms.tolist())
         for term, weight in zip(vector.indices, vector.data):
+            if scored is not None and int(term) not in scored:
+                continue
             docs, impacts = self.index.postings(int(term))
             position = int(np.searchsorted(docs, num))
             if position < len(docs) and docs[position] == num:
