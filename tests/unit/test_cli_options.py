@@ -419,3 +419,21 @@ def test_eval_fuses_several_indexes_with_weights(beir_folder, bm25_index, if_ind
             expected = rrf_expected([lists["bm25"][query_id], lists["if"][query_id]], 1000, 100, weights)
             assert run.get(query_id, {}) == pytest.approx(expected, rel=1e-7), (weights, query_id)
     assert run_file(tmp_path / "fused-0.3") != run_file(tmp_path / "fused-0.7")
+
+
+def test_dense_and_hybrid_search_leave_deleted_documents_out(hybrid_index, tmp_path):
+    """README: deleted documents are filtered out of every mode. The API does so; `lexir search` must too."""
+    from fastapi.testclient import TestClient
+
+    from lexir.api.app import create_app
+
+    index = tmp_path / "index"
+    shutil.copytree(hybrid_index, index)
+    with TestClient(create_app(index, api_key=KEY)) as client:
+        assert client.delete("/documents/d5", headers={"X-API-Key": KEY}).status_code == 200
+        served = {mode: [hit["id"] for hit in client.get("/search", params={
+            "q": "nap and learning", "k": 11, "mode": mode}).json()["hits"]] for mode in ("dense", "hybrid")}
+    for mode in ("dense", "hybrid"):
+        assert "d5" not in served[mode] and len(served[mode]) == 11
+        found = [hit["id"] for hit in search(index, "nap and learning", "-k", "11", "--mode", mode)]
+        assert found == served[mode], mode
