@@ -14,17 +14,11 @@ gets a copy of that dense side (`cp -r $NF/dense ...`).
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import SHARED, skip_or_fail
-from tests.helpers import lexir
 
 pytestmark = pytest.mark.integration
 
@@ -108,57 +102,11 @@ ROWS = rows()
 DEV_SWEEP_ENDS = {0.0: 0.2815, 1.0: 0.3021}
 
 
-class Session:
-    """The session's cache, indexes and runs; every command runs once and its result.json is kept."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.cache = root / "cache"
-        self.results: dict[tuple[str, ...], dict] = {}
-
-    def eval(self, dataset: str, *args: str) -> dict:
-        command = (dataset, *args)
-        if command not in self.results:
-            out = self.root / "runs" / f"{len(self.results):03d}"
-            lexir("eval", *command, "--no-progress", "--out", out)
-            self.results[command] = json.loads((out / "result.json").read_text())
-        return self.results[command]
-
-    def cached_index(self, dataset: str, encoder: str) -> Path:
-        """The index `lexir eval DATASET --encoder NAME` built under $LEXIR_CACHE/indexes/<corpus>-<encoder>-<hash>."""
-        self.eval(dataset, "--encoder", encoder)
-        corpus = "beir-nfcorpus" if dataset.startswith("beir/nfcorpus") else dataset
-        pattern = re.compile(rf"{re.escape(corpus)}-{re.escape(encoder)}-[0-9a-f]{{12}}")
-        found = [path for path in (self.cache / "indexes").iterdir() if pattern.fullmatch(path.name)]
-        assert len(found) == 1, found
-        return found[0]
-
-    def with_dense(self, dataset: str, sparse: str) -> Path:
-        """A copy of the cached splade-tiny index with `lexir index add-dense --encoder minilm`, or of the cached
-        BM25 index with that same dense side copied in."""
-        name = "cranfield" if dataset == CRANFIELD else "nfcorpus"
-        target = self.root / "indexes" / f"{name}-{sparse}-minilm"
-        if not target.is_dir():
-            if sparse == "splade-tiny":
-                shutil.copytree(self.cached_index(dataset, "splade-tiny"), target)
-                lexir("index", "add-dense", target, "--encoder", "minilm", "--quiet")
-            else:
-                shutil.copytree(self.cached_index(dataset, "bm25"), target)
-                shutil.copytree(self.with_dense(dataset, "splade-tiny") / "dense", target / "dense")
-        return target
-
-    def run(self, row: Row) -> dict:
-        args = [str(self.with_dense(row.dataset, "splade-tiny" if arg == SPLADE_MINILM else "bm25"))
-                if arg in (SPLADE_MINILM, BM25_MINILM) else arg for arg in row.args]
-        return self.eval(row.dataset, *args)
-
-
-@pytest.fixture(scope="session")
-def documented(ir_datasets_home, tmp_path_factory) -> Session:
-    with pytest.MonkeyPatch.context() as patch:
-        root = tmp_path_factory.mktemp("effectiveness")
-        patch.setenv("LEXIR_CACHE", str(root / "cache"))
-        yield Session(root)
+def run(documented, row: Row) -> dict:
+    """The row's command, with $SPLADE_MINILM / $BM25_MINILM replaced by the session's indexes."""
+    args = [str(documented.with_dense(row.dataset, "splade-tiny" if arg == SPLADE_MINILM else "bm25"))
+            if arg in (SPLADE_MINILM, BM25_MINILM) else arg for arg in row.args]
+    return documented.eval(row.dataset, *args)
 
 
 def check(row: Row, result: dict) -> None:
@@ -171,20 +119,25 @@ def check(row: Row, result: dict) -> None:
     assert result["num_queries"] == (323 if row.dataset == NFCORPUS else 225)
 
 
-@pytest.mark.parametrize("row", [row for row in ROWS if row.args[0] == "--encoder"],
-                         ids=lambda row: f"{row.dataset}:{row.system}")
+def params(rows: list[Row]) -> list:
+    """One test per row; nfcorpus rows with a MiniLM side are slow (see the module docstring)."""
+    slow = [pytest.mark.slow]
+    return [pytest.param(row, id=f"{row.dataset}:{row.system}",
+                         marks=slow if row.dataset == NFCORPUS and "MiniLM" in row.system else ()) for row in rows]
+
+
+@pytest.mark.parametrize("row", params([row for row in ROWS if row.args[0] == "--encoder"]))
 def test_sparse_systems_reproduce_the_documented_numbers(documented, row):
     if MSMARCO_IDF.name in " ".join(row.args) and not MSMARCO_IDF.is_file():
         skip_or_fail(f"{MSMARCO_IDF} is absent")
-    check(row, documented.run(row))
+    check(row, run(documented, row))
 
 
-@pytest.mark.parametrize("row", [row for row in ROWS if row.args[0] == "--index"],
-                         ids=lambda row: f"{row.dataset}:{row.system}")
-def test_dense_and_hybrid_systems_reproduce_the_documented_numbers(documented, row, dense_pins):
-    result = documented.run(row)
+@pytest.mark.parametrize("row", params([row for row in ROWS if row.args[0] == "--index"]))
+def test_dense_and_hybrid_systems_reproduce_the_documented_numbers(documented, row):
+    result = run(documented, row)
     check(row, result)
-    tuning = result["query"]["tuning"]
+    tuning = result["query"].get("tuning")
     if row.best_alpha is None:
         assert tuning is None
         return
@@ -192,12 +145,13 @@ def test_dense_and_hybrid_systems_reproduce_the_documented_numbers(documented, r
     assert result["query"]["fusion"]["weights"] == pytest.approx([1 - row.best_alpha, row.best_alpha])
 
 
-def test_the_tuned_alpha_is_the_best_on_dev_by_independent_runs(documented, dense_pins):
+@pytest.mark.slow
+def test_the_tuned_alpha_is_the_best_on_dev_by_independent_runs(documented):
     """--tune-on's sweep, checked against plain runs on dev: its ends are the sparse and the dense side alone
-    (documented), and at the chosen alpha the fused dev run scores what the sweep says, no less than elsewhere."""
+    (documented), and at the chosen alpha and two others the fused dev run scores what the sweep says."""
     row = next(row for row in ROWS if row.best_alpha is not None and "min-max" in row.system
                and row.args[1] == SPLADE_MINILM)
-    tuning = dict(tuple(pair) for pair in documented.run(row)["query"]["tuning"]["values"])
+    tuning = dict(tuple(pair) for pair in run(documented, row)["query"]["tuning"]["values"])
     index = str(documented.with_dense(NFCORPUS, "splade-tiny"))
     sparse = documented.eval(NFCORPUS_DEV, "--index", index)["measures"]["nDCG@10"]
     dense = documented.eval(NFCORPUS_DEV, "--index", index, "--mode", "dense")["measures"]["nDCG@10"]
@@ -208,10 +162,3 @@ def test_the_tuned_alpha_is_the_best_on_dev_by_independent_runs(documented, dens
                                 f"{round(1 - alpha, 10)},{alpha}")["measures"]["nDCG@10"]
         assert tuning[alpha] == pytest.approx(fused, abs=1e-9)
     assert tuning[row.best_alpha] == max(tuning.values())
-
-
-@pytest.fixture(scope="session")
-def dense_pins():
-    """The dense and hybrid pins encode whole collections with MiniLM (see the module docstring)."""
-    if os.environ.get("LEXIR_SKIP_DENSE_PINS"):
-        pytest.skip("LEXIR_SKIP_DENSE_PINS is set")
