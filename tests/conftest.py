@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# torch's (OpenMP's) threads spin while they wait by default; beside other CPU-heavy work (this suite's own servers
+# and subprocesses, or other jobs on a small machine) that slows encoding many-fold (docs/benchmarks.md). Set before
+# any test imports torch; subprocesses inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def skip_or_fail(reason: str) -> None:
@@ -66,3 +70,23 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="also run the tests marked slow (documented numbers that need a whole collection encoded "
+                          "by MiniLM: minutes each); LEXIR_SLOW_TESTS=1 does the same")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: minutes of encoding; deselected unless --slow (or LEXIR_SLOW_TESTS=1)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect (not skip: CI=true fails skips) the slow tests unless asked for."""
+    if config.getoption("--slow") or os.environ.get("LEXIR_SLOW_TESTS") == "1":
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]

@@ -5,7 +5,9 @@ k1=0.9, b=0.4) and a comparable analyzer written out in this file (lowercase, le
 tokens, Lucene's English stopwords, PyStemmer's Porter stemmer), and scored with
 ir_measures directly. The analyzers differ in details (lexir strips possessives and keeps
 apostrophe words together) and lexir quantizes impacts to 8 bits, so the two agree
-closely but not exactly: on these collections the differences seen are about 0.001-0.002.
+closely but not exactly: on these collections the differences measured (2026-11-29) are 0.0005-0.0011 in
+nDCG@10 and 0.0007-0.0028 in R@100, so TOLERANCE is 0.004. lexir's own documented numbers are pinned within
+0.002 in test_effectiveness.py.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from lexir.eval import evaluate, load_dataset
 
 pytestmark = pytest.mark.integration
 
-TOLERANCE = 0.01
+TOLERANCE = 0.004
 LUCENE_ENGLISH_STOPWORDS = ("a an and are as at be but by for if in into is it no not of on or such that the their "
                             "then there these they this to was will with").split()
 PYSERINI_NFCORPUS_BM25_FLAT_NDCG10 = 0.3218  # published, ../shared/data/README.md

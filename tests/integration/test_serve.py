@@ -15,7 +15,7 @@ import pytest
 from lexir.corpus import Corpus
 from lexir.encoders import create_encoder
 from lexir.index import build_index
-from tests.api_helpers import running_server
+from tests.api_helpers import running_server, serving_pid
 from tests.conftest import skip_or_fail
 from tests.helpers import write_jsonl
 
@@ -94,7 +94,75 @@ def test_several_workers_see_each_others_writes(splade_index, tmp_path):
         document = {"id": "zebra", "text": "zebra quagga stripes on the savanna"}
         assert httpx.post(f"{url}/documents", json={"documents": [document]},
                           headers={"X-API-Key": KEY}).status_code == 200
-        for _ in range(8):  # new connections: the two worker processes take turns answering
+        answered: set[int] = set()
+        for attempt in range(60):  # new connections, until both worker processes have answered (and searched)
+            pid = serving_pid(url, "/search?q=zebra+quagga+stripes&k=1")
+            answered.add(pid)
             with httpx.Client() as fresh:
                 hits = fresh.get(f"{url}/search", params={"q": "zebra quagga stripes", "k": 1}).json()["hits"]
                 assert hits[0]["id"] == "zebra"
+            if len(answered) == 2 and attempt >= 7:
+                break
+        assert len(answered) == 2 and url.pid not in answered, answered  # two workers, neither the supervisor
+
+
+@pytest.mark.integration
+def test_serve_options_on_the_command_line(tmp_path):
+    """--api-key, --keys-for-reads and --cors-origin given as options (no LEXIR_API_KEY in the environment)."""
+    build_index(Corpus(str(write_jsonl(tmp_path / "docs.jsonl"))), create_encoder("bm25"), tmp_path / "index",
+                progress=False)
+    allowed, other = "http://allowed.example", "http://other.example"
+    document = {"documents": [{"id": "n1", "title": "Icing", "text": "Ice on a wing's leading edge cuts lift."}]}
+    with running_server(tmp_path / "index", "--api-key", KEY, "--keys-for-reads", "--cors-origin", allowed) as url:
+        search = f"{url}/search?q=boundary+layer&k=2"
+        assert httpx.get(search).status_code == 401
+        assert httpx.get(search, headers={"X-API-Key": "wrong"}).status_code == 401
+        assert httpx.get(f"{url}/stats").status_code == 401 and httpx.get(f"{url}/documents/d4").status_code == 401
+        found = httpx.get(search, headers={"Authorization": f"Bearer {KEY}", "Origin": allowed})
+        assert found.status_code == 200 and found.json()["hits"][0]["id"] in {"d4", "d11"}
+        assert found.headers["access-control-allow-origin"] == allowed
+        foreign = httpx.get(search, headers={"X-API-Key": KEY, "Origin": other})
+        assert foreign.status_code == 200 and "access-control-allow-origin" not in foreign.headers
+        preflight = httpx.options(f"{url}/documents", headers={
+            "Origin": allowed, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type"})
+        assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == allowed
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        assert httpx.post(f"{url}/documents", json=document).status_code == 401
+        assert httpx.post(f"{url}/documents", json=document, headers={"X-API-Key": KEY}).status_code == 200
+    with running_server(tmp_path / "index") as url:  # no options: reads open, writes disabled, no CORS
+        assert "n1" in {hit["id"] for hit in httpx.get(f"{url}/search?q=wing+lift&k=3").json()["hits"]}
+        refused = httpx.post(f"{url}/documents", json=document, headers={"X-API-Key": KEY})
+        assert refused.status_code == 403 and "--api-key" in refused.json()["error"]
+        plain = httpx.get(f"{url}/search?q=wing", headers={"Origin": allowed})
+        assert "access-control-allow-origin" not in plain.headers
+
+
+def page_dom(chromium: str, page: str, profile: Path, screenshot: Path | None = None) -> str:
+    common = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=8000"]
+    dom = subprocess.run([*common, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
+    if screenshot is not None:
+        subprocess.run([*common, f"--screenshot={screenshot}", "--window-size=1100,900", page],
+                       capture_output=True, timeout=120)
+    return dom
+
+
+@pytest.mark.integration
+def test_search_page_in_dense_and_hybrid_modes(dense_index, tmp_path):
+    """The page's hits in each mode are the API's hits in that mode (no word of the query is in its best hit)."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
+    query = "nap and learning"
+    with running_server(dense_index) as url:
+        expected = {mode: [hit["id"] for hit in httpx.get(f"{url}/search", params={"q": query, "mode": mode}).json()[
+            "hits"]] for mode in ("sparse", "dense", "hybrid")}
+        doms = {mode: page_dom(chromium, f"{url}/?q={query.replace(' ', '+')}&mode={mode}", tmp_path / mode)
+                for mode in ("dense", "hybrid")}
+    assert expected["sparse"] == [] and expected["dense"][0] == "d5" and expected["hybrid"][0] == "d5"
+    for mode, dom in doms.items():
+        results = dom.split('<div id="results">', 1)[1].split("<script>", 1)[0]
+        shown = re.findall(r'<div class="meta">([^<\s]+) ·', results)
+        assert shown == expected[mode], (mode, shown)
+        assert f"{len(expected[mode])} hits in" in dom and "<mark>" not in results  # only sparse hits highlight
+        assert "Sleep and memory" in results

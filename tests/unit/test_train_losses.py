@@ -94,3 +94,17 @@ def test_loss_terms_add_up():
     assert terms["total"].item() == pytest.approx(expected.item())
     assert "contrastive" not in loss_terms(student, target, WEIGHTS, IDF, flops_mode="idf", flops_weight=0.1,
                                            contrastive_weight=0.0)
+
+
+def test_distillation_is_the_mean_over_queries_of_each_lists_kl_divergence():
+    """Worked out by hand on a batch of three lists: KL(p || q) = sum_i p_i log(p_i / q_i) per list, then the mean
+    over the lists (not the sum over the batch, nor the mean over every entry)."""
+    student = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0], [1.0, -2.0, 0.0]])
+    target = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [1 / 3, 1 / 3, 1 / 3]])
+    per_list = []
+    for scores, wanted in zip(student.tolist(), target.tolist()):
+        log_normalizer = math.log(sum(math.exp(score) for score in scores))
+        per_list.append(sum(p * (math.log(p) - (score - log_normalizer)) for score, p in zip(scores, wanted)))
+    assert len({round(value, 6) for value in per_list}) == 3  # three different lists: a mean is not any one of them
+    assert distillation_loss(student, target).item() == pytest.approx(sum(per_list) / 3, abs=1e-6)
+    assert distillation_loss(student[1:2], target[1:2]).item() == pytest.approx(per_list[1], abs=1e-6)
