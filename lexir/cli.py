@@ -182,6 +182,19 @@ def index_info(
     stdout.print(table)
 
 
+@index_app.command("check")
+def index_check(
+    index: Annotated[Path, typer.Argument(help="index directory")],
+    quick: Annotated[bool, typer.Option(help="only what opening checks (sizes, headers, offsets), not every byte")]
+    = False,
+) -> None:
+    """Verify an index, its live segments and dense sides: every file against its recorded checksum and every
+    posting against the manifest (exit 1, naming each damaged file, if anything is wrong)."""
+    from lexir.index.check import check_index
+
+    stdout.print(check_index(index, full=not quick).summary(), highlight=False, soft_wrap=True)
+
+
 @app.command("search")
 @with_search_options
 def search(
@@ -295,9 +308,9 @@ def serve(
     import uvicorn
 
     from lexir.api.app import ENV_PREFIX
-    from lexir.index.format import read_manifest
+    from lexir.index.check import check_index
 
-    read_manifest(index)  # a clear error before any worker starts
+    check_index(index)  # a damaged index is refused in one line before any worker starts (cheap: no postings read)
     if workers < 1:
         raise LexirError(f"workers must be at least 1, got {workers}")
     os.environ[f"{ENV_PREFIX}INDEX"] = str(index.resolve())

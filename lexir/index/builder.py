@@ -279,8 +279,7 @@ def write_index_folder(output: Path, vectors: sp.csr_matrix, quantizer: Quantize
         lexir_version=lexir.__version__, source=source,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), extra=extra(),
     )
-    write_manifest(output, manifest)
-    return manifest
+    return write_manifest(output, manifest)
 
 
 def stored_text_doc_freq(encoder: SparseEncoder, docstore_file: Path) -> np.ndarray | None:
