@@ -87,7 +87,7 @@ def index_build(
     report = build_index(corpus, sparse_encoder, out, chunk_size=chunk_size, resume=resume, overwrite=overwrite,
                          progress=not quiet, workers=workers)
     if corpus.skipped:
-        console.print(f"[yellow]skipped {corpus.skipped} malformed lines[/yellow]")
+        console.print(f"[yellow]{corpus.skipped_summary()}[/yellow]", highlight=False)
     resumed = f" ({report.resumed_chunks} chunks resumed)" if report.resumed_chunks else ""
     console.print(
         f"indexed {report.num_docs:,} documents{resumed} into {report.path}: "

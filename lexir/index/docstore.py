@@ -50,7 +50,13 @@ class DocStore:
         """Index the external ids, refusing duplicates, and fold the WAL into the main file."""
         duplicate = self._db.execute("SELECT id FROM docs GROUP BY id HAVING COUNT(*) > 1 LIMIT 1").fetchone()
         if duplicate:
-            raise LexirError(f"document id '{duplicate[0]}' occurs more than once in the corpus; ids must be unique")
+            nums = [num for (num,) in self._db.execute("SELECT num FROM docs WHERE id = ? ORDER BY num LIMIT 2",
+                                                       duplicate)]
+            raise DuplicateIdError(
+                f"document id '{duplicate[0]}' occurs more than once in the corpus (documents {nums[0] + 1:,} and "
+                f"{nums[1] + 1:,}, counting from 1 in corpus order); ids must be unique: remove or rename the "
+                "duplicates and build again"
+            )
         with self._db:
             self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS docs_id ON docs (id)")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -108,6 +114,10 @@ class DocStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+class DuplicateIdError(LexirError):
+    """Two documents of a corpus with one id: the corpus itself must change, so a build cannot resume."""
 
 
 def check_sqlite_file(path: Path) -> None:
