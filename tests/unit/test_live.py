@@ -285,3 +285,33 @@ def test_deleted_document_counts_carry_over_between_snapshots(live, splade_tiny)
         np.testing.assert_array_equal(carried.doc_freq, fresh.doc_freq)
         np.testing.assert_array_equal(carried.text_doc_freq, fresh.text_doc_freq)
         assert carried.num_docs == fresh.num_docs
+
+
+def test_queries_are_weighted_with_the_statistics_of_the_snapshot_they_search(tmp_path, monkeypatch):
+    """A search that encodes while another thread's search of a newer commit weighs its queries keeps the IDF of
+    its own snapshot (the encoder's statistics are not shared state)."""
+    from lexir.encoders.bm25 import BM25Encoder
+    from lexir.search.sparse import SparseRetriever
+
+    build_index(Corpus(str(write_jsonl(tmp_path / "docs.jsonl"))), create_encoder("bm25"), tmp_path / "index",
+                progress=False)
+    live = LiveIndex(tmp_path / "index")
+    retriever = SparseRetriever(live)
+    query = "vitamin d and heart disease"
+    old = live.snapshot()
+    expected = InvertedIndex(tmp_path / "index").load_encoder()
+    expected.use_corpus_statistics(old.statistics)
+    real = BM25Encoder.encode_queries
+    interleaved = []
+
+    def encode_queries(encoder, texts):
+        if not interleaved:  # the first (outer) search: another search of a newer commit runs meanwhile
+            interleaved.append(True)
+            LiveIndex(tmp_path / "index").add([Document(f"v{i}", "", "vitamin heart vitamin") for i in range(8)])
+            assert retriever.encode([query]).snapshot is not old
+        return real(encoder, texts)
+
+    monkeypatch.setattr(BM25Encoder, "encode_queries", encode_queries)
+    outer = retriever.encode([query])
+    assert outer.snapshot is old
+    np.testing.assert_array_equal(outer.vectors.toarray(), real(expected, [query]).toarray())
