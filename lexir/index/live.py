@@ -481,10 +481,15 @@ class LiveIndex:
 
         Nothing is written when there is nothing to fold (no segment, or one without deletions that has a dense
         side where the base has one): a merge that waited for another one finds its work done."""
+        return self.merge_commits()[1]
+
+    def merge_commits(self) -> tuple[Commit, Commit]:
+        """`merge`, returning the commit it found under the writer lock and the commit it left (the same one
+        when there was nothing to fold)."""
         with self._write_lock() as commit:
             if not commit.segments or (len(commit.segments) == 1 and not self._needs_merge(commit.segments[0], commit)):
-                return commit
-            return self._merge_segments(commit)
+                return commit, commit
+            return commit, self._merge_segments(commit)
 
     def _needs_merge(self, name: str, commit: Commit) -> bool:
         """Whether merging the one segment `name` alone would change it: deletions to drop, or a dense side that
