@@ -339,6 +339,9 @@ def serve(
     os.environ[f"{ENV_PREFIX}MAX_REQUEST_BYTES"] = str(max_request_bytes)
     if api_key:
         os.environ["LEXIR_API_KEY"] = api_key
+    # request threads each search in their own thread; OpenMP threads (batched scoring, torch) that spin while
+    # they wait would take the cores from them
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # keep-alive past the 5 s idle expiry of common client pools (httpx, requests), so that a client never sends
     # on a connection the server is closing at that moment
     uvicorn.run("lexir.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,

@@ -35,13 +35,13 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from lexir.corpus import Document, DocumentList
+from lexir.corpus import Document
 from lexir.encoders.base import CorpusStatistics, SparseEncoder
 from lexir.encoders.dense import DenseEncoder
 from lexir.encoders.registry import dense_encoder_from_spec
 from lexir.errors import LexirError
 from lexir.files import fsync_folder, swap_folder, write_json_atomic
-from lexir.index.builder import build_index, write_index_folder
+from lexir.index.builder import write_index_folder
 from lexir.index.dense import has_dense, read_dense_manifest
 from lexir.index.dense_builder import add_dense, merge_dense
 from lexir.index.docstore import DocStore
@@ -461,13 +461,12 @@ class LiveIndex:
 
     def _write_segment(self, snapshot: Snapshot, name: str, documents: list[Document]) -> None:
         """Encode documents into segments/NAME (and its dense side), every file flushed to disk."""
-        base = snapshot.base.manifest
-        segment = self.path / SEGMENTS_DIR / name
-        build_index(DocumentList(documents, source="live"), self.encoder, segment, progress=False,
-                    quantizer=base.quantization, block_size=base.block_size)
-        if has_dense(self.path):  # added documents are found by dense search too, from this commit on
-            add_dense(segment, self.dense_encoder, progress=False)
-        _fsync_tree(segment)
+        vectors = sp.csr_matrix(self.encoder.encode_documents([document.contents for document in documents]),
+                                dtype=np.float32)
+        # added documents are found by dense search too, from this commit on
+        dense = (lambda folder: add_dense(folder, self.dense_encoder, progress=False)) if has_dense(self.path) else None
+        write_segment_folder(snapshot.base, self.path / SEGMENTS_DIR / name, documents, vectors, self.encoder, "live",
+                             dense)
 
     def _publish(self, commit: Commit, snapshot: Snapshot) -> None:
         """Write `commit` (durably) and make it this process's snapshot, opened once from `snapshot`'s segments."""
@@ -501,10 +500,7 @@ class LiveIndex:
         snapshot = self._snapshot_of(commit)
         name = f"{commit.generation + 1:06d}"
         dense = (lambda: self.dense_encoder) if has_dense(self.path) else None
-        target = self.path / SEGMENTS_DIR / name
-        written = _write_merged(snapshot, list(commit.segments), target, self.encoder, dense)
-        if written:
-            _fsync_tree(target)
+        written = _write_merged(snapshot, list(commit.segments), self.path / SEGMENTS_DIR / name, self.encoder, dense)
         deleted = {BASE: commit.deleted[BASE]} if commit.deleted.get(BASE) else {}
         merged = Commit(commit.generation + 1, (name,) if written else (), deleted)
         self._publish(merged, snapshot)
@@ -584,7 +580,18 @@ def _write_merged(snapshot: Snapshot, names: list[str], target: Path, encoder: S
         documents.extend(index.docstore.documents(keep))
     if not documents:
         return False
-    staging = target.parent / f".{target.name}.merging"
+    vectors = sp.vstack(rows, format="csr", dtype=np.float32)
+    dense = (lambda folder: merge_dense(folder, kept, dense_encoder)) if dense_encoder is not None else None
+    write_segment_folder(snapshot.base, target, documents, vectors, encoder, "live-merge", dense)
+    return True
+
+
+def write_segment_folder(base: InvertedIndex, target: Path, documents: list[Document], vectors: sp.csr_matrix,
+                         encoder: SparseEncoder, source: str, dense: Callable[[Path], object] | None) -> None:
+    """Write a segment (a complete index directory with the base's quantizer, block size and encoder state)
+    holding `documents` with their `vectors`, staged beside `target` and swapped in; `dense(folder)` gives it
+    a dense side. Every file is flushed to disk before this returns."""
+    staging = target.parent / f".{target.name}.writing"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
@@ -595,15 +602,13 @@ def _write_merged(snapshot: Snapshot, names: list[str], target: Path, encoder: S
         store.finish()
     finally:
         store.close()
-    base = snapshot.base
     state = base.path / ENCODER_STATE_DIR
     manifest = base.manifest
-    vectors = sp.vstack(rows, format="csr", dtype=np.float32)
-    write_index_folder(staging / "index", vectors, manifest.quantization, manifest.block_size, encoder,
-                       "live-merge", store_file, state if state.is_dir() else None, lambda: {})
-    if dense_encoder is not None:
-        merge_dense(staging / "index", kept, dense_encoder)
+    write_index_folder(staging / "index", vectors, manifest.quantization, manifest.block_size, encoder, source,
+                       store_file, state if state.is_dir() else None, lambda: {})
+    if dense is not None:
+        dense(staging / "index")
+    _fsync_tree(staging / "index")
     swap_folder(staging / "index", target)
     shutil.rmtree(staging)
-    return True
 
