@@ -313,7 +313,6 @@ def serve(
         help="largest request body accepted, checked while it is read (413 past it)")] = DEFAULT_MAX_REQUEST_BYTES,
 ) -> None:
     import uvicorn
-    from click.core import ParameterSource
 
     from lexir.api.app import ENV_PREFIX
     from lexir.index.format import read_manifest
@@ -330,7 +329,7 @@ def serve(
         api_key = lines[0].strip() if lines else ""
         if not api_key:
             raise LexirError(f"the API key file {api_key_file} is empty")
-    elif api_key is not None and ctx.get_parameter_source("api_key") == ParameterSource.COMMANDLINE:
+    elif api_key is not None and getattr(ctx.get_parameter_source("api_key"), "name", "") == "COMMANDLINE":
         console.print("[yellow]warning:[/yellow] --api-key on the command line is visible to other users (ps); "
                       "use LEXIR_API_KEY or --api-key-file", highlight=False)
     os.environ[f"{ENV_PREFIX}INDEX"] = str(index.resolve())

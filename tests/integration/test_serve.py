@@ -241,3 +241,29 @@ def test_limits_hold_over_real_sockets(tmp_path):
             assert httpx.get(path).json() == document
             assert httpx.delete(path, headers={"X-API-Key": KEY}).json()["deleted"] == 1
             assert httpx.get(f"{url}/documents", params={"id": doc_id}).status_code == 404
+
+
+@pytest.mark.integration
+def test_key_file_and_body_limit_flags(tmp_path):
+    """--api-key-file keeps the key out of the command line (ps); --max-request-bytes caps bodies; --api-key on the
+    command line works but warns; /stats needs the key."""
+    build_index(Corpus(str(write_jsonl(tmp_path / "docs.jsonl"))), create_encoder("bm25"), tmp_path / "index",
+                progress=False)
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(f"{KEY}\n")
+    log = tmp_path / "serve.log"
+    with running_server(tmp_path / "index", "--api-key-file", str(key_file), "--max-request-bytes", "2048",
+                        log=log) as url:
+        command_lines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in [url.pid]]
+        assert all(KEY.encode() not in line for line in command_lines)
+        small = {"documents": [{"id": "k1", "text": "a key from a file"}]}
+        assert httpx.post(f"{url}/documents", json=small, headers={"X-API-Key": KEY}).status_code == 200
+        large = {"documents": [{"id": "k2", "text": "x" * 3000}]}
+        refused = httpx.post(f"{url}/documents", json=large, headers={"X-API-Key": KEY})
+        assert refused.status_code == 413 and "2,048 bytes" in refused.json()["error"]
+        assert httpx.get(f"{url}/stats").status_code == 401
+        assert httpx.get(f"{url}/stats", headers={"X-API-Key": KEY}).json()["documents"] == 13
+    assert "warning" not in log.read_text()
+    with running_server(tmp_path / "index", "--api-key", KEY, log=log) as url:
+        assert httpx.get(f"{url}/stats", headers={"X-API-Key": KEY}).status_code == 200
+    assert "visible to other users" in log.read_text()

@@ -315,3 +315,18 @@ def test_queries_are_weighted_with_the_statistics_of_the_snapshot_they_search(tm
     outer = retriever.encode([query])
     assert outer.snapshot is old
     np.testing.assert_array_equal(outer.vectors.toarray(), real(expected, [query]).toarray())
+
+
+def test_overlapping_merges_report_once(tmp_path):
+    """Two `lexir index merge` at once: one merges, the other waits for it and finds nothing left to merge."""
+    build_index(Corpus(str(write_jsonl(tmp_path / "docs.jsonl"))), create_encoder("bm25"), tmp_path / "index",
+                progress=False)
+    live = LiveIndex(tmp_path / "index", max_segments=100)
+    for number in range(6):
+        live.add([Document(f"m{number}", "", f"merge me {number}")])
+    merges = [subprocess.Popen([sys.executable, "-m", "lexir", "index", "merge", str(tmp_path / "index")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = sorted(process.communicate(timeout=120)[0] for process in merges)
+    assert [process.returncode for process in merges] == [0, 0]
+    assert outputs[0].startswith("merged 6 segments into 1") and outputs[1].startswith("nothing to merge"), outputs
+    assert len(LiveIndex(tmp_path / "index").snapshot().commit.segments) == 1
