@@ -47,7 +47,7 @@ def test_real_server_over_http(splade_index, tmp_path):
         assert added.status_code == 200
         hits = httpx.get(f"{url}/search", params={"q": "ice on the leading edge of a wing", "k": 1}).json()["hits"]
         assert hits[0]["id"] == "live-1"
-        assert httpx.get(f"{url}/stats").json()["segments"] == 2
+        assert httpx.get(f"{url}/stats", headers={"X-API-Key": KEY}).json()["segments"] == 2
         assert httpx.post(f"{url}/search", content=b"{not json", headers={"content-type": "application/json"}
                           ).status_code == 422
 
