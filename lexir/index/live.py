@@ -322,8 +322,8 @@ class LiveIndex:
         self._loading = threading.Lock()  # encoders are loaded once
         self._refreshing = threading.Lock()  # one thread opens the snapshot of a new commit; the others wait
         self._queue: list[_Write] = []
-        self._queued = threading.Lock()
-        self._leading = threading.Lock()  # held by the thread committing a group of writes
+        self._turn = threading.Condition()  # guards the queue and `_leading`; waiting writers sleep on it
+        self._leading = False  # whether a thread is committing a group
         self._commit_stamp = self._stamp()
         self._snapshot = self._open_snapshot(read_commit(self.path))
 
@@ -395,20 +395,29 @@ class LiveIndex:
         return self._submit(_Write("delete", doc_ids))
 
     def _submit(self, write: _Write) -> Commit:
-        """Queue one write and wait for the commit holding it: the thread that gets the leader's lock commits
-        the writes queued by then (oldest first, up to GROUP_DOCUMENTS documents) as one group."""
-        with self._queued:
+        """Queue one write and wait for the commit holding it. When no thread is committing, this one leads:
+        it commits the writes queued by then (oldest first, up to GROUP_DOCUMENTS documents) as one group, then
+        wakes the waiting threads; those whose write it held return, and one of the others leads next."""
+        with self._turn:
             self._queue.append(write)
-        while not write.done:
-            with self._leading:
-                if write.done:
-                    break
-                with self._queued:
-                    group, size = [], 0
-                    while self._queue and (not group or size + len(self._queue[0].items) <= GROUP_DOCUMENTS):
-                        group.append(self._queue.pop(0))
-                        size += len(group[-1].items)
-                self._commit_group(group)
+            while not write.done:
+                if self._leading:
+                    self._turn.wait()
+                    continue
+                self._leading = True
+                group, size = [], 0
+                while self._queue and (not group or size + len(self._queue[0].items) <= GROUP_DOCUMENTS):
+                    group.append(self._queue.pop(0))
+                    size += len(group[-1].items)
+                self._turn.release()
+                try:
+                    self._commit_group(group)
+                finally:
+                    for unfinished in (one for one in group if not one.done):  # interrupted (KeyboardInterrupt)
+                        unfinished.finish(error=LexirError("the commit holding this write was interrupted"))
+                    self._turn.acquire()
+                    self._leading = False
+                    self._turn.notify_all()
         if write.error is not None:
             raise write.error
         assert write.result is not None
