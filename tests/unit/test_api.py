@@ -214,6 +214,8 @@ def test_bodies_are_capped_while_they_are_read(index_dir, tmp_path):
         assert status == 413 and read <= 100_000 + (1 << 20) and "100,000 bytes" in json.loads(body)["error"]
     status, _, read = asgi_request(app, "POST", "/documents", {"content-length": str(10**8), **AUTH}, endless())
     assert status == 413 and read == 0  # a declared length over the limit: refused before reading
+    status, _, read = asgi_request(app, "POST", "/search", {"content-type": "application/json"}, endless())
+    assert status == 401 and read == 0  # --keys-for-reads: a search without the key is refused before reading
     with TestClient(app) as capped:
         small = {"documents": [{"id": "ok", "text": "a small document"}]}
         assert capped.post("/documents", json=small, headers=AUTH).status_code == 200
