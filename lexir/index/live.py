@@ -205,17 +205,21 @@ class Snapshot:
         counted = self._counted.get(name)
         if counted is not None and counted.nums == nums and (counted.text_doc_freq is not None or not text):
             return counted
-        earlier = counted or self._earlier.get(name)
-        if earlier is None or not earlier.nums <= nums or (text and earlier.text_doc_freq is None):
-            earlier = _DeletedCounts(frozenset(), np.zeros(self.base.num_terms, dtype=np.int64),
-                                     np.zeros(self.base.num_terms, dtype=np.int64) if text else None)
+        usable = [one for one in (counted, self._earlier.get(name)) if one is not None and one.nums <= nums
+                  and (one.text_doc_freq is not None or not text)]
+        zeros = np.zeros(self.base.num_terms, dtype=np.int64)
+        earlier = max(usable, key=lambda one: len(one.nums)) if usable else _DeletedCounts(
+            frozenset(), zeros, zeros if text else None)
         new = np.array(sorted(nums - earlier.nums), dtype=np.int64)
         index = self.segments[name]
-        doc_freq = earlier.doc_freq + _terms_of_documents(index, new) if len(new) else earlier.doc_freq
-        text_doc_freq = earlier.text_doc_freq
-        if text and len(new):
-            documents = index.docstore.documents(new)
-            text_doc_freq = text_doc_freq + self.encoder.text_doc_freq([doc.contents for doc in documents])
+        if not len(new):
+            doc_freq, text_doc_freq = earlier.doc_freq, earlier.text_doc_freq
+        else:
+            doc_freq = earlier.doc_freq + _terms_of_documents(index, new)
+            text_doc_freq = None  # not counted for the new documents unless asked: never a stale count
+            if text:
+                documents = index.docstore.documents(new)
+                text_doc_freq = earlier.text_doc_freq + self.encoder.text_doc_freq([doc.contents for doc in documents])
         counted = self._counted[name] = _DeletedCounts(nums, doc_freq, text_doc_freq)
         return counted
 
