@@ -186,8 +186,8 @@ def _check_strings(value: Any, text: str) -> None:
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
-                raise json.JSONDecodeError("a string holds a lone surrogate (an escape like \\ud800 that is not "
-                                           "half of a pair): not valid Unicode", text, 0) from None
+                raise json.JSONDecodeError("a string holds a lone surrogate (an escape like \\ud800 without its "
+                                           "other half): not valid Unicode", text, 0) from None
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
