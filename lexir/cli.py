@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lexir.api.limits import DEFAULT_MAX_REQUEST_BYTES, Limits
 from lexir.cli_options import with_search_options
 from lexir.errors import LexirError
 from lexir.search.options import SearchOptions
@@ -33,6 +34,7 @@ app.add_typer(index_app, name="index")
 console = Console(stderr=True)
 stdout = Console()
 LOG_LEVEL_ENV = "LEXIR_LOG_LEVEL"
+KEEP_ALIVE_SECONDS = 30  # idle keep-alive connections the server keeps (uvicorn's default is 5 s)
 DENSE_INDEX_HELP = "flat (exact, the default), hnsw:M=32,efSearch=128 or ivfpq:nlist=256,m=16,nprobe=16"
 
 
@@ -286,25 +288,43 @@ def index_merge(index: Annotated[Path, typer.Argument(help="index directory")]) 
     """Fold the segments that live updates added into one (deleted documents are dropped)."""
     from lexir.index.live import LiveIndex
 
-    before = LiveIndex(index).snapshot().commit
-    after = LiveIndex(index).merge()
-    console.print(f"merged {len(before.segments)} segments into {len(after.segments)} "
-                  f"(commit {after.generation})")
+    before, after = LiveIndex(index).merge_commits()  # waits for any other writer, another merge too
+    if after == before:
+        console.print(f"nothing to merge: {len(after.segments)} segment(s) (commit {after.generation})")
+    else:
+        console.print(f"merged {len(before.segments)} segments into {len(after.segments)} "
+                      f"(commit {after.generation})")
 
 
-@app.command("serve")
+SERVE_HELP = "\n\n".join([
+    "Serve an index over HTTP: search, documents, stats, and a search page at /.",
+    "Writes (POST /documents, DELETE /documents/ID) need the API key, and without one they are disabled; /stats "
+    "needs it whenever the server has one; --keys-for-reads makes searches and GET /documents need it too. Give "
+    "the key as LEXIR_API_KEY or in a file (--api-key-file): --api-key on the command line is visible to every "
+    "user of the machine (ps). The key is checked before a request's body is read.",
+    "Limits (past them a JSON 413 or 422, before the work): {limits}.",
+])
+
+
+@app.command("serve", help=SERVE_HELP.format(limits=Limits().describe()))
 def serve(
+    ctx: typer.Context,
     index: Annotated[Path, typer.Argument(help="index directory")],
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     api_key: Annotated[str | None, typer.Option(
-        envvar="LEXIR_API_KEY", help="key that write endpoints require (without it writes are disabled)")] = None,
+        envvar="LEXIR_API_KEY", show_envvar=True,
+        help="key that writes and /stats require (without one writes are disabled); prefer the LEXIR_API_KEY "
+             "environment variable or --api-key-file")] = None,
+    api_key_file: Annotated[Path | None, typer.Option(
+        help="read the API key from this file (its first line)", exists=True, dir_okay=False)] = None,
     keys_for_reads: Annotated[bool, typer.Option(help="require the API key for reads too")] = False,
     cors_origin: Annotated[list[str] | None, typer.Option(help="allow browser calls from this origin (repeatable)")]
     = None,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    max_request_bytes: Annotated[int, typer.Option(
+        help="largest request body accepted, checked while it is read (413 past it)")] = DEFAULT_MAX_REQUEST_BYTES,
 ) -> None:
-    """Serve an index over HTTP: search, documents, stats, and a search page at /."""
     import uvicorn
 
     from lexir.api.app import ENV_PREFIX
@@ -313,13 +333,31 @@ def serve(
     check_index(index)  # a damaged index is refused in one line before any worker starts (cheap: no postings read)
     if workers < 1:
         raise LexirError(f"workers must be at least 1, got {workers}")
+    if max_request_bytes < 1024:
+        raise LexirError(f"--max-request-bytes must be at least 1024, got {max_request_bytes}")
+    if api_key_file is not None:
+        if api_key is not None:
+            raise LexirError("give the API key once: --api-key-file, or --api-key / LEXIR_API_KEY")
+        lines = api_key_file.read_text(encoding="utf-8").splitlines()
+        api_key = lines[0].strip() if lines else ""
+        if not api_key:
+            raise LexirError(f"the API key file {api_key_file} is empty")
+    elif api_key is not None and getattr(ctx.get_parameter_source("api_key"), "name", "") == "COMMANDLINE":
+        console.print("[yellow]warning:[/yellow] --api-key on the command line is visible to other users (ps); "
+                      "use LEXIR_API_KEY or --api-key-file", highlight=False)
     os.environ[f"{ENV_PREFIX}INDEX"] = str(index.resolve())
     os.environ[f"{ENV_PREFIX}KEYS_FOR_READS"] = "1" if keys_for_reads else "0"
     os.environ[f"{ENV_PREFIX}CORS"] = ",".join(cors_origin or [])
+    os.environ[f"{ENV_PREFIX}MAX_REQUEST_BYTES"] = str(max_request_bytes)
     if api_key:
         os.environ["LEXIR_API_KEY"] = api_key
+    # request threads each search in their own thread; OpenMP threads (batched scoring, torch) that spin while
+    # they wait would take the cores from them
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # keep-alive past the 5 s idle expiry of common client pools (httpx, requests), so that a client never sends
+    # on a connection the server is closing at that moment
     uvicorn.run("lexir.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
+                log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
 
 def main() -> None:

@@ -1,33 +1,25 @@
-"""Request and response bodies of the REST API (pydantic), with the service's size limits."""
+"""Request and response bodies of the REST API (pydantic); the size limits are in limits.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lexir.api.limits import Limits
 from lexir.search.fusion import DEFAULT_FUSION_DEPTH, RRF_K
 from lexir.search.results import Hit
+
+__all__ = ["Limits"]  # re-exported: create_app(limits=Limits(...))
 
 Mode = Literal["sparse", "dense", "hybrid"]
 Algorithm = Literal["auto", "exhaustive", "maxscore", "block_max_maxscore"]
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Request limits: past them a request is refused (413 for sizes, 422 for values)."""
-
-    max_k: int = 1000
-    max_fusion_depth: int = 1000
-    max_query_chars: int = 2000
-    max_batch_queries: int = 100
-    max_batch_documents: int = 1000
-    max_text_chars: int = 200_000
-
-
 class SearchSettings(BaseModel):
     """How to search: the same options as `lexir search` (query weighting and query options are the server's)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     k: int = Field(default=10, gt=0, description="hits per query")
     mode: Mode = "sparse"
@@ -52,7 +44,7 @@ class SearchQuery(SearchSettings):
 class SearchRequest(SearchSettings):
     """POST /search: one query (`q`) or a batch (`queries`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     q: str | None = Field(default=None, description="one query")
     queries: list[str] | None = Field(default=None, description="a batch of queries (answered as a list)")
 

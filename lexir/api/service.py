@@ -48,7 +48,12 @@ class SearchService:
 
     def search(self, queries: list[str], k: int, options: SearchOptions, explain: bool, text: bool
                ) -> list[SearchResult]:
-        return self.searcher(options).search_batch(queries, k, explain=explain, with_text=text)
+        """One query in the calling thread (concurrent requests run side by side, each on one core: a parallel
+        launch per request costs more than the search itself), a batch with parallel scoring."""
+        searcher = self.searcher(options)
+        if len(queries) == 1:
+            return [searcher.search(queries[0], k, explain=explain, with_text=text)]
+        return searcher.search_batch(queries, k, explain=explain, with_text=text)
 
     def document(self, doc_id: str) -> Document:
         return self.live.snapshot().document(doc_id)

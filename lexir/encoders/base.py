@@ -7,6 +7,7 @@ query encoder from it and refuses any encoder whose spec differs.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -103,6 +104,23 @@ class SparseEncoder(Protocol):
         """Per vocabulary term, how many of `texts` hold it among their own tokens (the index stores the sum,
         for text IDF); None for encoders that have no use for it."""
         ...
+
+
+def weighted_for(encoder: SparseEncoder, statistics: CorpusStatistics) -> SparseEncoder:
+    """An encoder that weighs queries with `statistics`, leaving `encoder` as it was (so that threads searching
+    different commits never see each other's statistics): the encoder's own `with_corpus_statistics` where it has
+    one, else a shallow copy (loaded models and tables shared) given `use_corpus_statistics`."""
+    own = getattr(encoder, "with_corpus_statistics", None)
+    if own is not None:
+        return own(statistics)
+    weighted = copy.copy(encoder)
+    weighted.use_corpus_statistics(statistics)
+    return weighted
+
+
+def uses_corpus_statistics(encoder: SparseEncoder) -> bool:
+    """Whether the encoder's queries depend on the searched corpus (False: `use_corpus_statistics` does nothing)."""
+    return bool(getattr(encoder, "uses_corpus_statistics", True))
 
 
 class FittedEncoder(SparseEncoder, Protocol):

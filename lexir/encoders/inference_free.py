@@ -101,6 +101,7 @@ class InferenceFreeEncoder:
         self.max_query_terms = max_query_terms
         self._statistics: CorpusStatistics | None = None
         self._index_idf: IdfTable | None = None
+        self._warned_vectors = False
 
     @classmethod
     def from_spec(cls, spec: EncoderSpec, **runtime: Any) -> InferenceFreeEncoder:
@@ -151,13 +152,26 @@ class InferenceFreeEncoder:
         """Weigh later queries by the IDF of the searched documents (unless the IDF comes from a file)."""
         self._statistics = statistics
         source = self.idf_source
-        if source != self._asked_source and self._index_idf is None:  # warned once, at the first index
+        if source != self._asked_source and not self._warned_vectors:  # warned once, at the first index
+            self._warned_vectors = True
             logger.warning("the index records no text document frequencies (it was built by an older lexir): "
                            "queries take the IDF of the expanded document vectors (idf=vectors); rebuild the "
                            "index for its text IDF")
         if source in ("text", "vectors"):
             doc_freq = statistics.text_doc_freq if source == "text" else statistics.doc_freq
             self._index_idf = IdfTable.of(corpus_idf(doc_freq, statistics.num_docs))
+
+    def with_corpus_statistics(self, statistics: CorpusStatistics) -> InferenceFreeEncoder:
+        """A copy weighing queries by `statistics` (this encoder is unchanged); tokenizer and tables are loaded
+        first, so that every copy shares them."""
+        _ = self._query_tokens, self._dropped_ids
+        if self._asked_source not in ("text", "vectors"):
+            _ = self._file_idf
+        weighted = object.__new__(type(self))  # not copy.copy: __getstate__ leaves the loaded tokenizer out
+        weighted.__dict__.update(self.__dict__)
+        weighted.use_corpus_statistics(statistics)
+        self._warned_vectors = weighted._warned_vectors
+        return weighted
 
     def text_doc_freq(self, texts: Sequence[str]) -> np.ndarray:
         """How many of `texts` hold each vocabulary token among their own tokens (as `lexir index idf` counts)."""

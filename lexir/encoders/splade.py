@@ -66,6 +66,7 @@ class SpladeEncoder:
     """
 
     kind = "splade"
+    uses_corpus_statistics = False  # queries are the model's own (see use_corpus_statistics)
     SETTINGS = ("max_doc_length", "max_query_length", "doc_top_k", "query_top_k", "activation", "precision")
     RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code")
 

@@ -5,11 +5,15 @@ documents of all segments (`Snapshot.statistics`: inference-free corpus IDF, BM2
 re-weighted by `query_weighting` ("idf" / "model-idf": the corpus IDF of the live documents). Each segment
 is asked for k plus its tombstones, deleted documents are dropped, and the lists merge by score (ties: the
 older segment, then the lower document number). Encoding and ranking use one snapshot, so a search never
-sees half a write.
+sees half a write; the statistics weigh queries through a per-snapshot copy of the encoder's query-side state
+(`weighted_for`), never by changing the shared encoder, so threads searching different commits cannot mix
+them, and encoders whose queries do not depend on the corpus (SPLADE) are used as they are, unserialized.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lexir.corpus import Document
-from lexir.encoders.base import EncoderSpec, SparseEncoder
+from lexir.encoders.base import EncoderSpec, SparseEncoder, uses_corpus_statistics, weighted_for
 from lexir.encoders.idf import corpus_idf
 from lexir.encoders.registry import check_same_encoder
 from lexir.errors import LexirError
@@ -44,6 +48,14 @@ class SparseQueries:
         return {vocabulary[t]: float(w) for t, w in zip(vector.indices, vector.data)}
 
 
+@dataclass(frozen=True)
+class _Weighting:
+    """What weighs queries for one snapshot: the encoder (weighted by its statistics) and the live corpus IDF."""
+
+    encoder: SparseEncoder
+    idf: np.ndarray | None
+
+
 class SparseRetriever:
     """A live index's inverted index (base and added segments) searched as one.
 
@@ -65,7 +77,8 @@ class SparseRetriever:
             check_same_encoder(self.spec, encoder.spec)
         self._given_encoder = encoder
         self._segments = SegmentCache(SegmentSearcher)
-        self._weighted_for: Snapshot | None = None
+        self._weightings: weakref.WeakKeyDictionary[Snapshot, _Weighting] = weakref.WeakKeyDictionary()
+        self._weighing = threading.Lock()
 
     @property
     def spec(self) -> EncoderSpec:
@@ -90,25 +103,43 @@ class SparseRetriever:
         """Texts (encoded with the index's encoder), {term: weight} maps or CSR rows, weighted for the live
         documents of the latest snapshot."""
         snapshot = self.live.snapshot()
-        if self._weighted_for is not snapshot:
-            self.encoder.use_corpus_statistics(snapshot.statistics)
-            self._weighted_for = snapshot
-        vectors = self._weighted(self._vectors(queries), snapshot)
+        weighting = self._weighting(snapshot)
+        vectors = self._weighted(self._vectors(queries, weighting.encoder), weighting)
         labels = [q if isinstance(q, str) else " ".join(self.encoder.vocabulary[t] for t in vectors[i].indices)
                   for i, q in enumerate(queries)]
         return SparseQueries(snapshot, vectors, labels)
 
-    def _vectors(self, queries: Sequence[SparseQuery]) -> sp.csr_matrix:
+    def _weighting(self, snapshot: Snapshot) -> _Weighting:
+        """The snapshot's query weighting, made once (by the first thread to search it) and dropped with it."""
+        weighting = self._weightings.get(snapshot)
+        if weighting is None:
+            with self._weighing:
+                weighting = self._weightings.get(snapshot)
+                if weighting is None:
+                    weighting = self._weightings[snapshot] = self._weighting_of(snapshot)
+        return weighting
+
+    def _weighting_of(self, snapshot: Snapshot) -> _Weighting:
+        encoder = self.encoder
+        if uses_corpus_statistics(encoder):
+            encoder = weighted_for(encoder, snapshot.statistics)
+        idf = None
+        if self.query_weighting != "model":
+            statistics = snapshot.statistics
+            idf = corpus_idf(statistics.doc_freq, statistics.num_docs)
+        return _Weighting(encoder, idf)
+
+    def _vectors(self, queries: Sequence[SparseQuery], encoder: SparseEncoder) -> sp.csr_matrix:
         texts = [q for q in queries if isinstance(q, str)]
         for text in texts:
             if not text.strip():
                 raise LexirError("the query is empty; give at least one word")
         if texts and len(texts) == len(queries):  # the common case: no per-row slicing and stacking
-            vectors = self.encoder.encode_queries(texts)
+            vectors = encoder.encode_queries(texts)
             if sp.isspmatrix_csr(vectors) and vectors.dtype == np.float32:
                 return vectors.copy() if self.query_weighting != "model" else vectors
             return sp.csr_matrix(vectors, dtype=np.float32)
-        encoded = iter(self.encoder.encode_queries(texts) if texts else [])
+        encoded = iter(encoder.encode_queries(texts) if texts else [])
         rows = [next(encoded) if isinstance(q, str) else self._prepared(q) for q in queries]
         if not rows:
             return sp.csr_matrix((0, len(self.encoder.vocabulary)), dtype=np.float32)
@@ -128,12 +159,11 @@ class SparseRetriever:
         weights = [float(query[t]) for t in query if t in self._term_ids]
         return sp.csr_matrix((weights, ids, [0, len(ids)]), shape=(1, size), dtype=np.float32)
 
-    def _weighted(self, vectors: sp.csr_matrix, snapshot: Snapshot) -> sp.csr_matrix:
+    def _weighted(self, vectors: sp.csr_matrix, weighting: _Weighting) -> sp.csr_matrix:
         """Apply the query weighting: the encoder's weights, the live corpus IDF, or their product."""
-        if self.query_weighting == "model":
+        if weighting.idf is None:
             return vectors
-        statistics = snapshot.statistics
-        idf = corpus_idf(statistics.doc_freq, statistics.num_docs)[vectors.indices]
+        idf = weighting.idf[vectors.indices]
         vectors.data = idf if self.query_weighting == "idf" else vectors.data * idf
         return vectors
 

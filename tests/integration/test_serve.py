@@ -47,7 +47,7 @@ def test_real_server_over_http(splade_index, tmp_path):
         assert added.status_code == 200
         hits = httpx.get(f"{url}/search", params={"q": "ice on the leading edge of a wing", "k": 1}).json()["hits"]
         assert hits[0]["id"] == "live-1"
-        assert httpx.get(f"{url}/stats").json()["segments"] == 2
+        assert httpx.get(f"{url}/stats", headers={"X-API-Key": KEY}).json()["segments"] == 2
         assert httpx.post(f"{url}/search", content=b"{not json", headers={"content-type": "application/json"}
                           ).status_code == 422
 
@@ -166,3 +166,104 @@ def test_search_page_in_dense_and_hybrid_modes(dense_index, tmp_path):
         assert shown == expected[mode], (mode, shown)
         assert f"{len(expected[mode])} hits in" in dom and "<mark>" not in results  # only sparse hits highlight
         assert "Sleep and memory" in results
+
+
+def synthetic_documents(count: int, seed: int = 0) -> list[tuple[str, str, str]]:
+    """`count` documents of 30 words drawn from tests/texts.py's documents (a BM25 index of a few thousand)."""
+    import numpy as np
+
+    from tests.texts import DOCUMENTS
+
+    text = " ".join(f"{title} {body}" for _, title, body in DOCUMENTS)
+    words = sorted({word.strip(".,;:'\"()").lower() for word in text.split()} - {""})
+    rng = np.random.default_rng(seed)
+    return [(f"s{i}", "", " ".join(rng.choice(words, 30))) for i in range(count)]
+
+
+def load_benchmark():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("load_benchmark", Path(__file__).resolve().parents[2]
+                                                  / "benchmarks" / "load.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.integration
+def test_short_load_has_no_errors(tmp_path):
+    """benchmarks/load.py in short (docs/benchmarks.md has the full run): 16 clients for 10 s, one request in 20
+    a write, against a live BM25 index: not one error (no 5xx, no reset), and every write acknowledged is there."""
+    from tests.texts import DOCUMENTS
+
+    build_index(Corpus(str(write_jsonl(tmp_path / "docs.jsonl", synthetic_documents(3000)))), create_encoder("bm25"),
+                tmp_path / "index", progress=False)
+    queries = [query for _, title, text in DOCUMENTS for query in (title, text) if query.strip()]
+    report = load_benchmark().run_load(tmp_path / "index", queries, clients=16, seconds=10, write_every=20)
+    assert report.errors == [], "\n".join(report.lines())
+    assert not report.server_errors, "\n".join(report.lines())
+    searches, writes = len(report.latencies["search"]), len(report.latencies["write"])
+    assert searches > 100 and writes > 5, "\n".join(report.lines())
+    assert report.stats["documents"] == 3000 + writes
+
+
+@pytest.mark.integration
+def test_limits_hold_over_real_sockets(tmp_path):
+    """A 100 MB body streamed at a real server: refused (401 without the key, 413 with it) without being read, and
+    the server's memory does not grow; ids with '%', '/', spaces and unicode are fetched and deleted by path."""
+    from urllib.parse import quote
+
+    build_index(Corpus(str(write_jsonl(tmp_path / "docs.jsonl"))), create_encoder("bm25"), tmp_path / "index",
+                progress=False)
+
+    def rss_mb(pid: int) -> int:
+        status = Path(f"/proc/{pid}/status").read_text()
+        return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) // 1024
+
+    def body(total: int = 100 << 20, chunk: int = 1 << 20):
+        piece = b'{"documents": [{"id": "a", "text": "' + b"x" * chunk
+        for _ in range(total // len(piece) + 1):
+            yield piece
+
+    with running_server(tmp_path / "index", api_key=KEY) as url:
+        before = rss_mb(url.pid)
+        for headers, status in (({}, 401), ({"X-API-Key": KEY}, 413)):
+            response = httpx.post(f"{url}/documents", content=body(), timeout=60,
+                                  headers={"content-type": "application/json", **headers})
+            assert response.status_code == status and "error" in response.json()
+        assert rss_mb(url.pid) - before < 30
+        for doc_id in ("100%", "a%2Fb", "a/b", "/", "with space", "naïve ☃"):
+            document = {"id": doc_id, "title": "", "text": "an odd id"}
+            assert httpx.post(f"{url}/documents", json={"documents": [document]},
+                              headers={"X-API-Key": KEY}).status_code == 200
+            path = f"{url}/documents/{quote(doc_id, safe='')}"
+            assert httpx.get(path).json() == document
+            assert httpx.delete(path, headers={"X-API-Key": KEY}).json()["deleted"] == 1
+            assert httpx.get(f"{url}/documents", params={"id": doc_id}).status_code == 404
+
+
+@pytest.mark.integration
+def test_key_file_and_body_limit_flags(tmp_path):
+    """--api-key-file keeps the key out of the command line (ps); --max-request-bytes caps bodies; --api-key on the
+    command line works but warns; /stats needs the key."""
+    build_index(Corpus(str(write_jsonl(tmp_path / "docs.jsonl"))), create_encoder("bm25"), tmp_path / "index",
+                progress=False)
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(f"{KEY}\n")
+    log = tmp_path / "serve.log"
+    with running_server(tmp_path / "index", "--api-key-file", str(key_file), "--max-request-bytes", "2048",
+                        log=log) as url:
+        command_lines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in [url.pid]]
+        assert all(KEY.encode() not in line for line in command_lines)
+        small = {"documents": [{"id": "k1", "text": "a key from a file"}]}
+        assert httpx.post(f"{url}/documents", json=small, headers={"X-API-Key": KEY}).status_code == 200
+        large = {"documents": [{"id": "k2", "text": "x" * 3000}]}
+        refused = httpx.post(f"{url}/documents", json=large, headers={"X-API-Key": KEY})
+        assert refused.status_code == 413 and "2,048 bytes" in refused.json()["error"]
+        assert httpx.get(f"{url}/stats").status_code == 401
+        assert httpx.get(f"{url}/stats", headers={"X-API-Key": KEY}).json()["documents"] == 13
+    assert "warning" not in log.read_text()
+    with running_server(tmp_path / "index", "--api-key", KEY, log=log) as url:
+        assert httpx.get(f"{url}/stats", headers={"X-API-Key": KEY}).status_code == 200
+    assert "visible to other users" in log.read_text()

@@ -350,7 +350,7 @@ def test_index_merge_folds_segments_and_keeps_every_result(bm25_index, tmp_path)
                                headers={"X-API-Key": KEY}).status_code == 200
         assert client.delete("/documents/n2", headers={"X-API-Key": KEY}).status_code == 200
         assert client.delete("/documents/d9", headers={"X-API-Key": KEY}).status_code == 200
-        assert client.get("/stats").json()["segments"] == 3
+        assert client.get("/stats", headers={"X-API-Key": KEY}).json()["segments"] == 3
     queries = [*QUERIES, "heat shields", "tea", "wing lift ice", "blood pressure"]
     before = {query: search(index, query, "-k", "20", "--explain") for query in queries}
     assert {"n1", "n3", "d2"} <= {hit["id"] for hits in before.values() for hit in hits}

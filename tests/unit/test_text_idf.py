@@ -175,3 +175,18 @@ def test_bm25_weighs_queries_by_live_idf_only_when_the_statistics_differ(tmp_pat
     retriever = sparse_side(live)
     once = counts.data * corpus_idf(snapshot.doc_freq, snapshot.num_docs)[counts.indices] / build_idf[counts.indices]
     np.testing.assert_array_equal(retriever.encode(query).vectors.data, once)  # rescaled once, by the encoder
+
+
+def test_deleted_documents_text_df_carries_over_between_snapshots(tmp_path, if_index, if_encoder):
+    """Each commit's statistics count only the newly deleted documents' texts, and equal a fresh count."""
+    from lexir.index.live import Snapshot
+
+    shutil.copytree(if_index, tmp_path / "index")
+    live = LiveIndex(tmp_path / "index", encoder=if_encoder)
+    for doc_id in ("d0", "d1", "d2"):
+        live.delete([doc_id])
+        carried = live.snapshot().statistics
+        fresh = Snapshot(tmp_path / "index", live.snapshot().commit, lambda: if_encoder).statistics
+        np.testing.assert_array_equal(carried.text_doc_freq, fresh.text_doc_freq)
+        np.testing.assert_array_equal(carried.doc_freq, fresh.doc_freq)
+    np.testing.assert_array_equal(carried.text_doc_freq, brute_force_text_df(if_encoder, CONTENTS[3:]))
