@@ -89,7 +89,7 @@ def index_build(
     report = build_index(corpus, sparse_encoder, out, chunk_size=chunk_size, resume=resume, overwrite=overwrite,
                          progress=not quiet, workers=workers)
     if corpus.skipped:
-        console.print(f"[yellow]skipped {corpus.skipped} malformed lines[/yellow]")
+        console.print(f"[yellow]{corpus.skipped_summary()}[/yellow]", highlight=False)
     resumed = f" ({report.resumed_chunks} chunks resumed)" if report.resumed_chunks else ""
     console.print(
         f"indexed {report.num_docs:,} documents{resumed} into {report.path}: "
@@ -182,6 +182,19 @@ def index_info(
     for key, value in manifest.items():
         table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
     stdout.print(table)
+
+
+@index_app.command("check")
+def index_check(
+    index: Annotated[Path, typer.Argument(help="index directory")],
+    quick: Annotated[bool, typer.Option(help="only what opening checks (sizes, headers, offsets), not every byte")]
+    = False,
+) -> None:
+    """Verify an index, its live segments and dense sides: every file against its recorded checksum and every
+    posting against the manifest (exit 1, naming each damaged file, if anything is wrong)."""
+    from lexir.index.check import check_index
+
+    stdout.print(check_index(index, full=not quick).summary(), highlight=False, soft_wrap=True)
 
 
 @app.command("search")
@@ -315,9 +328,9 @@ def serve(
     import uvicorn
 
     from lexir.api.app import ENV_PREFIX
-    from lexir.index.format import read_manifest
+    from lexir.index.check import check_index
 
-    read_manifest(index)  # a clear error before any worker starts
+    check_index(index)  # a damaged index is refused in one line before any worker starts (cheap: no postings read)
     if workers < 1:
         raise LexirError(f"workers must be at least 1, got {workers}")
     if max_request_bytes < 1024:

@@ -1,8 +1,11 @@
 """Document sources: an ir_datasets id, a BEIR-layout folder, or a JSONL file.
 
 Every source yields `Document(id, title, text)` in a stable order. A JSONL line
-that is not a JSON object with a string `_id` stops the read with its line
-number, unless `skip_bad_lines` is set (then it is counted in `skipped`).
+that is not valid UTF-8, not a JSON object, or whose `_id` is not a non-empty string
+or whose `title`/`text` is present but not a string (null included) stops the read
+with its line number, unless `skip_bad_lines` is set (then it is counted in
+`skipped`, by reason in `skipped_by_reason`). A `.gz` file that ends early or is
+damaged stops the read with a one-line error naming the file, always.
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import zlib
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -18,6 +24,8 @@ from typing import IO
 from lexir.errors import LexirError
 
 logger = logging.getLogger(__name__)
+
+LOGGED_SKIPS = 10  # skipped lines logged one by one per read; the rest are only counted
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ class Corpus:
     def __init__(self, source: str, *, skip_bad_lines: bool = False) -> None:
         self.source = source
         self.skip_bad_lines = skip_bad_lines
-        self.skipped = 0
+        self.skipped_by_reason: Counter[str] = Counter()
         path = Path(source).expanduser()
         if path.is_dir():
             corpus_file = path / "corpus.jsonl"
@@ -61,34 +69,49 @@ class Corpus:
             self._jsonl = None
             self._dataset_id = _check_dataset_id(source)
 
+    @property
+    def skipped(self) -> int:
+        """Lines skipped by the last full read (with `skip_bad_lines`)."""
+        return sum(self.skipped_by_reason.values())
+
     def __len__(self) -> int:
         if self._dataset_id is not None:
             import ir_datasets
 
             return ir_datasets.load(self._dataset_id).docs_count() or sum(1 for _ in self)
-        return sum(1 for _ in _open_text(self._jsonl))  # type: ignore[arg-type]
+        with _open_lines(self._jsonl) as lines:  # type: ignore[arg-type]
+            return sum(1 for _ in lines)
 
     def __iter__(self) -> Iterator[Document]:
-        self.skipped = 0
+        self.skipped_by_reason = Counter()
         if self._dataset_id is not None:
             yield from _iter_ir_dataset(self._dataset_id)
         else:
             yield from self._iter_jsonl(self._jsonl)  # type: ignore[arg-type]
 
     def _iter_jsonl(self, path: Path) -> Iterator[Document]:
-        with _open_text(path) as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
+        with _open_lines(path) as lines:
+            for number, raw in enumerate(lines, start=1):
                 try:
-                    yield _parse_line(line)
-                except ValueError as error:
+                    if not raw.strip():
+                        continue
+                    yield _parse_line(raw)
+                except BadLine as error:
                     if not self.skip_bad_lines:
                         raise LexirError(
                             f"{path}:{number}: {error} (fix the line, or pass --skip-bad-lines to skip such lines)"
                         ) from None
-                    self.skipped += 1
-                    logger.warning("%s:%d skipped: %s", path, number, error)
+                    self.skipped_by_reason[error.reason] += 1
+                    if self.skipped <= LOGGED_SKIPS:
+                        logger.warning("%s:%d skipped: %s%s", path, number, error, "" if self.skipped < LOGGED_SKIPS
+                                       else " (further bad lines are counted, not logged)")
+
+    def skipped_summary(self) -> str:
+        """"3 bad lines skipped: 2 malformed JSON, 1 invalid UTF-8" (empty when none were)."""
+        if not self.skipped:
+            return ""
+        reasons = ", ".join(f"{count:,} {reason}" for reason, count in self.skipped_by_reason.most_common())
+        return f"skipped {self.skipped:,} bad line{'s' * (self.skipped != 1)}: {reasons}"
 
 
 class DocumentList:
@@ -109,26 +132,60 @@ class DocumentList:
 DocumentSource = Corpus | DocumentList
 
 
-def _parse_line(line: str) -> Document:
+class BadLine(ValueError):
+    """A JSONL line that is not a document; `reason` is its kind, counted when lines are skipped."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def _parse_line(raw: bytes) -> Document:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadLine("invalid UTF-8", f"byte 0x{raw[error.start]:02x} at column {error.start + 1}") from None
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
-        raise ValueError(f"malformed JSON ({error.msg})") from None
+        raise BadLine("malformed JSON", error.msg) from None
     if not isinstance(record, dict):
-        raise ValueError("expected a JSON object with _id, title, text")
+        raise BadLine("not a JSON object", "expected an object with _id, title, text")
     doc_id = record.get("_id", record.get("id"))
-    if not isinstance(doc_id, (str, int)) or str(doc_id) == "":
-        raise ValueError("missing or empty _id")
-    title, text = record.get("title") or "", record.get("text") or ""
-    if not isinstance(title, str) or not isinstance(text, str):
-        raise ValueError("title and text must be strings")
-    return Document(str(doc_id), title, text)
+    if doc_id is None or doc_id == "":
+        raise BadLine("missing or empty _id", "")
+    if not isinstance(doc_id, str):
+        raise BadLine("non-string _id", f"_id is {json.dumps(doc_id)[:40]}; ids are strings (quote it)")
+    for field in ("title", "text"):
+        if field in record and not isinstance(record[field], str):
+            value = record[field]
+            reason = f"null {field}" if value is None else f"non-string {field}"
+            raise BadLine(reason, f"{field} is {json.dumps(value)[:40]}; give a string (\"\" when there is none)")
+    return Document(doc_id, record.get("title", ""), record.get("text", ""))
 
 
-def _open_text(path: Path) -> IO[str]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+@contextmanager
+def _open_lines(path: Path) -> Iterator[Iterator[bytes]]:
+    """The raw lines of a JSONL(.gz) file (each decoded by _parse_line, so that a bad byte has a line number);
+    a .gz file that ends early or is damaged raises a one-line LexirError naming it."""
+    handle: IO[bytes] = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    count = 0
+
+    def lines() -> Iterator[bytes]:
+        nonlocal count
+        for count, line in enumerate(handle, start=1):  # noqa: B007 (count is read after an error)
+            yield line
+
+    try:
+        with handle:
+            yield lines()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise LexirError(f"{path} is truncated or damaged: its gzip data {_gzip_problem(error)} after line "
+                         f"{count:,}; copy or download it again") from None
+
+
+def _gzip_problem(error: Exception) -> str:
+    return "ends early" if isinstance(error, EOFError) else f"is corrupt ({error})"
 
 
 def _check_dataset_id(dataset_id: str) -> str:

@@ -71,6 +71,16 @@ def lexir(*args: object, check: bool = True) -> CliResult:
     return result
 
 
+def assert_one_line_error(result: CliResult, *fragments: str) -> None:
+    """A user error as the CLI reports one: exit status 1 and one line, `error: ...`, holding every fragment (no
+    traceback, no click `Aborted!`)."""
+    assert result.code == 1, (result.code, result.stdout[-2000:], result.stderr[-2000:])
+    assert "Traceback" not in result.stderr and "Aborted" not in result.stderr, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.strip().count("\n") == 0, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+
+
 def write_beir_folder(folder: Path, splits: dict[str, dict[str, tuple[str, dict[str, int]]]],
                       documents=DOCUMENTS) -> Path:
     """A BEIR-layout folder: corpus.jsonl, queries.jsonl and qrels/SPLIT.tsv for each split of

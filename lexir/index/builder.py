@@ -34,7 +34,7 @@ from lexir.corpus import Document, DocumentSource
 from lexir.encoders.base import SparseEncoder, needs_corpus_fit
 from lexir.errors import LexirError
 from lexir.files import atomic_write, folder_bytes, swap_folder, write_json_atomic
-from lexir.index.docstore import DOCSTORE_FILE, DocStore
+from lexir.index.docstore import DOCSTORE_FILE, DocStore, DuplicateIdError
 from lexir.index.encoding import ChunkEncoder, PendingChunk
 from lexir.index.format import ENCODER_STATE_DIR, Manifest, is_index, write_arrays, write_manifest
 from lexir.index.postings import DEFAULT_BLOCK_SIZE, build_postings
@@ -121,10 +121,11 @@ def build_index(
 
 
 def _keep_staging_only_with_work(staging: Path, error: LexirError) -> None:
-    """After a failed build, keep the staging folder only if it holds encoded chunks worth resuming."""
+    """After a failed build, keep the staging folder only if it holds encoded chunks worth resuming: not after
+    a duplicate id, which only a changed corpus can fix (and chunks of the old corpus must not be reused)."""
     if not staging.is_dir():
         return
-    if any((staging / "chunks").glob(CHUNK_GLOB)):
+    if not isinstance(error, DuplicateIdError) and any((staging / "chunks").glob(CHUNK_GLOB)):
         error.args = (f"{error} (finished chunks are kept in {staging}; --resume continues from them)",)
     else:
         shutil.rmtree(staging)
@@ -279,8 +280,7 @@ def write_index_folder(output: Path, vectors: sp.csr_matrix, quantizer: Quantize
         lexir_version=lexir.__version__, source=source,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), extra=extra(),
     )
-    write_manifest(output, manifest)
-    return manifest
+    return write_manifest(output, manifest)
 
 
 def stored_text_doc_freq(encoder: SparseEncoder, docstore_file: Path) -> np.ndarray | None:

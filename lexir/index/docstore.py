@@ -7,15 +7,18 @@ so a resumed build can rewrite a chunk without duplicates.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from lexir.corpus import Document
-from lexir.errors import LexirError
+from lexir.errors import IndexFormatError, LexirError
 
 DOCSTORE_FILE = "docs.sqlite"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 _SCHEMA = "CREATE TABLE IF NOT EXISTS docs (num INTEGER PRIMARY KEY, id TEXT NOT NULL, title TEXT, text TEXT)"
 
 
@@ -27,7 +30,8 @@ class DocStore:
         self._lock = threading.Lock()  # one connection serves every thread of a server: one query at a time
         if readonly:
             if not path.is_file():
-                raise LexirError(f"document store {path} is missing")
+                raise IndexFormatError(f"document store {path} is missing; rebuild the index")
+            check_sqlite_file(path)
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         else:
             self._db = sqlite3.connect(path, check_same_thread=False)
@@ -46,15 +50,39 @@ class DocStore:
         """Index the external ids, refusing duplicates, and fold the WAL into the main file."""
         duplicate = self._db.execute("SELECT id FROM docs GROUP BY id HAVING COUNT(*) > 1 LIMIT 1").fetchone()
         if duplicate:
-            raise LexirError(f"document id '{duplicate[0]}' occurs more than once in the corpus; ids must be unique")
+            nums = [num for (num,) in self._db.execute("SELECT num FROM docs WHERE id = ? ORDER BY num LIMIT 2",
+                                                       duplicate)]
+            raise DuplicateIdError(
+                f"document id '{duplicate[0]}' occurs more than once in the corpus (documents {nums[0] + 1:,} and "
+                f"{nums[1] + 1:,}, counting from 1 in corpus order); ids must be unique: remove or rename the "
+                "duplicates and build again"
+            )
         with self._db:
             self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS docs_id ON docs (id)")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.execute("PRAGMA journal_mode=DELETE")
 
-    def count(self) -> int:
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock; SQLite's errors become one line naming the file."""
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+            try:
+                yield self._db
+            except sqlite3.DatabaseError as error:
+                raise IndexFormatError(f"document store {self.path} cannot be read ({error}); the file is damaged: "
+                                       "rebuild the index") from None
+
+    def count(self) -> int:
+        with self._reading() as db:
+            return db.execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+
+    def number_range(self) -> tuple[int, int] | None:
+        """(smallest, largest) document number, or None when empty: two lookups in the rowid tree, O(log N)
+        (one query with both MIN and MAX would scan the table)."""
+        with self._reading() as db:
+            low = db.execute("SELECT MIN(num) FROM docs").fetchone()[0]
+            high = db.execute("SELECT MAX(num) FROM docs").fetchone()[0]
+        return None if low is None else (low, high)
 
     def ids(self, nums: Iterable[int]) -> list[str]:
         return [row[1] for row in self._rows(nums, "id")]
@@ -63,21 +91,21 @@ class DocStore:
         return [Document(row[1], row[2] or "", row[3] or "") for row in self._rows(nums, "id, title, text")]
 
     def num_of(self, doc_id: str) -> int | None:
-        with self._lock:
-            row = self._db.execute("SELECT num FROM docs WHERE id = ?", (doc_id,)).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT num FROM docs WHERE id = ?", (doc_id,)).fetchone()
         return None if row is None else row[0]
 
     def all_ids(self) -> list[str]:
-        with self._lock:
-            return [row[0] for row in self._db.execute("SELECT id FROM docs ORDER BY num")]
+        with self._reading() as db:
+            return [row[0] for row in db.execute("SELECT id FROM docs ORDER BY num")]
 
     def _rows(self, nums: Iterable[int], columns: str) -> list[tuple]:
         wanted = [int(n) for n in nums]
         if not wanted:
             return []
         placeholders = ",".join("?" * len(wanted))
-        with self._lock:
-            found = {row[0]: row for row in self._db.execute(
+        with self._reading() as db:
+            found = {row[0]: row for row in db.execute(
                 f"SELECT num, {columns} FROM docs WHERE num IN ({placeholders})", wanted)}
         missing = [n for n in wanted if n not in found]
         if missing:
@@ -86,3 +114,25 @@ class DocStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+class DuplicateIdError(LexirError):
+    """Two documents of a corpus with one id: the corpus itself must change, so a build cannot resume."""
+
+
+def check_sqlite_file(path: Path) -> None:
+    """A cheap look at a SQLite file: its 100-byte header names it a database whose pages fill the file (a
+    truncated copy is refused here rather than by a query later). Raises IndexFormatError naming the file."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        header = handle.read(100)
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise IndexFormatError(f"document store {path} is not a SQLite database ({size:,} bytes; damaged or "
+                               "truncated); rebuild the index")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    pages_valid = header[24:28] == header[92:96]  # the page count is trusted when these match (SQLite >= 3.7)
+    if page_size < 512 or size % page_size or (pages_valid and size < pages * page_size):
+        raise IndexFormatError(f"document store {path} is truncated or damaged ({size:,} bytes; its header "
+                               f"describes {pages:,} pages of {page_size:,}); rebuild the index")

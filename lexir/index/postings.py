@@ -27,7 +27,7 @@ def build_postings(vectors: sp.csr_matrix, quantizer: Quantizer, block_size: int
     nonempty = lengths > 0
     if impacts.size:
         term_max[nonempty] = np.maximum.reduceat(impacts, offsets[:-1][nonempty])
-    block_offsets, block_max, block_last_doc = _blocks(offsets, doc_ids, impacts, block_size)
+    block_offsets, block_max, block_last_doc = block_arrays(offsets, doc_ids, impacts, block_size)
     return {
         "offsets": offsets, "doc_ids": doc_ids, "impacts": impacts, "term_max": term_max,
         "block_offsets": block_offsets, "block_max": block_max, "block_last_doc": block_last_doc,
@@ -35,7 +35,7 @@ def build_postings(vectors: sp.csr_matrix, quantizer: Quantizer, block_size: int
     }
 
 
-def _blocks(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, block_size: int
+def block_arrays(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, block_size: int
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split every posting list into blocks of `block_size` postings (the last one may be shorter)."""
     lengths = np.diff(offsets)

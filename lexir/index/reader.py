@@ -13,8 +13,8 @@ from lexir.encoders.registry import check_same_encoder, encoder_from_spec
 from lexir.errors import IndexFormatError
 from lexir.files import folder_bytes
 from lexir.index.dense import DENSE_DIR
-from lexir.index.docstore import DOCSTORE_FILE, DocStore
-from lexir.index.format import ENCODER_STATE_DIR, Manifest, read_arrays, read_manifest
+from lexir.index.docstore import DOCSTORE_FILE, DocStore, check_sqlite_file
+from lexir.index.format import ENCODER_STATE_DIR, REBUILD, Manifest, read_arrays, read_manifest
 from lexir.index.quantize import Quantizer
 
 
@@ -24,7 +24,7 @@ class InvertedIndex:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.manifest: Manifest = read_manifest(self.path)
-        arrays = read_arrays(self.path)
+        arrays = read_arrays(self.path, self.manifest)
         self.offsets: np.ndarray = arrays["offsets"]
         self.doc_ids: np.ndarray = arrays["doc_ids"]
         self.impacts: np.ndarray = arrays["impacts"]
@@ -35,9 +35,8 @@ class InvertedIndex:
         self.doc_freq: np.ndarray = arrays["doc_freq"]
         self.doc_nnz: np.ndarray = arrays["doc_nnz"]
         self.text_doc_freq: np.ndarray | None = arrays.get("text_doc_freq")
-        if self.text_doc_freq is not None and self.text_doc_freq.shape != (self.num_terms,):
-            raise IndexFormatError(f"{self.path}: text_doc_freq.npy holds {self.text_doc_freq.shape} values for "
-                                   f"{self.num_terms} terms; rebuild the index")
+        if (self.path / DOCSTORE_FILE).is_file():  # (a missing store is reported when documents are first read)
+            check_sqlite_file(self.path / DOCSTORE_FILE)
 
     @property
     def num_docs(self) -> int:
@@ -63,7 +62,14 @@ class InvertedIndex:
 
     @cached_property
     def docstore(self) -> DocStore:
-        return DocStore(self.path / DOCSTORE_FILE, readonly=True)
+        """The document store, checked to number documents 0..num_docs-1 (two lookups in its rowid tree)."""
+        store = DocStore(self.path / DOCSTORE_FILE, readonly=True)
+        numbers = store.number_range()
+        if numbers != (0, self.num_docs - 1):
+            store.close()
+            raise IndexFormatError(f"document store {store.path} holds document numbers {numbers} where the "
+                                   f"manifest counts {self.num_docs:,} documents; {REBUILD}")
+        return store
 
     def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
         """(document numbers, quantized impacts) of one term."""
@@ -74,9 +80,16 @@ class InvertedIndex:
         """The encoder the index was built with, with its fitted state (e.g. the BM25 vocabulary)."""
         encoder = encoder_from_spec(self.manifest.encoder, **runtime)
         if needs_corpus_fit(encoder):
-            encoder.load_state(self.path / ENCODER_STATE_DIR)
+            try:
+                encoder.load_state(self.path / ENCODER_STATE_DIR)
+            except (ValueError, KeyError, TypeError) as error:  # a damaged state file (JSON, or its contents)
+                raise IndexFormatError(f"the encoder state in {self.path / ENCODER_STATE_DIR} is damaged ({error!r})"
+                                       f"; {REBUILD}") from None
         encoder.use_corpus_statistics(self.statistics)
         check_same_encoder(self.manifest.encoder, encoder.spec)
+        if len(encoder.vocabulary) != self.num_terms:  # query term numbers index the offsets
+            raise IndexFormatError(f"{self.path}: the encoder's vocabulary holds {len(encoder.vocabulary):,} terms, "
+                                   f"the index {self.num_terms:,}; {REBUILD}")
         return encoder
 
     def size_bytes(self) -> int:

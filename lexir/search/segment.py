@@ -36,7 +36,7 @@ class SegmentSearcher:
         """Top-k of every row, in parallel threads."""
         k = clamp_k(k, self.index.num_docs)
         docs, scores, counts = top_k_many(self.postings, self._kernel_queries(vectors, options), options.algorithm,
-                                          k, options.heap_factor)
+                                          k, options.heap_factor, self.index.path)
         return [RankedNums(docs[i, :counts[i]].astype(np.int64), self._scaled(scores[i, :counts[i]]))
                 for i in range(len(counts))]
 
@@ -44,7 +44,7 @@ class SegmentSearcher:
         """Top-k of one row in the calling thread (lowest latency for one query)."""
         k = clamp_k(k, self.index.num_docs)
         nums, scores = top_k_one(self.postings, self._kernel_queries(vector, options), options.algorithm, k,
-                                 options.heap_factor)
+                                 options.heap_factor, self.index.path)
         return RankedNums(np.asarray(nums, dtype=np.int64), self._scaled(scores))
 
     def explain(self, vector: sp.csr_matrix, num: int, options: SearchOptions, vocabulary: Sequence[str]

@@ -73,7 +73,7 @@ def test_bad_inputs(tmp_path, bm25_index):
                           "docs.jsonl:3")
     skipped = run("index", "build", str(source), "--out", str(tmp_path / "i"), "--encoder", "bm25",
                   "--skip-bad-lines", "--quiet")
-    assert skipped.returncode == 0 and "skipped 1 malformed lines" in skipped.stderr
+    assert skipped.returncode == 0 and "skipped 1 bad line: 1 malformed JSON" in skipped.stderr
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     assert_one_line_error(run("index", "build", str(empty), "--out", str(tmp_path / "e"), "--encoder", "bm25"),

@@ -5,7 +5,9 @@ tests/fixtures/index-v1/ was written once by tests/fixtures/make_index_v1.py (fo
 documents, a flat MiniLM dense side, a live segment with one added document and a tombstone) and is never
 rewritten; index-v1.expected.json holds what searching it returned then. A change of the format must keep opening
 (or upgrading) it with identical results; a change that writer and reader both follow without a version bump
-fails the layout checks on a freshly built index.
+fails the layout checks on a freshly built index. The one addition within version 1 is optional and ignored by
+readers that predate it (`Manifest.from_dict` reads only the keys it knows): the `files` records of both
+manifests, checked here against the files themselves.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import math
 import shutil
 import sqlite3
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,7 @@ MANIFEST_KEYS = {"format_version", "lexir_version", "created_at", "source", "enc
                  "num_postings", "quantization", "block_size", "extra"}
 DENSE_MANIFEST_KEYS = {"format_version", "lexir_version", "faiss_version", "created_at", "encoder", "faiss", "metric",
                        "dim", "count", "docs_fingerprint", "extra"}
+RECORDS = "files"  # optional in both manifests: {path: {"bytes", "crc32"}} of the files beside them (absent before)
 
 
 @pytest.fixture
@@ -102,6 +106,8 @@ def test_a_new_index_is_written_in_the_documented_format(tmp_path, minilm):
     arrays = check_index_layout(index)
     assert int(np.diff(arrays["block_offsets"]).max()) == 3  # "common": 150 postings in blocks of 64
     check_dense_layout(index)
+    assert RECORDS in json.loads((index / "manifest.json").read_text())
+    assert RECORDS in json.loads((index / "dense" / "dense.json").read_text())
 
     from fastapi.testclient import TestClient
 
@@ -121,6 +127,7 @@ def test_a_new_index_is_written_in_the_documented_format(tmp_path, minilm):
     assert json.loads((index / "segments" / live["segments"][0] / "manifest.json").read_text())["quantization"] == \
         base["quantization"]  # segments are quantized with the base's scale
     assert segment["doc_nnz"].shape == (1,)
+    assert RECORDS in json.loads((index / "segments" / live["segments"][0] / "manifest.json").read_text())
 
 
 def load_array(folder: Path, name: str) -> np.ndarray:
@@ -132,7 +139,13 @@ def load_array(folder: Path, name: str) -> np.ndarray:
 def check_index_layout(folder: Path) -> dict[str, np.ndarray]:
     """docs/architecture.md's table, file by file, with the relations between the arrays."""
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert set(manifest) == MANIFEST_KEYS and manifest["format_version"] == FORMAT_VERSION
+    assert set(manifest) - {RECORDS} == MANIFEST_KEYS and manifest["format_version"] == FORMAT_VERSION
+    if RECORDS in manifest:  # every file of the folder as written (live files, segments and dense/ came later)
+        later = {"live.json", ".write.lock", "segments", "dense"}
+        written = {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()
+                   and path.name != "manifest.json" and path.relative_to(folder).parts[0] not in later}
+        assert set(manifest[RECORDS]) == written
+        check_records(folder, manifest[RECORDS])
     bits, block_size = manifest["quantization"]["bits"], manifest["block_size"]
     impact = np.dtype(np.uint8 if bits == 8 else np.uint16).newbyteorder("<")
     types = {"offsets": "<i8", "doc_ids": "<i4", "impacts": impact, "term_max": impact, "block_offsets": "<i8",
@@ -181,10 +194,20 @@ def check_dense_layout(folder: Path) -> None:
     import faiss
 
     manifest = json.loads((folder / "dense" / "dense.json").read_text())
-    assert set(manifest) == DENSE_MANIFEST_KEYS and manifest["format_version"] == 1
+    assert set(manifest) - {RECORDS} == DENSE_MANIFEST_KEYS and manifest["format_version"] == 1
+    if RECORDS in manifest:
+        assert set(manifest[RECORDS]) == {"faiss.index"}
+        check_records(folder / "dense", manifest[RECORDS])
     assert manifest["metric"] == "inner_product"
     num_docs = json.loads((folder / "manifest.json").read_text())["num_docs"]
     stored = faiss.read_index(str(folder / "dense" / "faiss.index"))
     assert (stored.ntotal, stored.d) == (manifest["count"], manifest["dim"]) and manifest["count"] == num_docs
     assert stored.metric_type == faiss.METRIC_INNER_PRODUCT
     assert manifest["docs_fingerprint"].startswith("sha256:")
+
+
+def check_records(folder: Path, records: dict) -> None:
+    """Each recorded file's size and CRC-32 (zlib's, as 8 lowercase hex digits)."""
+    for name, record in records.items():
+        data = (folder / name).read_bytes()
+        assert record == {"bytes": len(data), "crc32": f"{zlib.crc32(data):08x}"}, name

@@ -3,6 +3,7 @@ current by live writes), the inference-free `idf` option values, and BM25's live
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from collections import Counter
@@ -138,7 +139,10 @@ def test_idf_option_values_and_the_fallback_for_an_index_without_text_df(tmp_pat
     assert vectors.idf_source == "vectors" and sparse_side(if_index, idf="auto").encoder.idf_source == "text"
     older = tmp_path / "older"
     shutil.copytree(if_index, older)
-    (older / "text_doc_freq.npy").unlink()  # as built by a lexir that did not record it
+    (older / "text_doc_freq.npy").unlink()  # as built by a lexir that did not record it (nor file checksums,
+    manifest = json.loads((older / "manifest.json").read_text())  # which would name the file missing)
+    del manifest["files"]
+    (older / "manifest.json").write_text(json.dumps(manifest))
     with caplog.at_level(logging.WARNING, logger="lexir.encoders.inference_free"):
         encoder = sparse_side(older).encoder
         encoder.use_corpus_statistics(InvertedIndex(older).statistics)

@@ -22,7 +22,7 @@ from numba import njit
 
 from lexir.search.algorithms.cursors import open_cursors, scan_to, skip_blocks
 from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted
-from lexir.search.algorithms.postings import PostingArrays
+from lexir.search.algorithms.postings import PostingArrays, corrupt_result
 
 DEFAULT_WINDOW = 16384  # measured: larger windows won on every collection (benchmarks/algorithm_crossover.py)
 _CHUNK = 64  # accumulator slots per "touched" flag: candidates are found without scanning the whole window
@@ -58,6 +58,9 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
             if pos[i] < end[i] and doc_ids[pos[i]] < next_doc:
                 next_doc = doc_ids[pos[i]]
         if next_doc >= num_docs:
+            for i in range(n):  # every cursor is at its end, unless doc_ids holds a number >= num_docs
+                if pos[i] < end[i]:
+                    return corrupt_result()
             break
         low = next_doc
         high = min(low + window, num_docs)
@@ -93,6 +96,8 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
                 doc = doc_ids[p]
                 if doc >= high:
                     break
+                if doc < low:  # lists ascend, and the cursor is at or after low: a damaged doc_ids
+                    return corrupt_result()
                 accumulator[doc - low] += w * impacts[p]
                 touched[(doc - low) // _CHUNK] = True
                 p += 1

@@ -47,12 +47,13 @@ def skip_blocks(block_last_doc: np.ndarray, block: int, block_end: int, target: 
 def scan_to(doc_ids: np.ndarray, pos: int, end: int, start: int, block_start: int, block: int, block_end: int,
             block_size: int, target: int) -> int:
     """The first posting at or after `pos` with document >= target, given that `block` (from skip_blocks)
-    is the first block that can hold it; `end` when there is none."""
+    is the first block that can hold it; `end` when there is none. (The block's last document stops the scan
+    inside the block; `end` bounds it too, whatever block_last_doc holds.)"""
     if block >= block_end or pos >= end:
         return end
     first = start + (block - block_start) * block_size
     if pos < first:
         pos = first
-    while doc_ids[pos] < target:
+    while pos < end and doc_ids[pos] < target:
         pos += 1
     return pos

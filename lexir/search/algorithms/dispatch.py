@@ -9,13 +9,15 @@ query with the rule of choice.py; a batch carries one code per query, so one par
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
-from lexir.errors import LexirError
+from lexir.errors import IndexFormatError, LexirError
+from lexir.index.format import REBUILD
 from lexir.search.algorithms import ALGORITHMS, AUTO, BLOCK_MAX_MAXSCORE, MAXSCORE
 from lexir.search.algorithms.approximate import cut_query_terms
 from lexir.search.algorithms.block_max_maxscore import DEFAULT_WINDOW, block_max_maxscore_top_k
@@ -50,19 +52,44 @@ def cut_queries(queries: KernelQueries, term_max: np.ndarray, query_cut: int) ->
     return KernelQueries(*cut_query_terms(queries.offsets, queries.terms, queries.weights, term_max, query_cut))
 
 
-def top_k_one(postings: PostingArrays, queries: KernelQueries, algorithm: str, k: int, heap_factor: float
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Top k of the first query in the calling thread: (doc numbers, float64 scores in impact units)."""
+def top_k_one(postings: PostingArrays, queries: KernelQueries, algorithm: str, k: int, heap_factor: float,
+              folder: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top k of the first query in the calling thread: (doc numbers, float64 scores in impact units).
+
+    `folder`, the index directory, is named by the error a damaged doc_ids.npy raises."""
+    _check_terms(postings, queries, folder)
     span = slice(queries.offsets[0], queries.offsets[1])
-    return top_k(ALGORITHMS[algorithm], postings, queries.terms[span], queries.weights[span], k, heap_factor,
-                 DEFAULT_WINDOW)
+    docs, scores = top_k(ALGORITHMS[algorithm], postings, queries.terms[span], queries.weights[span], k,
+                         heap_factor, DEFAULT_WINDOW)
+    if docs.shape[0] and docs.min() < 0:
+        raise _damaged(postings, folder)
+    return docs, scores
 
 
-def top_k_many(postings: PostingArrays, queries: KernelQueries, algorithm: str, k: int, heap_factor: float
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def top_k_many(postings: PostingArrays, queries: KernelQueries, algorithm: str, k: int, heap_factor: float,
+               folder: Path | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top k of every query in parallel threads: (docs[Q, k], float64 scores[Q, k], counts[Q])."""
+    _check_terms(postings, queries, folder)
     codes = np.full(len(queries.offsets) - 1, ALGORITHMS[algorithm], dtype=np.int64)
-    return top_k_batch(codes, postings, queries, k, heap_factor, DEFAULT_WINDOW)
+    docs, scores, counts = top_k_batch(codes, postings, queries, k, heap_factor, DEFAULT_WINDOW)
+    if ((docs < 0) & (np.arange(docs.shape[1]) < counts[:, None])).any():
+        raise _damaged(postings, folder)
+    return docs, scores, counts
+
+
+def _check_terms(postings: PostingArrays, queries: KernelQueries, folder: Path | None) -> None:
+    """Query term numbers index the offsets: one outside the index's vocabulary is refused before any kernel."""
+    num_terms = postings.offsets.shape[0] - 1
+    if queries.terms.size and (queries.terms.min() < 0 or queries.terms.max() >= num_terms):
+        raise IndexFormatError(f"{folder or 'the index'}: a query term number ({int(queries.terms.max())}) lies "
+                               f"outside the index's {num_terms:,} terms: its encoder does not match it; {REBUILD}")
+
+
+def _damaged(postings: PostingArrays, folder: Path | None) -> IndexFormatError:
+    """A kernel met a document number outside 0..num_docs-1 (see postings.py)."""
+    path = folder / "doc_ids.npy" if folder is not None else "doc_ids.npy"
+    return IndexFormatError(f"index file {path} is damaged: it holds document numbers outside "
+                            f"0..{postings.num_docs - 1:,}; {REBUILD}")
 
 
 @njit(cache=CACHE, nogil=True)

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted, sift_down, worse
-from lexir.search.algorithms.postings import PostingArrays, query_postings
+from lexir.search.algorithms.postings import PostingArrays, corrupt_result, query_postings
 
 SCAN_RATIO = 16
 
@@ -40,6 +40,8 @@ def exhaustive_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.nda
         weight = np.float64(weights[q])
         for p in range(offsets[term], offsets[term + 1]):
             doc = doc_ids[p]
+            if doc < 0 or doc >= num_docs:
+                return corrupt_result()
             scores[doc] += weight * impacts[p]
             if not touched[doc]:
                 touched[doc] = True
@@ -80,7 +82,10 @@ def _exhaustive_scan(postings: PostingArrays, terms: np.ndarray, weights: np.nda
         term = terms[q]
         weight = np.float64(weights[q])
         for p in range(offsets[term], offsets[term + 1]):
-            scores[doc_ids[p]] += weight * impacts[p]
+            doc = doc_ids[p]
+            if doc < 0 or doc >= num_docs:
+                return corrupt_result()
+            scores[doc] += weight * impacts[p]
     heap_scores = np.empty(k, dtype=np.float64)
     heap_docs = np.empty(k, dtype=np.int32)
     size = 0

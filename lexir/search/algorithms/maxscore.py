@@ -18,7 +18,7 @@ from numba import njit
 
 from lexir.search.algorithms.cursors import open_cursors, scan_to, skip_blocks
 from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted
-from lexir.search.algorithms.postings import PostingArrays
+from lexir.search.algorithms.postings import PostingArrays, corrupt_result
 
 
 @njit(cache=CACHE, nogil=True)
@@ -75,4 +75,7 @@ def maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarr
                 while first_essential < n and heap_factor * prefix_bound[first_essential] <= threshold:
                     first_essential += 1
         doc = next_doc
+    for i in range(first_essential, n):  # ascending lists of numbers below num_docs end with every essential
+        if pos[i] < end[i]:               # cursor at its end; one stopped short at a number >= num_docs
+            return corrupt_result()
     return heap_sorted(heap_scores, heap_docs, size)

@@ -3,6 +3,13 @@
 numba compiles a NamedTuple of arrays and ints like loose arguments (each field keeps its own dtype
 and read-only flag), so kernels read `postings.doc_ids` instead of taking a dozen positional arrays
 that could be passed in the wrong order.
+
+Bounds: opening an index checked the arrays' shapes and that the offsets and block offsets rise from 0 to
+the arrays' ends (index/format.py), so every position a kernel computes from them is inside the arrays.
+The values of doc_ids are not checked when an index opens (that reads every posting); a kernel that would
+index an array by a document number checks that it lies in 0..num_docs-1, and otherwise returns
+`corrupt_result()` (kernels return it rather than raise: an exception raised in a prange loop is lost),
+which dispatch.py turns into an IndexFormatError.
 """
 
 from __future__ import annotations
@@ -49,6 +56,12 @@ def posting_arrays(index: InvertedIndex) -> PostingArrays:
     """The memory-mapped (read-only) arrays of an opened index."""
     return postings_from_arrays({name: getattr(index, name) for name in ARRAY_FIELDS}, index.manifest.block_size,
                                 index.num_docs)
+
+
+@njit(cache=CACHE, nogil=True)
+def corrupt_result() -> tuple[np.ndarray, np.ndarray]:
+    """What a kernel returns when doc_ids holds a number outside 0..num_docs-1: one hit numbered -1."""
+    return np.full(1, -1, dtype=np.int32), np.zeros(1, dtype=np.float64)
 
 
 @njit(cache=CACHE, nogil=True)
