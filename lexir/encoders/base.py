@@ -72,11 +72,14 @@ class CorpusStatistics:
     `doc_freq[t]` counts the documents whose vector holds term t (expansion terms included);
     `text_doc_freq[t]`, where the index records it, counts the documents whose text's own tokens hold t
     (as OpenSearch's idf.json files are made); None where it is not recorded (BM25, older indexes).
+    `added_terms` are the words live writes appended to the build's vocabulary (encoders with an open
+    vocabulary: BM25), in id order after the build's terms; the document frequencies cover them too.
     """
 
     num_docs: int
     doc_freq: np.ndarray
     text_doc_freq: np.ndarray | None = None
+    added_terms: tuple[str, ...] = ()
 
 
 @runtime_checkable
@@ -103,6 +106,17 @@ class SparseEncoder(Protocol):
     def text_doc_freq(self, texts: Sequence[str]) -> np.ndarray | None:
         """Per vocabulary term, how many of `texts` hold it among their own tokens (the index stores the sum,
         for text IDF); None for encoders that have no use for it."""
+        ...
+
+    @property
+    def added_terms(self) -> tuple[str, ...]:
+        """Terms appended to the build's vocabulary by `grow_vocabulary` (or taken from the statistics of a live
+        index); always empty for a model's fixed vocabulary."""
+        ...
+
+    def grow_vocabulary(self, texts: Sequence[str]) -> None:
+        """Append the words of `texts` that the vocabulary lacks, so that a live write indexes every word it
+        holds (an open vocabulary: BM25); a model's fixed vocabulary does nothing."""
         ...
 
 

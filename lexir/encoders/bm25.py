@@ -9,6 +9,13 @@ length come from the corpus (`fit`) and are saved inside the index.
 Live updates change df and N but not the impacts already written, which carry the build's IDF: after
 `use_corpus_statistics` with other statistics than the build's, a query term weighs count x live idf /
 build idf, so that the score is the BM25 of the live corpus (length normalisation keeps the build's average).
+
+The vocabulary is open: a live write first appends the words the vocabulary lacks (`grow_vocabulary`, ids
+after the build's terms), so that every word of an acknowledged document is searchable at once. Their
+impacts carry ADDED_IDF, the IDF of a word found in one document of the build's corpus, in place of a build
+IDF (every segment bakes in the same value, so one query weight, count x live idf / ADDED_IDF, serves them
+all). The appended words are stored with the segments (the index's `added_terms.json`) and reach query
+encoders through `CorpusStatistics.added_terms`; the spec's vocabulary fingerprint stays the build's.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ class BM25Encoder:
         self.num_docs = 0
         self.avg_doc_length = 0.0
         self._live_idf: np.ndarray | None = None  # None: the corpus is the one the impacts were computed on
+        self._build_terms = 0  # the build's vocabulary is _terms[:_build_terms]; live writes append the rest
 
     @classmethod
     def from_spec(cls, spec: EncoderSpec, **runtime: object) -> BM25Encoder:
@@ -74,15 +82,49 @@ class BM25Encoder:
             model=None,
             max_doc_length=None,
             max_query_length=None,
-            vocab_fingerprint=vocabulary_fingerprint(self._terms),
+            vocab_fingerprint=vocabulary_fingerprint(self._terms[:self._build_terms]),
             params={"k1": self.k1, "b": self.b, "analyzer": self.analyzer.config},
         )
 
-    def use_corpus_statistics(self, statistics: CorpusStatistics) -> None:
-        """Weigh query terms by the IDF of `statistics` where it is not the build's (see the module docstring)."""
+    @property
+    def added_terms(self) -> tuple[str, ...]:
+        return tuple(self._terms[self._build_terms:])
+
+    @property
+    def added_idf(self) -> float:
+        """The IDF baked into the impacts of appended words: that of a word in one document of the build."""
+        return float(corpus_idf(np.array([1]), self.num_docs)[0])
+
+    def grow_vocabulary(self, texts: Iterable[str]) -> None:
+        """Append the words of `texts` that the vocabulary lacks (in order of first appearance)."""
         self._require_fitted()
-        same = statistics.num_docs == self.num_docs and np.array_equal(statistics.doc_freq, self._doc_freq)
+        new: dict[str, None] = {}
+        for text in texts:
+            new.update((term, None) for term in self.analyzer(text) if term not in self._term_ids)
+        if new:
+            self._with_added([*self.added_terms, *new])
+
+    def use_corpus_statistics(self, statistics: CorpusStatistics) -> None:
+        """Take the vocabulary live writes grew (`statistics.added_terms`) and weigh query terms by the IDF of
+        `statistics` where it is not the build's (see the module docstring)."""
+        self._require_fitted()
+        if statistics.added_terms != self.added_terms:
+            self._with_added(statistics.added_terms)
+        same = (statistics.num_docs == self.num_docs and not statistics.added_terms
+                and np.array_equal(statistics.doc_freq, self._doc_freq))
         self._live_idf = None if same else corpus_idf(statistics.doc_freq, statistics.num_docs)
+
+    def _with_added(self, added: Sequence[str]) -> None:
+        """The build's vocabulary followed by `added`. New objects, never changed in place: copies of this encoder
+        (one per searched snapshot) share the old ones."""
+        terms = [*self._terms[:self._build_terms], *added]
+        if len(set(terms)) != len(terms):
+            raise LexirError("the words appended to the BM25 vocabulary repeat words it holds: the index's "
+                             "added_terms.json is damaged; rebuild the index")
+        self._terms = terms
+        self._term_ids = {term: i for i, term in enumerate(terms)}
+        self._idf = np.concatenate([self._idf[:self._build_terms], np.full(len(added), self.added_idf, np.float32)])
+        self._doc_freq = np.concatenate([self._doc_freq[:self._build_terms], np.zeros(len(added), np.int64)])
 
     def text_doc_freq(self, texts: Sequence[str]) -> None:
         """BM25 queries need no text IDF."""
@@ -110,11 +152,12 @@ class BM25Encoder:
         self.num_docs = num_docs
         self.avg_doc_length = avg_length
         self._live_idf = None
+        self._build_terms = len(terms)
 
     def save_state(self, folder: Path) -> None:
         self._require_fitted()
-        state = {"terms": self._terms, "df": self._doc_freq.tolist(), "num_docs": self.num_docs,
-                 "avg_doc_length": self.avg_doc_length}
+        state = {"terms": self._terms[:self._build_terms], "df": self._doc_freq[:self._build_terms].tolist(),
+                 "num_docs": self.num_docs, "avg_doc_length": self.avg_doc_length}
         write_json_atomic(folder / STATE_FILE, state)
 
     def load_state(self, folder: Path) -> None:

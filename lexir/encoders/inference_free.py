@@ -72,6 +72,7 @@ class InferenceFreeEncoder:
     """
 
     kind = "inference-free"
+    added_terms: tuple[str, ...] = ()  # the model's vocabulary is fixed (see grow_vocabulary)
     SETTINGS = tuple(name for name in SpladeEncoder.SETTINGS if name != "query_top_k")  # queries are not SPLADE's
     RUNTIME_OPTIONS = SpladeEncoder.RUNTIME_OPTIONS + QUERY_OPTIONS
 
@@ -172,6 +173,9 @@ class InferenceFreeEncoder:
         weighted.use_corpus_statistics(statistics)
         self._warned_vectors = weighted._warned_vectors
         return weighted
+
+    def grow_vocabulary(self, texts: Sequence[str]) -> None:
+        """A model's vocabulary is fixed: every text is already written in its tokens."""
 
     def text_doc_freq(self, texts: Sequence[str]) -> np.ndarray:
         """How many of `texts` hold each vocabulary token among their own tokens (as `lexir index idf` counts)."""

@@ -66,6 +66,7 @@ class SpladeEncoder:
     """
 
     kind = "splade"
+    added_terms: tuple[str, ...] = ()  # the model's vocabulary is fixed (see grow_vocabulary)
     uses_corpus_statistics = False  # queries are the model's own (see use_corpus_statistics)
     SETTINGS = ("max_doc_length", "max_query_length", "doc_top_k", "query_top_k", "activation", "precision")
     RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code")
@@ -153,6 +154,9 @@ class SpladeEncoder:
 
     def use_corpus_statistics(self, statistics: CorpusStatistics) -> None:
         """SPLADE queries are the model's own: the corpus does not weigh them."""
+
+    def grow_vocabulary(self, texts: Sequence[str]) -> None:
+        """A model's vocabulary is fixed: every text is already written in its tokens."""
 
     def text_doc_freq(self, texts: Sequence[str]) -> None:
         """SPLADE queries need no text IDF."""

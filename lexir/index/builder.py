@@ -36,7 +36,14 @@ from lexir.errors import LexirError
 from lexir.files import atomic_write, folder_bytes, swap_folder, write_json_atomic
 from lexir.index.docstore import DOCSTORE_FILE, DocStore, DuplicateIdError
 from lexir.index.encoding import ChunkEncoder, PendingChunk
-from lexir.index.format import ENCODER_STATE_DIR, Manifest, is_index, write_arrays, write_manifest
+from lexir.index.format import (
+    ENCODER_STATE_DIR,
+    Manifest,
+    is_index,
+    write_added_terms,
+    write_arrays,
+    write_manifest,
+)
 from lexir.index.postings import DEFAULT_BLOCK_SIZE, build_postings
 from lexir.index.quantize import Quantizer
 
@@ -271,6 +278,7 @@ def write_index_folder(output: Path, vectors: sp.csr_matrix, quantizer: Quantize
     arrays = build_postings(vectors, quantizer, block_size)
     text_df = stored_text_doc_freq(encoder, docstore_file)
     write_arrays(output, arrays if text_df is None else {**arrays, "text_doc_freq": text_df})
+    write_added_terms(output, encoder.added_terms)
     shutil.copy2(docstore_file, output / DOCSTORE_FILE)
     if encoder_state is not None:
         shutil.copytree(encoder_state, output / ENCODER_STATE_DIR)

@@ -14,6 +14,9 @@ An index is a directory:
     text_doc_freq.npy    int64[V]     optional: documents whose text's own tokens hold each term (the text IDF
                                       of inference-free queries); indexes of other encoders, and indexes built
                                       before lexir recorded it, have none
+    added_terms.json     optional: JSON list of the words live writes appended to the build's vocabulary (an
+                                      open vocabulary: BM25), in id order after the build's terms; a live
+                                      segment holds every word appended up to its own write
     docs.sqlite          external ids, titles, texts (see docstore.py)
     encoder/             state of encoders fitted on the corpus (e.g. bm25.json)
     dense/               optional FAISS side, with its own manifest (written and read in dense.py)
@@ -46,6 +49,7 @@ from lexir.index.quantize import SUPPORTED_BITS, Quantizer
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 ENCODER_STATE_DIR = "encoder"
+ADDED_TERMS_FILE = "added_terms.json"
 ARRAY_NAMES = ("offsets", "doc_ids", "impacts", "term_max", "block_offsets", "block_max", "block_last_doc",
                "doc_freq", "doc_nnz")
 OPTIONAL_ARRAY_NAMES = ("text_doc_freq",)
@@ -100,6 +104,27 @@ def write_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
     """Every array of ARRAY_NAMES, and those of OPTIONAL_ARRAY_NAMES that `arrays` holds."""
     for name in (*ARRAY_NAMES, *(name for name in OPTIONAL_ARRAY_NAMES if name in arrays)):
         np.save(folder / f"{name}.npy", arrays[name])
+
+
+def write_added_terms(folder: Path, terms: tuple[str, ...]) -> None:
+    """The words appended to the build's vocabulary (nothing is written when there are none)."""
+    if terms:
+        write_json_atomic(folder / ADDED_TERMS_FILE, list(terms))
+
+
+def read_added_terms(folder: Path, manifest: Manifest) -> tuple[str, ...]:
+    """The words appended to the build's vocabulary, checked: strings, fewer than the index's terms."""
+    path = folder / ADDED_TERMS_FILE
+    if not path.is_file():
+        return ()
+    try:
+        terms = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise IndexFormatError(f"{path} is unreadable ({error}); {REBUILD}") from None
+    if not isinstance(terms, list) or not all(isinstance(term, str) for term in terms) or \
+            len(terms) >= manifest.num_terms:
+        raise IndexFormatError(f"{path} is not a list of fewer than {manifest.num_terms:,} words; {REBUILD}")
+    return tuple(terms)
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Manifest:

@@ -168,23 +168,34 @@ class Snapshot:
             return self._text_doc_freq
 
     @cached_property
+    def added_terms(self) -> tuple[str, ...]:
+        """The words live writes appended to the build's vocabulary: the newest segment records every one of
+        them (each write and merge records those of the commit it started from, then its own)."""
+        return max((index.added_terms for index in self.segments.values()), key=len)
+
+    @property
+    def num_terms(self) -> int:
+        """The vocabulary of the live documents: the build's terms and the appended words."""
+        return self.base.num_terms + len(self.added_terms)
+
+    @cached_property
     def _doc_freq(self) -> np.ndarray:
-        total = np.zeros(self.base.num_terms, dtype=np.int64)
+        total = np.zeros(self.num_terms, dtype=np.int64)
         for name, index in self.segments.items():
-            total += np.asarray(index.doc_freq)
+            total[:index.num_terms] += np.asarray(index.doc_freq)  # an older segment knows fewer words
             if len(self.deleted[name]):
-                total -= self._deleted_counts(name, text=False).doc_freq
+                total[:index.num_terms] -= self._deleted_counts(name, text=False).doc_freq
         return total
 
     @cached_property
     def _text_doc_freq(self) -> np.ndarray | None:
         if any(index.text_doc_freq is None for index in self.segments.values()):
             return None
-        total = np.zeros(self.base.num_terms, dtype=np.int64)
+        total = np.zeros(self.num_terms, dtype=np.int64)
         for name, index in self.segments.items():
-            total += np.asarray(index.text_doc_freq)
+            total[:index.num_terms] += np.asarray(index.text_doc_freq)
             if len(self.deleted[name]):
-                total -= self._deleted_counts(name, text=True).text_doc_freq
+                total[:index.num_terms] -= self._deleted_counts(name, text=True).text_doc_freq
         return total
 
     @property
@@ -196,7 +207,7 @@ class Snapshot:
 
     @cached_property
     def _statistics(self) -> CorpusStatistics:
-        return CorpusStatistics(self.num_docs, self.doc_freq, self.text_doc_freq)
+        return CorpusStatistics(self.num_docs, self.doc_freq, self.text_doc_freq, self.added_terms)
 
     def _deleted_counts(self, name: str, *, text: bool) -> _DeletedCounts:
         """The df counts of segment `name`'s deleted documents: those an earlier snapshot counted, plus the
@@ -207,7 +218,7 @@ class Snapshot:
             return counted
         usable = [one for one in (counted, self._earlier.get(name)) if one is not None and one.nums <= nums
                   and (one.text_doc_freq is not None or not text)]
-        zeros = np.zeros(self.base.num_terms, dtype=np.int64)
+        zeros = np.zeros(self.segments[name].num_terms, dtype=np.int64)  # the segment's own vocabulary
         earlier = max(usable, key=lambda one: len(one.nums)) if usable else _DeletedCounts(
             frozenset(), zeros, zeros if text else None)
         new = np.array(sorted(nums - earlier.nums), dtype=np.int64)
@@ -473,9 +484,12 @@ class LiveIndex:
                 logger.exception("merging the segments of %s failed", self.path.name)
 
     def _write_segment(self, snapshot: Snapshot, name: str, documents: list[Document]) -> None:
-        """Encode documents into segments/NAME (and its dense side), every file flushed to disk."""
-        vectors = sp.csr_matrix(self.encoder.encode_documents([document.contents for document in documents]),
-                                dtype=np.float32)
+        """Encode documents into segments/NAME (and its dense side), every file flushed to disk. The encoder takes
+        the vocabulary the commit's live writes grew, then appends the words these documents bring (BM25)."""
+        texts = [document.contents for document in documents]
+        self.encoder.use_corpus_statistics(snapshot.statistics)
+        self.encoder.grow_vocabulary(texts)
+        vectors = sp.csr_matrix(self.encoder.encode_documents(texts), dtype=np.float32)
         # added documents are found by dense search too, from this commit on
         dense = (lambda folder: add_dense(folder, self.dense_encoder, progress=False)) if has_dense(self.path) else None
         write_segment_folder(snapshot.base, self.path / SEGMENTS_DIR / name, documents, vectors, self.encoder, "live",
@@ -513,6 +527,7 @@ class LiveIndex:
         snapshot = self._snapshot_of(commit)
         name = f"{commit.generation + 1:06d}"
         dense = (lambda: self.dense_encoder) if has_dense(self.path) else None
+        self.encoder.use_corpus_statistics(snapshot.statistics)  # the merged segment records the grown vocabulary
         written = _write_merged(snapshot, list(commit.segments), self.path / SEGMENTS_DIR / name, self.encoder, dense)
         deleted = {BASE: commit.deleted[BASE]} if commit.deleted.get(BASE) else {}
         merged = Commit(commit.generation + 1, (name,) if written else (), deleted)
@@ -589,7 +604,9 @@ def _write_merged(snapshot: Snapshot, names: list[str], target: Path, encoder: S
         kept.append((index.path, keep))
         by_term = sp.csc_matrix((index.quantizer.dequantize(np.asarray(index.impacts)), index.doc_ids,
                                  index.offsets), shape=(index.num_docs, index.num_terms))
-        rows.append(by_term.tocsr()[keep])
+        kept_rows = by_term.tocsr()[keep]  # columns of the whole live vocabulary (an older segment knows fewer)
+        rows.append(sp.csr_matrix((kept_rows.data, kept_rows.indices, kept_rows.indptr),
+                                  shape=(len(keep), snapshot.num_terms)))
         documents.extend(index.docstore.documents(keep))
     if not documents:
         return False

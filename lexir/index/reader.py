@@ -14,7 +14,7 @@ from lexir.errors import IndexFormatError
 from lexir.files import folder_bytes
 from lexir.index.dense import DENSE_DIR
 from lexir.index.docstore import DOCSTORE_FILE, DocStore, check_sqlite_file
-from lexir.index.format import ENCODER_STATE_DIR, REBUILD, Manifest, read_arrays, read_manifest
+from lexir.index.format import ENCODER_STATE_DIR, REBUILD, Manifest, read_added_terms, read_arrays, read_manifest
 from lexir.index.quantize import Quantizer
 
 
@@ -51,9 +51,14 @@ class InvertedIndex:
         return self.manifest.quantization
 
     @cached_property
+    def added_terms(self) -> tuple[str, ...]:
+        """The words live writes appended to the build's vocabulary, up to this segment's write (see bm25.py)."""
+        return read_added_terms(self.path, self.manifest)
+
+    @cached_property
     def statistics(self) -> CorpusStatistics:
         """N and the stored document frequencies: what query weighting reads from this index."""
-        return CorpusStatistics(self.num_docs, self.doc_freq, self.text_doc_freq)
+        return CorpusStatistics(self.num_docs, self.doc_freq, self.text_doc_freq, self.added_terms)
 
     @cached_property
     def idf(self) -> np.ndarray:

@@ -203,7 +203,7 @@ class Searcher:
         terms = {}
         sparse = self._single_sparse()
         if sparse is not None:
-            terms = encoded[0].terms(row, sparse.encoder.vocabulary)
+            terms = encoded[0].terms(row)
         label = encoded[0].labels[row]
         return SearchResult(label, hits, (time.perf_counter() - started) * 1000, terms)
 

@@ -54,7 +54,7 @@ class SegmentSearcher:
         scale = self.index.quantizer.scale
         parts = {}
         for term, weight in zip(vector.indices, vector.data):
-            if scored is not None and term not in scored:
+            if term >= self.index.num_terms or (scored is not None and term not in scored):
                 continue
             docs, impacts = self.index.postings(int(term))
             position = int(np.searchsorted(docs, num))
@@ -63,6 +63,8 @@ class SegmentSearcher:
         return dict(sorted(parts.items(), key=lambda item: -item[1]))
 
     def _kernel_queries(self, vectors: sp.csr_matrix, options: SearchOptions) -> KernelQueries:
+        if vectors.shape[1] > self.index.num_terms:  # words appended to the vocabulary after this segment was written
+            vectors = vectors[:, :self.index.num_terms]
         queries = kernel_queries(vectors, self.index.quantizer.bits)
         if options.query_cut is None:
             return queries

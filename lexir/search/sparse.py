@@ -42,18 +42,25 @@ class SparseQueries:
     snapshot: Snapshot
     vectors: sp.csr_matrix
     labels: list[str]
+    vocabulary: Sequence[str]  # the snapshot's (live writes may have grown the build's: see bm25.py)
 
-    def terms(self, row: int, vocabulary: Sequence[str]) -> dict[str, float]:
+    def terms(self, row: int) -> dict[str, float]:
         vector = self.vectors[row]
-        return {vocabulary[t]: float(w) for t, w in zip(vector.indices, vector.data)}
+        return {self.vocabulary[t]: float(w) for t, w in zip(vector.indices, vector.data)}
 
 
 @dataclass(frozen=True)
 class _Weighting:
-    """What weighs queries for one snapshot: the encoder (weighted by its statistics) and the live corpus IDF."""
+    """What weighs queries for one snapshot: the encoder (weighted by its statistics, with its vocabulary) and
+    the live corpus IDF."""
 
     encoder: SparseEncoder
     idf: np.ndarray | None
+
+    @cached_property
+    def term_ids(self) -> dict[str, int]:
+        """Term -> id, for queries given as {term: weight} maps."""
+        return {term: i for i, term in enumerate(self.encoder.vocabulary)}
 
 
 class SparseRetriever:
@@ -88,26 +95,22 @@ class SparseRetriever:
     def encoder(self) -> SparseEncoder:
         return self._given_encoder or self.live.snapshot().base.load_encoder(**self.query_options)
 
-    @cached_property
-    def _term_ids(self) -> dict[str, int]:
-        return {term: i for i, term in enumerate(self.encoder.vocabulary)}
-
     def warm_up(self) -> None:
         """Load the encoder (and its model, if any) so that it is not counted in the first query's time."""
         model = getattr(type(self.encoder), "model", None)
         if model is not None:
             _ = self.encoder.model  # type: ignore[attr-defined]
-        _ = self._term_ids
 
     def encode(self, queries: Sequence[SparseQuery]) -> SparseQueries:
         """Texts (encoded with the index's encoder), {term: weight} maps or CSR rows, weighted for the live
         documents of the latest snapshot."""
         snapshot = self.live.snapshot()
         weighting = self._weighting(snapshot)
-        vectors = self._weighted(self._vectors(queries, weighting.encoder), weighting)
-        labels = [q if isinstance(q, str) else " ".join(self.encoder.vocabulary[t] for t in vectors[i].indices)
+        vectors = self._weighted(self._vectors(queries, weighting), weighting)
+        vocabulary = weighting.encoder.vocabulary
+        labels = [q if isinstance(q, str) else " ".join(vocabulary[t] for t in vectors[i].indices)
                   for i, q in enumerate(queries)]
-        return SparseQueries(snapshot, vectors, labels)
+        return SparseQueries(snapshot, vectors, labels, vocabulary)
 
     def _weighting(self, snapshot: Snapshot) -> _Weighting:
         """The snapshot's query weighting, made once (by the first thread to search it) and dropped with it."""
@@ -129,7 +132,8 @@ class SparseRetriever:
             idf = corpus_idf(statistics.doc_freq, statistics.num_docs)
         return _Weighting(encoder, idf)
 
-    def _vectors(self, queries: Sequence[SparseQuery], encoder: SparseEncoder) -> sp.csr_matrix:
+    def _vectors(self, queries: Sequence[SparseQuery], weighting: _Weighting) -> sp.csr_matrix:
+        encoder = weighting.encoder
         texts = [q for q in queries if isinstance(q, str)]
         for text in texts:
             if not text.strip():
@@ -140,13 +144,14 @@ class SparseRetriever:
                 return vectors.copy() if self.query_weighting != "model" else vectors
             return sp.csr_matrix(vectors, dtype=np.float32)
         encoded = iter(encoder.encode_queries(texts) if texts else [])
-        rows = [next(encoded) if isinstance(q, str) else self._prepared(q) for q in queries]
+        rows = [next(encoded) if isinstance(q, str) else self._prepared(q, weighting) for q in queries]
         if not rows:
-            return sp.csr_matrix((0, len(self.encoder.vocabulary)), dtype=np.float32)
+            return sp.csr_matrix((0, len(encoder.vocabulary)), dtype=np.float32)
         return sp.vstack(rows, format="csr", dtype=np.float32)
 
-    def _prepared(self, query: Mapping[str, float] | sp.csr_matrix) -> sp.csr_matrix:
-        size = len(self.encoder.vocabulary)
+    @staticmethod
+    def _prepared(query: Mapping[str, float] | sp.csr_matrix, weighting: _Weighting) -> sp.csr_matrix:
+        size = len(weighting.encoder.vocabulary)
         if sp.issparse(query):
             if query.shape != (1, size):
                 raise LexirError(f"a sparse query must have shape (1, {size}), got {query.shape}")
@@ -155,8 +160,9 @@ class SparseRetriever:
             raise LexirError("the query is empty; give at least one term")
         if any(weight < 0 for weight in query.values()):
             raise LexirError("query term weights must not be negative")
-        ids = [self._term_ids[t] for t in query if t in self._term_ids]
-        weights = [float(query[t]) for t in query if t in self._term_ids]
+        term_ids = weighting.term_ids
+        ids = [term_ids[t] for t in query if t in term_ids]
+        weights = [float(query[t]) for t in query if t in term_ids]
         return sp.csr_matrix((weights, ids, [0, len(ids)]), shape=(1, size), dtype=np.float32)
 
     def _weighted(self, vectors: sp.csr_matrix, weighting: _Weighting) -> sp.csr_matrix:
@@ -190,8 +196,8 @@ class SparseRetriever:
                 ) -> list[dict[str, float]]:
         """Each hit's per-term contributions (only the terms that were scored)."""
         vector = queries.vectors[row]
-        vocabulary = self.encoder.vocabulary
-        return [self._segments.searcher(queries.snapshot, str(name)).explain(vector, int(num), options, vocabulary)
+        return [self._segments.searcher(queries.snapshot, str(name)).explain(vector, int(num), options,
+                                                                             queries.vocabulary)
                 for name, num in zip(hits.segments, hits.nums)]
 
     def documents(self, snapshot: Snapshot, hits: Hits) -> list[Document]:
