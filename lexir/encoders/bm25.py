@@ -52,7 +52,8 @@ class BM25Encoder:
         self.b = b
         self.analyzer = EnglishAnalyzer()
         self._terms: list[str] = []
-        self._term_ids: dict[str, int] = {}
+        self._term_ids: dict[str, int] = {}  # the build's terms (never changed once loaded)
+        self._added_ids: dict[str, int] = {}  # words live writes appended, ids after the build's
         self._idf = np.zeros(0, dtype=np.float32)
         self.num_docs = 0
         self.avg_doc_length = 0.0
@@ -100,7 +101,7 @@ class BM25Encoder:
         self._require_fitted()
         new: dict[str, None] = {}
         for text in texts:
-            new.update((term, None) for term in self.analyzer(text) if term not in self._term_ids)
+            new.update((term, None) for term in self.analyzer(text) if self._id(term) is None)
         if new:
             self._with_added([*self.added_terms, *new])
 
@@ -117,12 +118,12 @@ class BM25Encoder:
     def _with_added(self, added: Sequence[str]) -> None:
         """The build's vocabulary followed by `added`. New objects, never changed in place: copies of this encoder
         (one per searched snapshot) share the old ones."""
-        terms = [*self._terms[:self._build_terms], *added]
-        if len(set(terms)) != len(terms):
+        added_ids = {term: i for i, term in enumerate(added, start=self._build_terms)}
+        if len(added_ids) != len(added) or any(term in self._term_ids for term in added):
             raise LexirError("the words appended to the BM25 vocabulary repeat words it holds: the index's "
                              "added_terms.json is damaged; rebuild the index")
-        self._terms = terms
-        self._term_ids = {term: i for i, term in enumerate(terms)}
+        self._terms = [*self._terms[:self._build_terms], *added]
+        self._added_ids = added_ids
         self._idf = np.concatenate([self._idf[:self._build_terms], np.full(len(added), self.added_idf, np.float32)])
         self._doc_freq = np.concatenate([self._doc_freq[:self._build_terms], np.zeros(len(added), np.int64)])
 
@@ -147,6 +148,7 @@ class BM25Encoder:
     def _set_state(self, terms: list[str], doc_freq: dict[str, int], num_docs: int, avg_length: float) -> None:
         self._terms = terms
         self._term_ids = {term: i for i, term in enumerate(terms)}
+        self._added_ids = {}
         self._doc_freq = np.array([doc_freq[term] for term in terms], dtype=np.int64)
         self._idf = corpus_idf(self._doc_freq, num_docs)
         self.num_docs = num_docs
@@ -173,7 +175,7 @@ class BM25Encoder:
         indptr, indices, data = [0], [], []
         for text in texts:
             terms = self.analyzer(text)
-            counts = Counter(self._term_ids[t] for t in terms if t in self._term_ids)
+            counts = self._counts(terms)
             ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
             tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
             norm = self.k1 * (1 - self.b + self.b * len(terms) / self.avg_doc_length)
@@ -186,7 +188,7 @@ class BM25Encoder:
         self._require_fitted()
         indptr, indices, data = [0], [], []
         for text in texts:
-            counts = Counter(self._term_ids[t] for t in self.analyzer(text) if t in self._term_ids)
+            counts = self._counts(self.analyzer(text))
             ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
             weights = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
             if self._live_idf is not None:
@@ -195,6 +197,17 @@ class BM25Encoder:
             data.append(weights)
             indptr.append(indptr[-1] + len(counts))
         return self._csr(indptr, indices, data)
+
+    def _id(self, term: str) -> int | None:
+        found = self._term_ids.get(term)
+        return found if found is not None or not self._added_ids else self._added_ids.get(term)
+
+    def _counts(self, terms: list[str]) -> Counter[int]:
+        """Term id -> count of the terms the vocabulary holds (the build's dict first: appended words are few)."""
+        if not self._added_ids:
+            return Counter(self._term_ids[t] for t in terms if t in self._term_ids)
+        ids = (self._id(term) for term in terms)
+        return Counter(i for i in ids if i is not None)
 
     def _csr(self, indptr: list[int], indices: list[np.ndarray], data: list[np.ndarray]) -> sp.csr_matrix:
         matrix = sp.csr_matrix(  # int32 indices: scipy's own index type, so it converts nothing
