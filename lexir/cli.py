@@ -248,7 +248,7 @@ def search(
     from lexir.search import open_search
 
     if sum(given is not None for given in (query, query_vector, topics)) > 1:
-        raise LexirError("give one of a query, --query-vector or --topics")
+        raise LexirError("give one of a query, --query-vector or --topics, not both")
     if topics is not None:
         if out is None:
             raise LexirError("--topics writes a TREC run file: give --out FILE (e.g. --out run.trec)")
