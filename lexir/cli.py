@@ -24,6 +24,7 @@ from lexir.errors import LexirError
 from lexir.search.options import SearchOptions
 
 if TYPE_CHECKING:
+    from lexir.eval.datasets import Topic
     from lexir.index.dense_builder import DenseBuildReport
     from lexir.search import Searcher
 
@@ -234,7 +235,10 @@ def search(
     topics: Annotated[str | None, typer.Option(
         help="search every query of TOPICS (an ir_datasets id such as beir/nfcorpus/test, a BEIR queries.jsonl, "
              "or a TSV of id<TAB>text) and write a TREC run file to --out")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="the run file --topics writes")] = None,
+    queries: Annotated[Path | None, typer.Option(
+        help="search every pre-encoded query of this file (JSONL of {\"id\", \"vector\"} lines, or Pyserini's TSV "
+             "of id<TAB>tok tok tok) and write a TREC run file to --out")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="the run file --topics (--queries) writes")] = None,
     threads: Annotated[int | None, typer.Option(help="--topics: threads for scoring (and model encoding)")] = None,
     drop_self_hits: Annotated[bool | None, typer.Option(
         "--drop-self-hits/--keep-self-hits",
@@ -247,12 +251,14 @@ def search(
     every query of --topics into a TREC run file."""
     from lexir.search import open_search
 
-    if sum(given is not None for given in (query, query_vector, topics)) > 1:
-        raise LexirError("give one of a query, --query-vector or --topics, not both")
-    if topics is not None:
+    if sum(given is not None for given in (query, query_vector, topics, queries)) > 1:
+        raise LexirError("give one of a query, --query-vector, --topics or --queries, not both")
+    if topics is not None or queries is not None:
         if out is None:
-            raise LexirError("--topics writes a TREC run file: give --out FILE (e.g. --out run.trec)")
-        _search_topics(open_search(index, search_options), topics, out, k, threads, drop_self_hits, quiet)
+            raise LexirError(f"{'--topics' if topics else '--queries'} writes a TREC run file: give --out FILE "
+                             "(e.g. --out run.trec)")
+        _search_topics(open_search(index, search_options), _topics(topics, queries), out, k, threads,
+                       drop_self_hits, quiet)
         return
     if query is None and query_vector is None:
         raise LexirError("give a query (e.g. lexir search INDEX \"vitamin d\"), --query-vector '{\"token\": weight}', "
@@ -289,16 +295,26 @@ def parse_query_vector(text: str) -> dict[str, float]:
         raise LexirError(f"--query-vector: {error}") from None
 
 
-def _search_topics(searcher: Searcher, topics: str, out: Path, k: int, threads: int | None,
+def _topics(topics: str | None, queries: Path | None) -> tuple[list[Topic], bool]:
+    """The topics of --topics (texts) or --queries (pre-encoded), and whether they are BEIR's."""
+    from lexir.eval.datasets import Topic, load_topics
+    from lexir.formats.topics import read_query_vectors
+
+    if topics is not None:
+        return load_topics(topics)
+    assert queries is not None
+    return [Topic(query_id, "", vector) for query_id, vector in read_query_vectors(queries).items()], False
+
+
+def _search_topics(searcher: Searcher, topics: tuple[list[Topic], bool], out: Path, k: int, threads: int | None,
                    drop_self_hits: bool | None, quiet: bool) -> None:
     """Every query of `topics` into a TREC run file, as `lexir eval` ranks them."""
     import time
 
-    from lexir.eval.datasets import load_topics
     from lexir.eval.results import write_trec_run
     from lexir.eval.runs import search_topics
 
-    loaded, beir = load_topics(topics)
+    loaded, beir = topics
     drop = beir if drop_self_hits is None else drop_self_hits
     searcher.warm_up()
     if threads is not None:

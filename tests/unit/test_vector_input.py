@@ -53,6 +53,8 @@ def test_integer_weights_are_kept_exactly_and_queries_come_as_vectors(tmp_path):
     assert stored["hits"][0]["text"] == "fish"  # contents kept in the document store
     assert_one_line_error(lexir("search", tmp_path / "index", "cat", check=False),
                           "pre-encoded vectors without a query encoder", "--query-vector")
+    with pytest.raises(LexirError, match="query term weights must be finite and not negative"):
+        open_search(tmp_path / "index").search({"cat": float("nan")})
 
 
 @pytest.mark.parametrize(("weights", "integral_scale"), [({"cat": 0.5, "dog": 2.0}, False), ({"cat": 300}, False),
@@ -91,6 +93,9 @@ def test_the_options_must_fit_the_input(tmp_path):
                           "--query-vector: bad vector")
     assert_one_line_error(lexir("search", tmp_path, "--query-vector", "{oops", check=False),
                           "--query-vector is not JSON")
+    assert_one_line_error(lexir("search", tmp_path, "--queries", tmp_path / "v.jsonl", check=False),
+                          "--queries writes a TREC run file")
+    assert_one_line_error(lexir("search", tmp_path, "x", "--query-vector", "{}", check=False), "not both")
 
 
 def test_a_vector_build_resumes(tmp_path):
@@ -220,6 +225,8 @@ def test_eval_takes_pre_encoded_topics(encoded, splade_tiny, tmp_path):
     from_texts = [line for line in (tmp_path / "texts" / "run.trec").read_text().splitlines()
                   if not line.startswith(f"q{len(QUERIES) - 1} ")]
     assert from_vectors == from_texts and from_vectors
+    lexir("search", index, "--queries", topics, "--out", tmp_path / "search.trec", "-k", 1000, "--quiet")
+    assert (tmp_path / "search.trec").read_text().splitlines() == from_vectors  # what `lexir search` writes
     result = json.loads((tmp_path / "vectors" / "result.json").read_text())
     assert result["num_queries"] == len(QUERIES) - 1
     pyserini = tmp_path / "topics.tsv"
