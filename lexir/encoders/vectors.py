@@ -60,6 +60,7 @@ class VectorsEncoder:
         self.name = name or ("vectors" if query_encoder is None else f"vectors+{query_encoder.spec.name}")
         self._terms: list[str] | None = list(vocabulary) if vocabulary is not None else None
         self._term_ids: dict[str, int] | None = None
+        self._own_fingerprint: str | None = None
 
     @classmethod
     def from_spec(cls, spec: EncoderSpec, **runtime: Any) -> VectorsEncoder:
@@ -89,13 +90,19 @@ class VectorsEncoder:
         query = self.query_encoder
         if query is None:
             return EncoderSpec(name=self.name, kind=self.kind, model=None, max_doc_length=None, max_query_length=None,
-                               vocab_fingerprint=vocabulary_fingerprint(self.vocabulary),
+                               vocab_fingerprint=self._fingerprint(),
                                params={"query_encoder": None})
         query_spec = query.spec
         return EncoderSpec(name=self.name, kind=self.kind, model=query_spec.model, max_doc_length=None,
                            max_query_length=query_spec.max_query_length,
                            vocab_fingerprint=query_spec.vocab_fingerprint,
                            params={"query_encoder": query_spec.to_dict()})
+
+    def _fingerprint(self) -> str:
+        """The own vocabulary's fingerprint, hashed once (live writes read the spec on every commit)."""
+        if self._own_fingerprint is None:
+            self._own_fingerprint = vocabulary_fingerprint(self.vocabulary)
+        return self._own_fingerprint
 
     @property
     def model(self) -> Any:
@@ -112,7 +119,7 @@ class VectorsEncoder:
         if not tokens:
             raise LexirError("every document vector is empty: there is nothing to index")
         self._terms = sorted(tokens)
-        self._term_ids = None
+        self._term_ids = self._own_fingerprint = None
 
     def save_state(self, folder: Path) -> None:
         write_json_atomic(folder / STATE_FILE, {"terms": self._terms if self.query_encoder is None else None})
@@ -123,7 +130,7 @@ class VectorsEncoder:
             raise LexirError(f"the vectors encoder's state file {path} is missing: the index is incomplete; rebuild it")
         if self.query_encoder is None:
             self._terms = list(json.loads(path.read_text(encoding="utf-8"))["terms"])
-            self._term_ids = None
+            self._term_ids = self._own_fingerprint = None
 
     # encoding -----------------------------------------------------------------------------------------------
 

@@ -8,11 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from lexir.corpus import Corpus
+from lexir.corpus import Corpus, Document
 from lexir.encoders.vectors import VectorsEncoder
 from lexir.errors import LexirError
 from lexir.formats.jsonvector import JsonVectorCollection, write_jsonvector
 from lexir.index import InvertedIndex, build_index
+from lexir.index.live import LiveIndex
 from lexir.search import open_search
 from tests.helpers import assert_one_line_error, lexir, write_beir_folder, write_jsonl
 from tests.texts import DOCUMENTS, QUERIES
@@ -64,6 +65,12 @@ def test_integer_weights_are_kept_exactly_and_queries_come_as_vectors(tmp_path):
                           "pre-encoded vectors without a query encoder", "--query-vector")
     with pytest.raises(LexirError, match="query term weights must be finite and not negative"):
         open_search(tmp_path / "index").search({"cat": float("nan")})
+    live = LiveIndex(tmp_path / "index")
+    with pytest.raises(LexirError, match="takes pre-encoded documents"):  # the HTTP API's writes are texts
+        live.add([Document("d", "", "a text")])
+    live.delete(["b"])
+    found = open_search(live).search({"dog": 2})
+    assert [(hit.id, hit.score) for hit in found.hits] == [("a", 4.0)]
 
 
 @pytest.mark.parametrize(("weights", "integral_scale"), [({"cat": 0.5, "dog": 2.0}, False), ({"cat": 300}, False),
