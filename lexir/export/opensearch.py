@@ -52,10 +52,11 @@ def index_body(field_type: str, max_weight: float) -> dict[str, Any]:
 
 
 def weight_strings(source: ExportSource) -> list[str]:
-    """JSON of the weight of every quantized level (level q weighs q * scale; level 0 never occurs)."""
+    """JSON of the weight of every quantized level (level q weighs q * scale, as float32 writes it shortest;
+    level 0 never occurs)."""
     quantizer = source.index.quantizer
     levels = quantizer.dequantize(np.arange(quantizer.levels_for(quantizer.bits) + 1))
-    return [repr(float(weight)) for weight in levels]
+    return [np.format_float_positional(weight, unique=True, trim="0") for weight in levels]
 
 
 def key_strings(source: ExportSource, field_type: str) -> list[str]:

@@ -36,8 +36,8 @@ class ExportSource:
         deleted = sum(len(nums) for nums in commit.deleted.values())
         if commit.segments or deleted:
             raise LexirError(f"{self.index.path} has live updates ({len(commit.segments)} segment(s), {deleted:,} "
-                             "deleted document(s)); export reads a built index without live updates: rebuild one from the "
-                             "documents")
+                             "deleted document(s)); export reads a built index without live updates: rebuild one "
+                             "from the documents")
         self.batch_postings = batch_postings
 
     @cached_property
