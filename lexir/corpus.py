@@ -17,7 +17,8 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -57,7 +58,7 @@ class VectorDocument(Document):
     """A document that arrives already encoded (JsonVectorCollection, CIFF): its {token: weight} map is what the
     index's `vectors` encoder is given; `text` holds its `contents` when the file has them (title is empty)."""
 
-    vector: Mapping[str, float] = field(default_factory=dict)
+    vector: Mapping[str, float] = dataclass_field(default_factory=dict)
 
     @property
     def encoder_input(self) -> Mapping[str, float]:
@@ -68,8 +69,9 @@ class LineReader:
     """Reads a JSONL(.gz) file's lines through a parser, stopping at the first bad line with its line number, or,
     with `skip_bad_lines`, skipping bad lines and counting them by reason (the first few are logged)."""
 
-    def __init__(self, *, skip_bad_lines: bool = False) -> None:
+    def __init__(self, *, skip_bad_lines: bool = False, skip_option: str | None = "--skip-bad-lines") -> None:
         self.skip_bad_lines = skip_bad_lines
+        self.skip_option = skip_option  # named in the error, where the command has one
         self.skipped_by_reason: Counter[str] = Counter()
 
     @property
@@ -88,9 +90,8 @@ class LineReader:
                     yield parse(raw)
                 except BadLine as error:
                     if not self.skip_bad_lines:
-                        raise LexirError(
-                            f"{path}:{number}: {error} (fix the line, or pass --skip-bad-lines to skip such lines)"
-                        ) from None
+                        skip = f", or pass {self.skip_option} to skip such lines" if self.skip_option else ""
+                        raise LexirError(f"{path}:{number}: {error} (fix the line{skip})") from None
                     self.skipped_by_reason[error.reason] += 1
                     if self.skipped <= LOGGED_SKIPS:
                         logger.warning("%s:%d skipped: %s%s", path, number, error, "" if self.skipped < LOGGED_SKIPS

@@ -11,10 +11,12 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from contextlib import nullcontext
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import IO
+
+import numpy as np
 
 from lexir.corpus import BadLine, LineReader, VectorDocument, count_lines, json_object
 from lexir.errors import LexirError
@@ -42,7 +44,8 @@ class JsonVectorCollection(LineReader):
     def __iter__(self) -> Iterator[VectorDocument]:
         self.weights.reset()
         for document in self.parsed_lines(self.path, parse_vector_line):
-            self.weights.see(document.vector.values())
+            vector = document.vector
+            self.weights.see(np.fromiter(vector.values(), dtype=np.float64, count=len(vector)))
             yield document
 
 

@@ -3,14 +3,15 @@
 Pre-encoded collections often carry integer impacts already (Pyserini's SPLADE recipes store round(w * 100),
 CIFF's `tf` is an integer): when every weight is a whole number that fits the index's bits, the identity
 quantization (scale 1) stores them unchanged, so that CIFF -> lexir -> CIFF gives back the same integers.
+
+Imports nothing of lexir: the builder reads it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
-from lexir.index.quantize import Quantizer
+import numpy as np
 
 
 class WeightRange:
@@ -23,15 +24,13 @@ class WeightRange:
         self.integral = True
         self.largest = 0.0
 
-    def see(self, weights: Iterable[float]) -> None:
-        for weight in weights:
-            if self.integral and not float(weight).is_integer():
-                self.integral = False
-            if weight > self.largest:
-                self.largest = float(weight)
+    def see(self, weights: np.ndarray) -> None:
+        """Take in one document's (or one postings list's) weights."""
+        if weights.size:
+            self.integral = self.integral and bool(np.all(weights == np.floor(weights)))
+            self.largest = max(self.largest, float(weights.max()))
 
-    def exact_quantizer(self, bits: int) -> Quantizer | None:
-        """Scale 1 (weights stored as they are) when every weight is a whole number within `bits`; else None."""
-        if self.integral and 0 < self.largest <= Quantizer.levels_for(bits) and math.isfinite(self.largest):
-            return Quantizer(bits=bits, scale=1.0)
-        return None
+    def fits_exactly(self, bits: int) -> bool:
+        """Whether every weight is a whole number that `bits` unsigned bits hold (and one is above zero): then
+        the identity quantization (Quantizer.identity) stores them unchanged."""
+        return self.integral and 0 < self.largest <= 2**bits - 1 and math.isfinite(self.largest)
