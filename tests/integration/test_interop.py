@@ -47,8 +47,8 @@ def nfcorpus_index(documented) -> Path:
 
 @pytest.fixture(scope="module")
 def integer_queries(nfcorpus_index) -> list[dict[str, int]]:
-    """NFCorpus's test queries encoded by the index's splade-tiny encoder, as integer weights (the largest 32),
-    keeping only terms that some document holds (BMP refuses a term it has never seen)."""
+    """NFCorpus's test queries encoded by the index's splade-tiny encoder, keeping only terms that some document
+    holds (BMP refuses a term it has never seen), as integer weights whose largest is 32 (BMP's own scaling)."""
     from lexir.eval.datasets import load_topics
 
     index = InvertedIndex(nfcorpus_index)
@@ -58,13 +58,12 @@ def integer_queries(nfcorpus_index) -> list[dict[str, int]]:
     vocabulary, doc_freq = encoder.vocabulary, np.asarray(index.doc_freq)
     queries = []
     for row in range(vectors.shape[0]):
-        terms, weights = vectors[row].indices, vectors[row].data
+        held = doc_freq[vectors[row].indices] > 0
+        terms, weights = vectors[row].indices[held], vectors[row].data[held]
         if not len(weights):
             continue
         rounded = np.rint(weights / weights.max() * BMP_QUERY_MAX).astype(np.int64)
-        query = {vocabulary[t]: int(w) for t, w in zip(terms, rounded) if w > 0 and doc_freq[t] > 0}
-        if query:
-            queries.append(query)
+        queries.append({vocabulary[t]: int(w) for t, w in zip(terms, rounded) if w > 0})
     assert len(queries) > 300
     return queries
 
