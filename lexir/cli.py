@@ -227,9 +227,9 @@ def index_export(
                                         "*.jsonl[.gz]), ciff (*.ciff, for PISA and BMP) or opensearch (a folder: "
                                         "_bulk NDJSON, index body, idf.json)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="file (jsonvector, ciff) or folder (opensearch) to write")],
-    opensearch_field: Annotated[str, typer.Option(help="opensearch: the vector field type, rank_features (token "
-                                                       "strings, exact) or sparse_vector (token ids, SEISMIC)")]
-    = "rank_features",
+    opensearch_field: Annotated[str | None, typer.Option(help="opensearch: the vector field type, rank_features "
+                                                              "(token strings, exact; the default) or sparse_vector "
+                                                              "(token ids, SEISMIC)")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing export")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:

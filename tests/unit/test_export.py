@@ -206,6 +206,10 @@ def test_export_refusals_are_one_line_errors(bm25_index, tmp_path):
     assert_one_line_error(export("--format", "jsonvector", "--out", tmp_path / "x.txt"), "*.jsonl")
     assert_one_line_error(export("--format", "opensearch", "--opensearch-field", "dense", "--out", tmp_path / "o"),
                           "rank_features")
+    assert_one_line_error(export("--format", "ciff", "--opensearch-field", "sparse_vector", "--out",
+                                 tmp_path / "x.ciff"), "for --format opensearch")
+    (tmp_path / "a-file").write_text("")
+    assert_one_line_error(export("--format", "ciff", "--out", tmp_path / "a-file" / "x.ciff"), "cannot write")
     (tmp_path / "x.jsonl").write_text("keep me")
     assert_one_line_error(export("--format", "jsonvector", "--out", tmp_path / "x.jsonl"), "--overwrite")
     assert (tmp_path / "x.jsonl").read_text() == "keep me"
