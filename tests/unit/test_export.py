@@ -232,3 +232,19 @@ def test_export_refuses_a_live_index_with_updates(bm25_index, tmp_path):
 def test_export_command_reports_what_it_wrote(bm25_index, tmp_path):
     result = lexir("index", "export", bm25_index, "--format", "ciff", "--out", tmp_path / "a.ciff", "--quiet")
     assert f"exported {len(DOCUMENTS) + 1} documents" in result.stderr and "as ciff" in result.stderr
+
+
+def test_jsonvector_export_builds_back_into_the_same_postings(bm25_index, tmp_path):
+    """lexir -> JsonVectorCollection -> `lexir index build`: every token keeps its documents and impacts (the
+    integers come back under the identity quantization; term ids follow the file's sorted tokens)."""
+    export_index(bm25_index, "jsonvector", tmp_path / "v.jsonl", progress=False)
+    lexir("index", "build", tmp_path / "v.jsonl", "--out", tmp_path / "back", "--quiet")
+    original, back = InvertedIndex(bm25_index), InvertedIndex(tmp_path / "back")
+    assert back.quantizer.scale == 1.0 and back.manifest.num_postings == original.manifest.num_postings
+    back_ids = {token: t for t, token in enumerate(back.load_encoder().vocabulary)}
+    for term, token in enumerate(original.load_encoder().vocabulary):
+        docs, impacts = original.postings(term)
+        if len(docs):
+            back_docs, back_impacts = back.postings(back_ids[token])
+            np.testing.assert_array_equal(back_docs, docs)
+            np.testing.assert_array_equal(back_impacts, impacts)
