@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -133,30 +134,25 @@ class VectorsEncoder:
         return self._term_ids
 
     def encode_documents(self, vectors: Sequence[Mapping[str, float]]) -> sp.csr_matrix:
-        """CSR rows over the vocabulary, zero weights dropped; tokens outside it stop with one error."""
+        """CSR rows over the vocabulary, zero weights dropped; tokens outside it stop with one error. (The whole
+        chunk's tokens are looked up in one pass and masked with numpy: no Python loop per document.)"""
         if any(isinstance(vector, str) for vector in vectors):
             raise LexirError(f"the index's encoder '{self.name}' takes pre-encoded documents ({{token: weight}} "
                              "vectors), not texts")
-        term_ids = self.term_ids
-        indptr, indices, data = [0], [], []
-        missing: dict[str, None] = {}
-        for vector in vectors:
-            ids = [term_ids.get(token, -1) for token in vector]
-            weights = np.fromiter(vector.values(), dtype=np.float32, count=len(vector))
-            known = np.asarray(ids, dtype=np.int64)
-            if (known < 0).any():
-                missing.update((token, None) for token, i in zip(vector, ids) if i < 0)
-            keep = (known >= 0) & (weights > 0)
-            indices.append(known[keep])
-            data.append(weights[keep])
-            indptr.append(indptr[-1] + int(keep.sum()))
-        if missing:
-            self._refuse(list(missing))
-        matrix = sp.csr_matrix(
-            (np.concatenate(data) if data else np.zeros(0, np.float32),
-             np.concatenate(indices).astype(np.int32) if indices else np.zeros(0, np.int32),
-             np.array(indptr, dtype=np.int64)),
-            shape=(len(indptr) - 1, len(self.vocabulary)), dtype=np.float32)
+        lengths = np.fromiter(map(len, vectors), dtype=np.int64, count=len(vectors))
+        total = int(lengths.sum())
+        tokens = list(chain.from_iterable(vectors))
+        ids = np.fromiter(map(self.term_ids.get, tokens, repeat(-1, total)), dtype=np.int64, count=total)
+        weights = np.fromiter(chain.from_iterable(vector.values() for vector in vectors), dtype=np.float32,
+                              count=total)
+        if (ids < 0).any():
+            self._refuse(list(dict.fromkeys(token for token, i in zip(tokens, ids.tolist()) if i < 0)))
+        keep = weights > 0
+        rows = np.repeat(np.arange(len(vectors)), lengths)[keep]
+        indptr = np.zeros(len(vectors) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(vectors)), out=indptr[1:])
+        matrix = sp.csr_matrix((weights[keep], ids[keep].astype(np.int32), indptr),
+                               shape=(len(vectors), len(self.vocabulary)), dtype=np.float32)
         matrix.sort_indices()
         return matrix
 

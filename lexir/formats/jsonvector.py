@@ -12,7 +12,7 @@ import gzip
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import IO
 
@@ -43,14 +43,14 @@ class JsonVectorCollection(LineReader):
 
     def __iter__(self) -> Iterator[VectorDocument]:
         self.weights.reset()
-        for document in self.parsed_lines(self.path, parse_vector_line):
-            vector = document.vector
-            self.weights.see(np.fromiter(vector.values(), dtype=np.float64, count=len(vector)))
+        for document, weights in self.parsed_lines(self.path, parse_vector_line):
+            self.weights.see(weights)
             yield document
 
 
-def parse_vector_line(raw: bytes) -> VectorDocument:
-    """One JsonVectorCollection line as a VectorDocument; BadLine (with its reason) when it is not one."""
+def parse_vector_line(raw: bytes) -> tuple[VectorDocument, np.ndarray]:
+    """One JsonVectorCollection line as a VectorDocument and its weights (float64, in token order); BadLine (with
+    its reason) when it is not one."""
     record = json_object(raw, FIELDS)
     doc_id = record.get("id")
     if doc_id is None or doc_id == "":
@@ -60,21 +60,34 @@ def parse_vector_line(raw: bytes) -> VectorDocument:
     contents = record.get("contents", "")
     if not isinstance(contents, str):
         raise BadLine("non-string contents", f"contents is {json.dumps(contents)[:40]}; give a string or leave it out")
-    return VectorDocument(doc_id, "", contents, vector=checked_vector(record.get("vector")))
+    vector = record.get("vector")
+    weights = vector_weights(vector)
+    return VectorDocument(doc_id, "", contents, vector=vector), weights  # type: ignore[arg-type]
 
 
 def checked_vector(vector: object) -> dict[str, float]:
     """A {token: weight} map whose weights are finite non-negative numbers (ints or floats, not booleans); BadLine
     ("bad vector") otherwise."""
+    vector_weights(vector)
+    return vector  # type: ignore[return-value]
+
+
+def vector_weights(vector: object) -> np.ndarray:
+    """The weights of a {token: weight} map (checked as `checked_vector` says) as float64, in token order."""
     if not isinstance(vector, dict):
         shown = "missing" if vector is None else f"a {type(vector).__name__}"
         raise BadLine("bad vector", f"vector is {shown}; give an object of token: weight")
-    for token, weight in vector.items():
+    if set(map(type, vector.values())) <= {int, float}:  # the common case, checked without a Python loop
+        with suppress(OverflowError):
+            weights = np.fromiter(vector.values(), dtype=np.float64, count=len(vector))
+            if not weights.size or (weights.min() >= 0 and math.isfinite(weights.max())):  # NaN fails both
+                return weights
+    for token, weight in vector.items():  # find the first bad weight, for the message
         if type(weight) not in (int, float):
             raise BadLine("bad vector", f"the weight of {token!r} is {json.dumps(weight)[:40]}, not a number")
         if not (math.isfinite(weight) and weight >= 0):
             raise BadLine("bad vector", f"the weight of {token!r} is {weight}; weights are finite and non-negative")
-    return vector
+    raise BadLine("bad vector", "a weight is too large for a float")
 
 
 def write_jsonvector(path: Path | str, documents: Iterable[tuple[str, Mapping[str, float], str]]) -> int:

@@ -27,7 +27,8 @@ class WeightRange:
     def see(self, weights: np.ndarray) -> None:
         """Take in one document's (or one postings list's) weights."""
         if weights.size:
-            self.integral = self.integral and bool(np.all(weights == np.floor(weights)))
+            if self.integral:
+                self.integral = bool((weights == np.floor(weights)).all())
             self.largest = max(self.largest, float(weights.max()))
 
     def fits_exactly(self, bits: int) -> bool:
