@@ -2,11 +2,11 @@
 
 The header counts the non-empty posting lists and every document; each term's list carries the index's 8-bit
 impacts as `tf` (docids as gaps, as Anserini writes them: lexir/formats/ciff.py); each document's record holds
-its external id and, as its length, the sum of its impacts: what an Anserini impact index records, where a
-token is repeated `weight` times and the length is the number of tokens. `total_terms_in_collection` and
-`average_doclength` follow from those lengths. Impact consumers ignore the lengths (they score by the impacts);
-BM25 readers of CIFF would find them consistent. Only 8-bit indexes are exported: BMP stores impacts as u8 and
-wraps larger values around silently.
+its external id and, as its length, the sum of its impacts, with `total_terms_in_collection` their sum and
+`average_doclength` their mean: as pyterrier-ciff writes CIFF files of learned sparse vectors (and the number
+of tokens such a document has in an Anserini impact index, where a token is repeated `weight` times). Impact
+consumers (PISA's quantized scorers, BMP) score by the impacts and ignore the lengths. Only 8-bit indexes are
+exported: BMP stores impacts as u8 and wraps larger values around silently.
 """
 
 from __future__ import annotations
