@@ -1,4 +1,5 @@
-"""CIFF out: one `*.ciff` file that PISA's `ciff2pisa` and BMP's `ciff2bmp` read.
+"""CIFF out: one `*.ciff` file in the layout PISA's `ciff2pisa` and BMP's `ciff2bmp` read (BMP's reading is
+tested in tests/integration/test_interop.py).
 
 The header counts the non-empty posting lists and every document; each term's list carries the index's 8-bit
 impacts as `tf` (docids as gaps, as Anserini writes them: lexir/formats/ciff.py); each document's record holds
