@@ -91,8 +91,9 @@ def write_opensearch(source: ExportSource, folder: Path, field_type: str, progre
     max_weight = float(quantizer.dequantize(np.array([quantizer.levels_for(quantizer.bits)]))[0])
     (folder / INDEX_BODY_FILE).write_text(json.dumps(index_body(field_type, max_weight), indent=2) + "\n",
                                           encoding="utf-8")
-    if isinstance(source.encoder, InferenceFreeEncoder):
-        (folder / IDF_FILE).write_text(json.dumps(idf_table(source.encoder), ensure_ascii=False), encoding="utf-8")
+    query_side = getattr(source.encoder, "query_encoder", None) or source.encoder  # (pre-encoded vectors' queries)
+    if isinstance(query_side, InferenceFreeEncoder):
+        (folder / IDF_FILE).write_text(json.dumps(idf_table(query_side), ensure_ascii=False), encoding="utf-8")
     keys, weights = key_strings(source, field_type), weight_strings(source)
     with open(folder / BULK_FILE, "w", encoding="utf-8") as handle:
         for batch in source.batches(progress, "export opensearch"):

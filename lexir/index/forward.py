@@ -22,7 +22,7 @@ from lexir.errors import IndexFormatError
 from lexir.index.format import REBUILD
 from lexir.index.reader import InvertedIndex
 
-DEFAULT_BATCH_POSTINGS = 4_000_000  # ~30 MB of rows (int32 term + impact + positions) per range
+DEFAULT_BATCH_POSTINGS = 4_000_000  # ~20 MB of rows (int32 term + impact) per range, and its documents' texts
 _CACHE = os.environ.get("LEXIR_NUMBA_CACHE", "1") != "0"
 _COMPLETE = -1
 _SHORT_ROWS = -2

@@ -195,6 +195,12 @@ def test_opensearch_export_of_an_inference_free_index_carries_its_query_idf(spla
     assert table and "[CLS]" not in table and "[SEP]" not in table
     assert all(value > 0 and value == pytest.approx(idf[token], abs=1e-6) for token, value in table.items())
     assert table["vitamin"] > table["the"]  # a rarer token weighs more
+    # the same vectors brought back with the inference-free query side keep an idf.json in their export
+    export_index(folder, "jsonvector", tmp_path / "v.jsonl", progress=False)
+    lexir("index", "build", tmp_path / "v.jsonl", "--query-encoder", "splade-tiny-if", "--out", tmp_path / "back",
+          "--quiet")
+    export_index(tmp_path / "back", "opensearch", tmp_path / "os-back", progress=False)
+    assert json.loads((tmp_path / "os-back" / "idf.json").read_text()).keys() <= set(encoder.vocabulary)
 
 
 def test_export_refusals_are_one_line_errors(bm25_index, tmp_path):
