@@ -85,6 +85,9 @@ def test_a_posting_past_the_documents_is_reported_not_exported(bm25_index, tmp_p
     assert_one_line_error(lexir("index", "export", damaged, "--format", "ciff", "--out", tmp_path / "v.ciff",
                                 "--quiet", check=False), "outside 0..num_docs-1")
     assert not (tmp_path / "v.ciff").exists()
+    assert_one_line_error(lexir("index", "export", damaged, "--format", "opensearch", "--out", tmp_path / "os",
+                                "--quiet", check=False), "rebuild")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["index"]  # no folder, no staging left behind
 
 
 @pytest.mark.parametrize("name", ["vectors.jsonl", "vectors.jsonl.gz"])
