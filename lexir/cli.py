@@ -221,6 +221,27 @@ def index_check(
     stdout.print(check_index(index, full=not quick).summary(), highlight=False, soft_wrap=True)
 
 
+@index_app.command("export")
+def index_export(
+    index: Annotated[Path, typer.Argument(help="index directory")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonvector (Pyserini JsonVectorCollection, "
+                                        "*.jsonl[.gz]), ciff (*.ciff, for PISA and BMP) or opensearch (a folder: "
+                                        "_bulk NDJSON, index body, idf.json)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="file (jsonvector, ciff) or folder (opensearch) to write")],
+    opensearch_field: Annotated[str | None, typer.Option(help="opensearch: the vector field type, rank_features "
+                                                              "(token strings, exact; the default) or sparse_vector "
+                                                              "(token ids, SEISMIC)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing export")] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Write an index's documents and quantized impacts in a format other engines read."""
+    from lexir.export import export_index
+
+    report = export_index(index, fmt, out, field_type=opensearch_field, overwrite=overwrite, progress=not quiet)
+    console.print(f"exported {report.num_docs:,} documents ({report.num_postings:,} postings) as {report.format} to "
+                  f"{report.path}: {report.bytes / 2**20:.1f} MiB in {report.seconds:.1f} s", highlight=False)
+
+
 @app.command("search")
 @with_search_options
 def search(
