@@ -24,7 +24,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, pr
 from google.protobuf.message import DecodeError
 
 from lexir.errors import LexirError
-from lexir.files import atomic_write
+from lexir.files import atomic_write, gzipped_if_named
 
 PACKAGE = "io.osirrc.ciff"
 _FIELD = descriptor_pb2.FieldDescriptorProto
@@ -91,7 +91,7 @@ def write_ciff(path: Path | str, header: Any, postings_lists: Iterable[Any], doc
     counts must equal what follows (checked as they are written: a mismatch leaves no file)."""
     path = Path(path)
     with atomic_write(path) as raw:
-        handle: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw
+        handle = gzipped_if_named(path, raw)
         try:
             proto.serialize_length_prefixed(header, handle)
             written_lists = _write_all(postings_lists, handle)

@@ -8,19 +8,17 @@ contents as given, one line per document), gzipped when the name ends in .gz.
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import nullcontext, suppress
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
 from lexir.corpus import BadLine, LineReader, VectorDocument, count_lines, json_object
 from lexir.errors import LexirError
-from lexir.files import atomic_write
+from lexir.files import atomic_write, gzipped_if_named
 from lexir.formats.weights import WeightRange
 
 FIELDS = "id, vector (and optionally contents)"
@@ -96,7 +94,7 @@ def write_jsonvector(path: Path | str, documents: Iterable[tuple[str, Mapping[st
     path = Path(path)
     count = 0
     with atomic_write(path) as raw:
-        handle: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw
+        handle = gzipped_if_named(path, raw)
         with handle if handle is not raw else nullcontext(raw):
             for doc_id, vector, contents in documents:
                 record = {"id": doc_id, **({"contents": contents} if contents else {}), "vector": dict(vector)}
