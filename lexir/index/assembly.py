@@ -153,6 +153,7 @@ def invert_chunks(paths: list[Path], counts: ChunkCounts, quantizer: Quantizer, 
             _write_run(inverted, cursors, doc_file, impact_file)
             first_doc += inverted.num_docs
             bar.update(inverted.num_docs)
+            del inverted  # before the next run is read: two runs' lists must never be held at once
     if not np.array_equal(cursors, offsets[1:]):
         raise LexirError(f"the encoded chunks in {paths[0].parent} changed during the build; pass --overwrite to "
                          "rebuild")
