@@ -42,6 +42,7 @@ DEFAULT_MEMORY_LIMIT = 2 * 2**30
 MAX_RUN_POSTINGS = 2**31 - 1  # scipy's sparse matrices switch to 64-bit indices beyond: a run stays below
 CHUNK_BYTES_PER_POSTING = 24  # a chunk being read and quantized: float32 weights, int32 terms, temporaries
 TERM_BYTES = 64  # per term: counts, offsets, cursors, a run's list starts, term maxima
+RUN_DOC_BYTES = 24  # per document of a run: its row starts (64-bit, then scipy's 32-bit copy) and nonzeros
 POSTINGS_DIR = "postings"
 
 
@@ -65,11 +66,13 @@ class ChunkCounts:
 
 @dataclass(frozen=True)
 class MemoryPlan:
-    """How a memory limit is spent: runs of consecutive chunks of at most `run_postings` postings, and pieces of
-    `piece_postings` postings when the posting files are written."""
+    """How a memory limit is spent: runs of consecutive chunks that take at most `run_bytes` (`posting_bytes` a
+    posting, RUN_DOC_BYTES a document) and hold fewer than 2**31 postings, and pieces of `piece_postings`
+    postings when the posting files are written."""
 
     limit: int
-    run_postings: int
+    run_bytes: int
+    posting_bytes: int
     piece_postings: int
 
     @classmethod
@@ -77,26 +80,31 @@ class MemoryPlan:
         """The plan for `limit` bytes, or a LexirError when even one chunk does not fit in it."""
         largest = int(counts.postings.max(initial=0))
         fixed = TERM_BYTES * counts.num_terms + CHUNK_BYTES_PER_POSTING * largest
-        per_posting = 2 * (4 + impact_bytes)  # the run's rows (term, impact) and its lists (document, impact)
-        run_postings = min((limit - fixed) // per_posting, MAX_RUN_POSTINGS)
-        if run_postings < largest:
+        posting_bytes = 2 * (4 + impact_bytes)  # the run's rows (term, impact) and its lists (document, impact)
+        plan = cls(limit, limit - fixed, posting_bytes,
+                   max(1, min(PIECE_POSTINGS, (limit - TERM_BYTES * counts.num_terms) // BYTES_PER_PIECE_POSTING)))
+        needed = max((plan._bytes(docs, postings) for docs, postings in zip(counts.docs.tolist(),
+                                                                           counts.postings.tolist())), default=0)
+        if needed > plan.run_bytes:
             raise LexirError(
                 f"the memory limit {format_size(limit)} is below what inverting one chunk takes "
-                f"({format_size(fixed + per_posting * largest)} for {largest:,} postings); raise --memory-limit or "
-                "build with a smaller --chunk-size")
-        piece_postings = max(1, min(PIECE_POSTINGS, (limit - TERM_BYTES * counts.num_terms) // BYTES_PER_PIECE_POSTING))
-        return cls(limit, int(run_postings), int(piece_postings))
+                f"({format_size(fixed + needed)} for {largest:,} postings); raise --memory-limit or build with a "
+                "smaller --chunk-size")
+        return plan
+
+    def _bytes(self, docs: int, postings: int) -> int:
+        return self.posting_bytes * postings + RUN_DOC_BYTES * docs
 
     def runs(self, counts: ChunkCounts) -> list[range]:
-        """Consecutive chunks, each run holding at most `run_postings` postings (one chunk at least)."""
-        runs, first, held = [], 0, 0
-        for number, postings in enumerate(counts.postings.tolist()):
-            if number > first and held + postings > self.run_postings:
+        """Consecutive chunks, each run within `run_bytes` and below 2**31 postings (one chunk at least)."""
+        runs, first, docs, postings = [], 0, 0, 0
+        for number, (chunk_docs, chunk_postings) in enumerate(zip(counts.docs.tolist(), counts.postings.tolist())):
+            docs, postings = docs + chunk_docs, postings + chunk_postings
+            if number > first and (self._bytes(docs, postings) > self.run_bytes or postings > MAX_RUN_POSTINGS):
                 runs.append(range(first, number))
-                first, held = number, 0
-            held += postings
-        if first < len(counts.postings):
-            runs.append(range(first, len(counts.postings)))
+                first, docs, postings = number, chunk_docs, chunk_postings
+        if counts.postings.size:
+            runs.append(range(first, counts.postings.size))
         return runs
 
 

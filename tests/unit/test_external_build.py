@@ -93,7 +93,8 @@ def test_runs_and_pieces_give_the_arrays_of_the_in_memory_inversion(tmp_path, bi
     expected = reference_arrays(everything, quantizer, block_size=4)
     largest = max(chunk.nnz for chunk in chunks)
     # room for about two chunks a run: the limit's fixed part plus two chunks' postings
-    limit = assembly.TERM_BYTES * 60 + assembly.CHUNK_BYTES_PER_POSTING * largest + 2 * (4 + bits // 8) * 2 * largest
+    limit = (assembly.TERM_BYTES * 60 + assembly.CHUNK_BYTES_PER_POSTING * largest
+             + 2 * (2 * (4 + bits // 8) * largest + assembly.RUN_DOC_BYTES * 37))
     arrays, plan, counts = assemble(tmp_path, chunks, quantizer, limit, block_size=4, piece_postings=10)
     assert len(plan.runs(counts)) >= 4, "the limit did not force several runs; the test proves little"
     assert counts.term_postings[:3].min() > 10, "no list is longer than a piece; the split is untested"
@@ -116,16 +117,12 @@ def test_pieces_cover_every_posting_once_and_split_long_lists_at_block_boundarie
             assert (start, stop) == (offsets[first], offsets[last])
 
 
-def test_a_huge_limit_keeps_every_run_below_scipys_32_bit_indices(tmp_path):
-    chunks = random_chunks(seed=3, count=2, rows=10, terms=20)
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    paths = []
-    for number, chunk in enumerate(chunks):
-        paths.append(tmp_path / f"{number:06d}.npz")
-        sp.save_npz(paths[-1], chunk)
-    plan = MemoryPlan.fit(2**50, count_chunks(paths, raw, progress=False), 1)
-    assert plan.run_postings == 2**31 - 1
+def test_a_huge_limit_keeps_every_run_below_scipys_32_bit_indices():
+    postings = np.array([2**30, 2**30 - 1, 5, 2**30, 2**30], dtype=np.int64)  # counts alone: no data is made
+    counts = assembly.ChunkCounts(np.full(5, 1000, dtype=np.int64), postings, np.zeros(7, np.int64), 1.0)
+    runs = MemoryPlan.fit(2**50, counts, 1).runs(counts)
+    assert runs == [range(0, 2), range(2, 4), range(4, 5)]
+    assert all(postings[run.start:run.stop].sum() < 2**31 for run in runs)
 
 
 def bm25_build(tmp_path, name, **options):
@@ -139,7 +136,8 @@ def small_limit(index: InvertedIndex, chunk_size: int = 8) -> int:
     """A limit that holds about two chunks of `index`'s corpus a run."""
     nnz = np.asarray(index.doc_nnz)
     largest = max(int(nnz[first:first + chunk_size].sum()) for first in range(0, nnz.size, chunk_size))
-    return assembly.TERM_BYTES * index.num_terms + assembly.CHUNK_BYTES_PER_POSTING * largest + 10 * 2 * largest
+    return (assembly.TERM_BYTES * index.num_terms + assembly.CHUNK_BYTES_PER_POSTING * largest
+            + 2 * (10 * largest + assembly.RUN_DOC_BYTES * chunk_size))
 
 
 def test_a_build_under_a_small_limit_writes_the_old_paths_files_byte_for_byte(tmp_path):
