@@ -176,6 +176,7 @@ def _prepare_staging(target: Path, corpus: DocumentSource, encoder: SparseEncode
     if staging.exists():
         _load_fitted_state(staging, encoder)
         _check_same_build(staging, corpus, encoder, chunk_size)
+        _unshare(staging / DOCSTORE_FILE)
         return
     staging.mkdir(parents=True)
     (staging / "chunks").mkdir()
@@ -334,6 +335,14 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
+
+
+def _unshare(path: Path) -> None:
+    """Give a resumed build its own copy of a file it will write to that a finished index also links (a build
+    killed after its index was swapped in, before its staging folder was removed)."""
+    if path.is_file() and path.stat().st_nlink > 1:
+        with atomic_write(path) as handle, open(path, "rb") as original:
+            shutil.copyfileobj(original, handle)
 
 
 def stored_text_doc_freq(encoder: SparseEncoder, docstore_file: Path) -> np.ndarray | None:

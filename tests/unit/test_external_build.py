@@ -4,6 +4,7 @@ give exactly the arrays (and .npy bytes) of the old in-memory inversion, whateve
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 
 import numpy as np
@@ -228,3 +229,20 @@ def test_empty_titles_and_texts_are_stored_as_null_and_read_as_empty(tmp_path):
     reader = DocStore(tmp_path / "docs.sqlite", readonly=True)
     assert [(doc.title, doc.text) for doc in reader.documents([0, 1])] == [("", ""), ("Title", "text")]
     reader.close()
+
+
+def test_a_resumed_build_never_writes_through_a_link_to_its_document_store(tmp_path):
+    """A build killed after its index was swapped in, before its staging folder was removed, leaves the index's
+    docs.sqlite and the staging folder's as one file (the store is hard-linked, not copied): a resume must
+    write to a copy of its own."""
+    corpus = Corpus(str(write_jsonl(tmp_path / "docs.jsonl", COPIES)))
+    with pytest.raises(LexirError, match="memory limit"):
+        build_index(corpus, create_encoder("bm25"), tmp_path / "index", chunk_size=8, progress=False,
+                    memory_limit=1024)
+    os.link(staging_folder(tmp_path / "index") / "docs.sqlite", tmp_path / "finished.sqlite")
+    before = (tmp_path / "finished.sqlite").read_bytes()
+    build_index(corpus, create_encoder("bm25"), tmp_path / "index", chunk_size=8, progress=False, resume=True)
+    assert (tmp_path / "finished.sqlite").stat().st_nlink == 1
+    assert (tmp_path / "finished.sqlite").read_bytes() == before
+    assert (tmp_path / "index" / "docs.sqlite").stat().st_nlink == 1  # linked from staging, which is gone
+    assert InvertedIndex(tmp_path / "index").docstore.all_ids() == [doc_id for doc_id, _, _ in COPIES]
