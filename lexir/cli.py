@@ -68,6 +68,9 @@ def index_build(
     precision: Annotated[str | None, typer.Option(help="model encoders: fp32 (exact, default) or bf16 (faster "
                                                        "where the CPU has bf16, slightly lossy)")] = None,
     chunk_size: Annotated[int, typer.Option(help="documents per resumable chunk")] = 2048,
+    memory_limit: Annotated[str | None, typer.Option(help="memory the assembly of the postings may take, whatever "
+                                                          "the corpus size (e.g. 512MiB, 8GiB; default 2GiB)")]
+    = None,
     resume: Annotated[bool, typer.Option(help="continue an interrupted build from its last finished chunk")]
     = False,
     overwrite: Annotated[bool, typer.Option(help="replace an existing index or discard an interrupted build")]
@@ -87,7 +90,9 @@ def index_build(
     from lexir.index import build_index
     from lexir.index.dense_builder import add_dense
     from lexir.index.faiss_types import FaissType
+    from lexir.sizes import parse_size
 
+    limits = {"memory_limit": parse_size(memory_limit, "--memory-limit")} if memory_limit is not None else {}
     if dense_index is not None and dense is None:
         raise LexirError("--dense-index needs --dense ENCODER (or add a dense side later with `lexir index add-dense`)")
     faiss_type = FaissType.parse(dense_index or "flat")
@@ -109,7 +114,7 @@ def index_build(
                                               work_folder=out.parent, progress=not quiet)
     try:
         report = build_index(corpus, sparse_encoder, out, chunk_size=chunk_size, resume=resume, overwrite=overwrite,
-                             progress=not quiet, workers=workers)
+                             progress=not quiet, workers=workers, **limits)
     finally:
         getattr(corpus, "close", lambda: None)()  # a CIFF file's inversion work folder
     if corpus.skipped:

@@ -103,7 +103,40 @@ def is_index(folder: Path) -> bool:
 def write_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
     """Every array of ARRAY_NAMES, and those of OPTIONAL_ARRAY_NAMES that `arrays` holds."""
     for name in (*ARRAY_NAMES, *(name for name in OPTIONAL_ARRAY_NAMES if name in arrays)):
-        np.save(folder / f"{name}.npy", arrays[name])
+        write_array(folder, name, arrays[name])
+
+
+def write_array(folder: Path, name: str, values: np.ndarray) -> None:
+    """One array held in memory, as NAME.npy."""
+    np.save(folder / f"{name}.npy", values)
+
+
+class ArrayStream:
+    """One NAME.npy of a known dtype and length, written piece by piece in order (header first): what arrays
+    too large to hold in memory are written with. A context manager: leaving it without an error checks that
+    every announced value was written. The file is byte for byte what np.save writes."""
+
+    def __init__(self, folder: Path, name: str, dtype: np.dtype, length: int) -> None:
+        self.path = folder / f"{name}.npy"
+        self.dtype, self.length, self.written = np.dtype(dtype), length, 0
+        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by __exit__
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (length,)}
+        np.lib.format.write_array_header_1_0(self._file, header)
+
+    def __enter__(self) -> ArrayStream:
+        return self
+
+    def append(self, values: np.ndarray) -> None:
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        if self.written + values.size > self.length:
+            raise ValueError(f"{self.path}: more than the {self.length:,} values announced")
+        values.tofile(self._file)  # as np.save writes an array's data
+        self.written += values.size
+
+    def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        self._file.close()
+        if error_type is None and self.written != self.length:
+            raise ValueError(f"{self.path}: {self.written:,} values written of the {self.length:,} announced")
 
 
 def write_added_terms(folder: Path, terms: tuple[str, ...]) -> None:

@@ -46,6 +46,7 @@ from lexir.index.dense import has_dense, read_dense_manifest
 from lexir.index.dense_builder import add_dense, merge_dense
 from lexir.index.docstore import DocStore
 from lexir.index.format import read_manifest
+from lexir.index.postings import invert, quantize_rows
 from lexir.index.reader import InvertedIndex
 
 logger = logging.getLogger(__name__)
@@ -634,7 +635,8 @@ def write_segment_folder(base: InvertedIndex, target: Path, documents: list[Docu
         store.close()
     manifest = base.manifest
     # no copy of the encoder state (BM25's vocabulary: megabytes, fsynced on every write): the base's serves
-    write_index_folder(staging / "index", vectors, manifest.quantization, manifest.block_size, encoder, source,
+    postings = invert(quantize_rows(vectors, manifest.quantization))
+    write_index_folder(staging / "index", postings, manifest.quantization, manifest.block_size, encoder, source,
                        store_file, None, lambda: {})
     if dense is not None:
         dense(staging / "index")
