@@ -44,7 +44,7 @@ from lexir.index.format import (
     write_arrays,
     write_manifest,
 )
-from lexir.index.postings import DEFAULT_BLOCK_SIZE, build_postings
+from lexir.index.postings import DEFAULT_BLOCK_SIZE, invert, write_posting_files
 from lexir.index.quantize import Quantizer
 
 logger = logging.getLogger(__name__)
@@ -275,16 +275,18 @@ def write_index_folder(output: Path, vectors: sp.csr_matrix, quantizer: Quantize
     `extra` is called just before the manifest is written (so build timings include the postings).
     """
     output.mkdir(parents=True)
-    arrays = build_postings(vectors, quantizer, block_size)
+    offsets, doc_ids, impacts, doc_nnz = invert(vectors, quantizer)
+    write_posting_files(output, offsets, doc_ids, impacts, block_size)
     text_df = stored_text_doc_freq(encoder, docstore_file)
-    write_arrays(output, arrays if text_df is None else {**arrays, "text_doc_freq": text_df})
+    write_arrays(output, {"doc_nnz": doc_nnz} if text_df is None else {"doc_nnz": doc_nnz, "text_doc_freq": text_df},
+                 names=("doc_nnz",))
     write_added_terms(output, encoder.added_terms)
     shutil.copy2(docstore_file, output / DOCSTORE_FILE)
     if encoder_state is not None:
         shutil.copytree(encoder_state, output / ENCODER_STATE_DIR)
     manifest = Manifest(
         encoder=encoder.spec, num_docs=vectors.shape[0], num_terms=vectors.shape[1],
-        num_postings=int(arrays["doc_ids"].size), quantization=quantizer, block_size=block_size,
+        num_postings=int(doc_ids.size), quantization=quantizer, block_size=block_size,
         lexir_version=lexir.__version__, source=source,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), extra=extra(),
     )

@@ -1,13 +1,16 @@
 """The on-disk index format: written here and read here, nowhere else.
 
-An index is a directory:
+An index is a directory (format version 2):
     manifest.json        format version, encoder spec, counts, quantization, block size, creation time
-    offsets.npy          int64[V+1]   posting list of term t is [offsets[t], offsets[t+1])
-    doc_ids.npy          int32[P]     document numbers, ascending within each list
-    impacts.npy          uint8[P]     quantized impacts (uint16 with 16-bit quantization)
-    term_max.npy         uint8[V]     max impact of each list (0 for an empty list)
+    offsets.npy          int64[V+1]   posting list of term t is postings [offsets[t], offsets[t+1]) (P in all)
+    postings.npy         uint32[W]    every posting list bit-packed per block of BLOCK_SIZE postings (codec.py:
+                                      5-bit gap width, document gaps, impacts at the bit length of block_max)
+    block_words.npy      int64[B+1]   block b is postings.npy words [block_words[b], block_words[b+1]) (x 4 for
+                                      its byte offsets)
+    term_max.npy         uint8[V]     max impact of each list (0 for an empty list; uint16 with 16-bit
+                                      quantization, as every impact array)
     block_offsets.npy    int64[V+1]   blocks of term t are [block_offsets[t], block_offsets[t+1])
-    block_max.npy        uint8[B]     max impact of each block of BLOCK_SIZE postings
+    block_max.npy        uint8[B]     max impact of each block
     block_last_doc.npy   int32[B]     last document number of each block
     doc_freq.npy         int64[V]     document frequency of each term (N is in the manifest)
     doc_nnz.npy          int32[N]     nonzeros of each document vector
@@ -20,13 +23,17 @@ An index is a directory:
     docs.sqlite          external ids, titles, texts (see docstore.py)
     encoder/             state of encoders fitted on the corpus (e.g. bm25.json)
     dense/               optional FAISS side, with its own manifest (written and read in dense.py)
+Version 1 stored the postings uncompressed instead of postings.npy and block_words.npy: doc_ids.npy
+(int32[P]) and impacts.npy (uint8[P]); every other file is the same. A version-1 index of at most
+V1_OPEN_POSTINGS postings is converted in memory when it opens; a larger one is refused with an error naming
+`lexir index upgrade` (upgrade.py), which converts it in place.
 The manifest is written last: a directory without one is not an index. It records every other file it
 covers (`files`: path -> bytes and CRC-32, computed when the folder was written; absent in indexes written
 before lexir recorded them). Opening checks what costs no more than the manifest, the array headers and the
 offset arrays (see `read_arrays`): file sizes, dtypes, shapes, and offsets that are monotone and end where
-the arrays do. The posting contents (document numbers below num_docs, ascending lists, block maxima) and the
-checksums are verified in full by `lexir index check` (check.py); the search kernels stay in bounds
-whatever the contents hold.
+the arrays do. The posting contents (every block decodes, document numbers below num_docs, block and term
+maxima) and the checksums are verified in full by `lexir index check` (check.py); the search kernels stay in
+bounds whatever the contents hold (codec.py checks each block it decodes).
 """
 
 from __future__ import annotations
@@ -46,12 +53,16 @@ from lexir.errors import IndexFormatError
 from lexir.files import write_json_atomic
 from lexir.index.quantize import SUPPORTED_BITS, Quantizer
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+V1_OPEN_POSTINGS = 2**24  # a version-1 index up to this size is converted in memory when it opens (~1 s)
 MANIFEST_FILE = "manifest.json"
 ENCODER_STATE_DIR = "encoder"
 ADDED_TERMS_FILE = "added_terms.json"
-ARRAY_NAMES = ("offsets", "doc_ids", "impacts", "term_max", "block_offsets", "block_max", "block_last_doc",
+ARRAY_NAMES = ("offsets", "postings", "block_words", "term_max", "block_offsets", "block_max", "block_last_doc",
                "doc_freq", "doc_nnz")
+V1_ARRAY_NAMES = ("offsets", "doc_ids", "impacts", "term_max", "block_offsets", "block_max", "block_last_doc",
+                  "doc_freq", "doc_nnz")
 OPTIONAL_ARRAY_NAMES = ("text_doc_freq",)
 CHECKSUM = "crc32"  # zlib's CRC-32: in the standard library, ~2 GB/s (an index of 1e9 postings: ~5 s)
 MAX_DOCS = 2**31 - 1  # document numbers are int32
@@ -100,9 +111,9 @@ def is_index(folder: Path) -> bool:
     return (folder / MANIFEST_FILE).is_file()
 
 
-def write_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Every array of ARRAY_NAMES, and those of OPTIONAL_ARRAY_NAMES that `arrays` holds."""
-    for name in (*ARRAY_NAMES, *(name for name in OPTIONAL_ARRAY_NAMES if name in arrays)):
+def write_arrays(folder: Path, arrays: dict[str, np.ndarray], names: tuple[str, ...] = ARRAY_NAMES) -> None:
+    """Every array of `names`, and those of OPTIONAL_ARRAY_NAMES that `arrays` holds."""
+    for name in (*names, *(name for name in OPTIONAL_ARRAY_NAMES if name in arrays)):
         np.save(folder / f"{name}.npy", arrays[name])
 
 
@@ -146,10 +157,10 @@ def read_manifest(folder: Path) -> Manifest:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise IndexFormatError(f"{path} is not valid JSON: {error}") from error
     version = data.get("format_version") if isinstance(data, dict) else None
-    if version != FORMAT_VERSION:
-        raise IndexFormatError(
-            f"{folder} has index format version {version}; this lexir reads version {FORMAT_VERSION}. Rebuild it."
-        )
+    if version not in READABLE_VERSIONS:
+        raise IndexFormatError(f"{folder} has index format version {version!r}; this lexir reads versions "
+                               f"{' and '.join(map(str, READABLE_VERSIONS))}: rebuild it with this lexir, or open it "
+                               "with the lexir that wrote it")
     try:
         manifest = Manifest.from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -239,26 +250,33 @@ def expected_dtypes(manifest: Manifest) -> dict[str, np.dtype]:
     """The dtype of every array (impacts, term and block maxima follow the quantization bits)."""
     impact = np.dtype(manifest.quantization.dtype).newbyteorder("<")
     int32, int64 = np.dtype("<i4"), np.dtype("<i8")
-    return {"offsets": int64, "doc_ids": int32, "impacts": impact, "term_max": impact, "block_offsets": int64,
-            "block_max": impact, "block_last_doc": int32, "doc_freq": int64, "doc_nnz": int32,
-            "text_doc_freq": int64}
+    return {"offsets": int64, "postings": np.dtype("<u4"), "block_words": int64, "doc_ids": int32, "impacts": impact,
+            "term_max": impact, "block_offsets": int64, "block_max": impact, "block_last_doc": int32, "doc_freq": int64,
+            "doc_nnz": int32, "text_doc_freq": int64}
+
+
+def array_names(manifest: Manifest) -> tuple[str, ...]:
+    """The required arrays of the manifest's format version."""
+    return V1_ARRAY_NAMES if manifest.format_version == 1 else ARRAY_NAMES
 
 
 def read_arrays(folder: Path, manifest: Manifest, mmap: bool = True) -> dict[str, np.ndarray]:
-    """The arrays of ARRAY_NAMES (all required) and of OPTIONAL_ARRAY_NAMES (those the index has), checked
-    against the manifest at the cost of reading their headers and the two offset arrays: each file's size,
-    dtype and shape, offsets from 0 to num_postings and never decreasing, and as many blocks per list as its
-    postings fill (so every position the kernels compute from the offsets lies inside the arrays).
+    """The arrays of the manifest's version (`array_names`, all required) and of OPTIONAL_ARRAY_NAMES (those the
+    index has), checked against the manifest at the cost of reading their headers and the offset arrays: each
+    file's size, dtype and shape, offsets from 0 to num_postings and never decreasing, as many blocks per list
+    as its postings fill, and block words from 0 to the end of postings.npy (so every position the kernels
+    compute from the offsets lies inside the arrays; codec.py checks each block's own word range).
 
     Raises IndexFormatError naming the first file that fails."""
     check_file_sizes(folder, manifest)
     dtypes = expected_dtypes(manifest)
+    required = array_names(manifest)
     arrays = {}
-    for name in (*ARRAY_NAMES, *OPTIONAL_ARRAY_NAMES):
+    for name in (*required, *OPTIONAL_ARRAY_NAMES):
         path = folder / f"{name}.npy"
         if path.is_file():
             arrays[name] = _load_array(path, dtypes[name], mmap)
-        elif name in ARRAY_NAMES:
+        elif name in required:
             raise IndexFormatError(f"index file {path} is missing; {REBUILD}")
     num_terms, num_postings = manifest.num_terms, manifest.num_postings
     offsets, block_offsets = arrays["offsets"], arrays["block_offsets"]
@@ -279,10 +297,15 @@ def read_arrays(folder: Path, manifest: Manifest, mmap: bool = True) -> dict[str
     if block_offsets[0] != 0 or not np.array_equal(np.diff(block_offsets), blocks):
         raise IndexFormatError(f"index file {folder / 'block_offsets.npy'} is damaged: its blocks do not match the "
                                f"posting lists (blocks of {manifest.block_size}); {REBUILD}")
-    for name in ("block_max", "block_last_doc"):
-        if arrays[name].shape[0] != block_offsets[-1]:
+    num_blocks = int(block_offsets[-1])
+    for name, length in (("block_max", num_blocks), ("block_last_doc", num_blocks), ("block_words", num_blocks + 1)):
+        if name in arrays and arrays[name].shape[0] != length:
             raise IndexFormatError(f"index file {folder / name}.npy holds {arrays[name].shape[0]:,} values for "
-                                   f"{int(block_offsets[-1]):,} blocks; {REBUILD}")
+                                   f"{num_blocks:,} blocks; {REBUILD}")
+    if "block_words" in arrays and (arrays["block_words"][0] != 0 or
+                                    arrays["block_words"][-1] != arrays["postings"].shape[0]):
+        raise IndexFormatError(f"index file {folder / 'block_words.npy'} is damaged: its word offsets do not run "
+                               f"from 0 to the end of postings.npy; {REBUILD}")
     return arrays
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lexir.search.algorithms.cursors import open_cursors, scan_to, skip_blocks
+from lexir.search.algorithms.cursors import advance_to, impact, next_posting, open_cursors, scoring_terms, skip_blocks
 from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted
 from lexir.search.algorithms.postings import PostingArrays, corrupt_result
 
@@ -32,12 +32,12 @@ _CHUNK = 64  # accumulator slots per "touched" flag: candidates are found withou
 def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int,
                              heap_factor: float, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Top k (doc numbers, float64 scores in impact units) of one query by windowed block-max MaxScore."""
-    doc_ids, impacts, block_max = postings.doc_ids, postings.impacts, postings.block_max
-    block_last_doc, block_size, num_docs = postings.block_last_doc, postings.block_size, postings.num_docs
-    _, weight, start, end, block_start, block_end = open_cursors(postings, terms, weights)
+    block_max, block_last_doc, num_docs = postings.block_max, postings.block_last_doc, postings.num_docs
+    term, weight = scoring_terms(postings, terms, weights)
+    cursors, ok = open_cursors(postings, term, weight)
+    if not ok:
+        return corrupt_result()
     n = weight.shape[0]
-    pos = start.copy()
-    block = block_start.copy()
     window_bound = np.zeros(n, dtype=np.float64)
     prefix_bound = np.zeros(n, dtype=np.float64)
     accumulator = np.zeros(window, dtype=np.float64)
@@ -52,24 +52,19 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
         # Move every cursor to its first document >= low; the next window starts at the smallest.
         next_doc = num_docs
         for i in range(n):
-            block[i] = skip_blocks(block_last_doc, block[i], block_end[i], low)
-            pos[i] = scan_to(doc_ids, pos[i], end[i], start[i], block_start[i], block[i], block_end[i],
-                             block_size, low)
-            if pos[i] < end[i] and doc_ids[pos[i]] < next_doc:
-                next_doc = doc_ids[pos[i]]
+            if not advance_to(postings, cursors, i, low):
+                return corrupt_result()
+            next_doc = min(next_doc, cursors.doc[i])
         if next_doc >= num_docs:
-            for i in range(n):  # every cursor is at its end, unless doc_ids holds a number >= num_docs
-                if pos[i] < end[i]:
-                    return corrupt_result()
             break
         low = next_doc
         high = min(low + window, num_docs)
         total = 0.0
         for i in range(n):
             largest = 0
-            b = block[i]
-            if pos[i] < end[i] and doc_ids[pos[i]] < high:
-                while b < block_end[i]:
+            if cursors.doc[i] < high:
+                b = cursors.loaded[i]  # the block of the cursor's posting, the first with a document >= low
+                while b < cursors.block_end[i]:
                     if block_max[b] > largest:
                         largest = block_max[b]
                     if block_last_doc[b] >= high - 1:
@@ -91,17 +86,13 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
 
         for r in range(first_essential, n):
             i = order[r]
-            p, stop, w = pos[i], end[i], weight[i]
-            while p < stop:
-                doc = doc_ids[p]
-                if doc >= high:
-                    break
-                if doc < low:  # lists ascend, and the cursor is at or after low: a damaged doc_ids
-                    return corrupt_result()
-                accumulator[doc - low] += w * impacts[p]
+            w = weight[i]
+            while cursors.doc[i] < high:
+                doc = cursors.doc[i]
+                accumulator[doc - low] += w * impact(cursors, i)
                 touched[(doc - low) // _CHUNK] = True
-                p += 1
-            pos[i] = p
+                if not next_posting(postings, cursors, i):
+                    return corrupt_result()
 
         for chunk in range((high - low + _CHUNK - 1) // _CHUNK):
             if not touched[chunk]:
@@ -119,18 +110,17 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
                         competitive = False
                         break
                     i = order[r]
-                    b = skip_blocks(block_last_doc, block[i], block_end[i], doc)
-                    block[i] = b
-                    if b == block_end[i]:
+                    b = skip_blocks(postings, cursors, i, doc)
+                    if b == cursors.block_end[i]:
                         continue
                     rest = prefix_bound[r - 1] if r > 0 else 0.0
                     if heap_factor * (score + weight[i] * block_max[b] + rest) <= threshold:
                         competitive = False
                         break
-                    p = scan_to(doc_ids, pos[i], end[i], start[i], block_start[i], b, block_end[i], block_size, doc)
-                    pos[i] = p
-                    if p < end[i] and doc_ids[p] == doc:
-                        score += weight[i] * impacts[p]
+                    if not advance_to(postings, cursors, i, doc):
+                        return corrupt_result()
+                    if cursors.doc[i] == doc:
+                        score += weight[i] * impact(cursors, i)
                 if competitive and score > threshold:
                     size = heap_push(heap_scores, heap_docs, size, score, doc)
                     if size == k:

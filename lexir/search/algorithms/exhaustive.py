@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from lexir.index.codec import block_span, decode_block
 from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted, sift_down, worse
 from lexir.search.algorithms.postings import PostingArrays, corrupt_result, query_postings
 
@@ -27,26 +28,31 @@ def exhaustive_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.nda
     over the score array (no per-posting bookkeeping, about twice as fast); else from a list of the
     documents touched.
     """
-    offsets, doc_ids, impacts, num_docs = postings.offsets, postings.doc_ids, postings.impacts, postings.num_docs
-    length = query_postings(offsets, terms)
+    num_docs = postings.num_docs
+    length = query_postings(postings.offsets, terms)
     if length * SCAN_RATIO >= num_docs:
         return _exhaustive_scan(postings, terms, weights, k)
     scores = np.zeros(num_docs, dtype=np.float64)
     touched = np.zeros(num_docs, dtype=np.bool_)
     candidates = np.empty(length, dtype=np.int32)
+    docs = np.empty(postings.block_size, dtype=np.int32)
+    impacts = np.empty(postings.block_size, dtype=np.int32)
     count = 0
     for q in range(terms.shape[0]):
         term = terms[q]
         weight = np.float64(weights[q])
-        for p in range(offsets[term], offsets[term + 1]):
-            doc = doc_ids[p]
-            if doc < 0 or doc >= num_docs:
+        start, end, first_block = postings.offsets[term], postings.offsets[term + 1], postings.block_offsets[term]
+        for block in range(first_block, postings.block_offsets[term + 1]):
+            _, size, previous = block_span(postings, start, end, first_block, block)
+            if not decode_block(postings, block, size, previous, docs, impacts):
                 return corrupt_result()
-            scores[doc] += weight * impacts[p]
-            if not touched[doc]:
-                touched[doc] = True
-                candidates[count] = doc
-                count += 1
+            for j in range(size):
+                doc = docs[j]
+                scores[doc] += weight * impacts[j]
+                if not touched[doc]:
+                    touched[doc] = True
+                    candidates[count] = doc
+                    count += 1
     return _top_k_of(candidates[:count], scores, k)
 
 
@@ -76,16 +82,20 @@ def _exhaustive_scan(postings: PostingArrays, terms: np.ndarray, weights: np.nda
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Exhaustive scoring, then the k best in one pass over all scores (documents in increasing number, so
     a score equal to the threshold never displaces the lower number already kept)."""
-    offsets, doc_ids, impacts, num_docs = postings.offsets, postings.doc_ids, postings.impacts, postings.num_docs
+    num_docs = postings.num_docs
     scores = np.zeros(num_docs, dtype=np.float64)
+    docs = np.empty(postings.block_size, dtype=np.int32)
+    impacts = np.empty(postings.block_size, dtype=np.int32)
     for q in range(terms.shape[0]):
         term = terms[q]
         weight = np.float64(weights[q])
-        for p in range(offsets[term], offsets[term + 1]):
-            doc = doc_ids[p]
-            if doc < 0 or doc >= num_docs:
+        start, end, first_block = postings.offsets[term], postings.offsets[term + 1], postings.block_offsets[term]
+        for block in range(first_block, postings.block_offsets[term + 1]):
+            _, size, previous = block_span(postings, start, end, first_block, block)
+            if not decode_block(postings, block, size, previous, docs, impacts):
                 return corrupt_result()
-            scores[doc] += weight * impacts[p]
+            for j in range(size):
+                scores[docs[j]] += weight * impacts[j]
     heap_scores = np.empty(k, dtype=np.float64)
     heap_docs = np.empty(k, dtype=np.int32)
     size = 0

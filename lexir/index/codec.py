@@ -1,0 +1,222 @@
+"""The block codec of format version 2: posting lists bit-packed per block, decoded inside the numba kernels.
+
+Term t's postings (offsets[t]..offsets[t+1], in increasing document number) are cut into blocks of
+block_size postings, as in version 1 (blocks block_offsets[t]..block_offsets[t+1], the last one may be
+shorter), and each block keeps its largest impact (block_max) and last document (block_last_doc) for
+skipping. A block's postings are one little-endian bit stream in 32-bit words, postings.npy
+[block_words[b], block_words[b+1]), padded with zero bits to a whole word:
+
+    5 bits                 d, the width of the block's document gaps (0-31)
+    count x d bits         gap = doc - previous doc - 1 (the previous document of a term's first block is -1,
+                           of a later block the last document of the block before it: block_last_doc[b-1])
+    count x i bits         impacts as they are, i = bit length of block_max[b] (1-16)
+
+Only the widths are in the stream; the count comes from the offsets and the block size. Bit-packing per
+64-posting block (as PISA's block codecs do per 128) keeps each width to what the block needs, and the
+fixed-width unpacking below is a short loop with no table. The impact width costs no bits: it follows from
+block_max, which skipping keeps anyway.
+
+Decoding checks what stays cheap per block, so that a damaged file can never make a kernel read out of
+bounds or return a document that does not exist: the block's word range lies inside postings.npy and holds
+its bits, its first document is >= 0, its last equals block_last_doc[b] and lies below num_docs (documents
+ascend by construction), and its largest impact equals block_max[b]. A block that fails is reported as
+damaged (`decode_block` returns False).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from lexir.jit import CACHE
+
+WIDTH_BITS = 5  # the field that holds a block's document-gap width
+
+
+class PostingArrays(NamedTuple):
+    """The posting lists of one index as the single argument every top-k kernel takes (format version 2).
+
+    numba compiles a NamedTuple of arrays and ints like loose arguments (each field keeps its own dtype and
+    read-only flag), so kernels read `postings.block_max` instead of taking a dozen positional arrays that
+    could be passed in the wrong order. Term t's postings are positions offsets[t]..offsets[t+1] (counts:
+    doc_freq), in blocks block_offsets[t]..block_offsets[t+1] of block_size postings, each block bit-packed
+    in packed[block_words[b]:block_words[b+1]] (postings.npy: see the module docstring) with its largest impact (block_max)
+    and last document (block_last_doc); term_max is each list's largest impact."""
+
+    offsets: np.ndarray
+    term_max: np.ndarray
+    block_offsets: np.ndarray
+    block_max: np.ndarray
+    block_last_doc: np.ndarray
+    block_words: np.ndarray
+    packed: np.ndarray
+    block_size: int
+    num_docs: int
+
+
+ARRAY_FIELDS = PostingArrays._fields[:7]
+
+
+@njit(cache=CACHE, nogil=True, inline="always")
+def bit_length(value: int) -> int:
+    """Bits needed for a non-negative integer (0 for 0)."""
+    bits = 0
+    while value > 0:
+        bits += 1
+        value >>= 1
+    return bits
+
+
+@njit(cache=CACHE, nogil=True, inline="always")
+def block_bits(gap_bits: int, impact_bits: int, count: int) -> int:
+    """Words a block of `count` postings takes with these widths."""
+    return (WIDTH_BITS + count * (gap_bits + impact_bits) + 31) // 32
+
+
+@njit(cache=CACHE, nogil=True)
+def measure_blocks(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, block_size: int,
+                   block_max: np.ndarray, block_last_doc: np.ndarray, block_size_words: np.ndarray) -> int:
+    """First pass of the encoder over whole posting lists (`offsets` from 0, into these doc_ids/impacts): each
+    block's largest impact, last document and word count, written into the per-block outputs in order.
+
+    Returns the number of blocks, or -1 - t when list t is not strictly ascending document numbers from 0 to
+    2**31 - 2 with impacts from 1 to 65,535 (nothing is written for it)."""
+    block = 0
+    for t in range(offsets.shape[0] - 1):
+        start, end = offsets[t], offsets[t + 1]
+        previous = -1
+        for first in range(start, end, block_size):
+            last = min(first + block_size, end)
+            largest_gap, largest_impact = 0, 0
+            for p in range(first, last):
+                doc, impact = np.int64(doc_ids[p]), np.int64(impacts[p])
+                if doc <= previous or doc > 2**31 - 2 or impact < 1 or impact > 65535:
+                    return -1 - t
+                largest_gap = max(largest_gap, doc - previous - 1)
+                largest_impact = max(largest_impact, impact)
+                previous = doc
+            block_max[block] = largest_impact
+            block_last_doc[block] = previous
+            block_size_words[block] = block_bits(bit_length(largest_gap), bit_length(largest_impact), last - first)
+            block += 1
+    return block
+
+
+@njit(cache=CACHE, nogil=True)
+def pack_blocks(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, block_size: int,
+                block_words: np.ndarray, words: np.ndarray) -> None:
+    """Second pass: bit-pack every block of these lists (checked by `measure_blocks`) into words, block b of
+    the range at words[block_words[b]:block_words[b+1]] (block_words relative to `words`)."""
+    block = 0
+    for t in range(offsets.shape[0] - 1):
+        start, end = offsets[t], offsets[t + 1]
+        previous = -1
+        for first in range(start, end, block_size):
+            last = min(first + block_size, end)
+            largest_gap, largest_impact = 0, 0
+            prior = previous
+            for p in range(first, last):
+                largest_gap = max(largest_gap, np.int64(doc_ids[p]) - prior - 1)
+                largest_impact = max(largest_impact, np.int64(impacts[p]))
+                prior = np.int64(doc_ids[p])
+            gap_bits, impact_bits = bit_length(largest_gap), bit_length(largest_impact)
+            k = block_words[block]
+            buffer = np.int64(gap_bits)  # bits not yet written, lowest first (fewer than 32 before each add)
+            filled = WIDTH_BITS
+            for p in range(first, last):
+                doc = np.int64(doc_ids[p])
+                buffer |= (doc - previous - 1) << filled
+                filled += gap_bits
+                previous = doc
+                while filled >= 32:
+                    words[k] = buffer & 0xFFFFFFFF
+                    k += 1
+                    buffer >>= 32
+                    filled -= 32
+            for p in range(first, last):
+                buffer |= np.int64(impacts[p]) << filled
+                filled += impact_bits
+                while filled >= 32:
+                    words[k] = buffer & 0xFFFFFFFF
+                    k += 1
+                    buffer >>= 32
+                    filled -= 32
+            if filled > 0:
+                words[k] = buffer
+            block += 1
+
+
+@njit(cache=CACHE, nogil=True)
+def decode_block(postings: PostingArrays, block: int, count: int, previous: int, docs: np.ndarray,
+                 impacts: np.ndarray) -> bool:
+    """Unpack block `block` (`count` postings, after document `previous`) into docs[:count] / impacts[:count].
+
+    False, with the outputs undefined, when the block fails the checks of the module docstring."""
+    words = postings.packed
+    begin, stop = postings.block_words[block], postings.block_words[block + 1]
+    if begin < 0 or stop > words.shape[0] or stop <= begin:
+        return False
+    buffer = np.int64(words[begin])
+    k = begin + 1
+    filled = 32 - WIDTH_BITS
+    gap_bits = buffer & 31
+    buffer >>= WIDTH_BITS
+    largest = np.int64(postings.block_max[block])
+    impact_bits = bit_length(largest)
+    if largest < 1 or previous < -1 or block_bits(gap_bits, impact_bits, count) > stop - begin:
+        return False
+    mask = (np.int64(1) << gap_bits) - 1
+    doc = np.int64(previous)
+    for j in range(count):
+        if filled < gap_bits:
+            buffer |= np.int64(words[k]) << filled
+            k += 1
+            filled += 32
+        doc += (buffer & mask) + 1
+        buffer >>= gap_bits
+        filled -= gap_bits
+        docs[j] = doc
+    if doc != postings.block_last_doc[block] or doc >= postings.num_docs:
+        return False
+    mask = (np.int64(1) << impact_bits) - 1
+    found = np.int64(0)
+    for j in range(count):
+        if filled < impact_bits:
+            buffer |= np.int64(words[k]) << filled
+            k += 1
+            filled += 32
+        impact = buffer & mask
+        buffer >>= impact_bits
+        filled -= impact_bits
+        impacts[j] = impact
+        found = max(found, impact)
+    return found == largest
+
+
+@njit(cache=CACHE, nogil=True, inline="always")
+def block_span(postings: PostingArrays, start: int, end: int, first_block: int, block: int) -> tuple[int, int, int]:
+    """(first posting, posting count, previous document) of block `block` of the list of postings start..end-1
+    whose blocks begin at first_block."""
+    first = start + (block - first_block) * postings.block_size
+    count = min(postings.block_size, end - first)
+    previous = postings.block_last_doc[block - 1] if block > first_block else -1
+    return first, count, previous
+
+
+@njit(cache=CACHE, nogil=True)
+def decode_terms(postings: PostingArrays, first_term: int, last_term: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Every posting of terms first_term..last_term-1, decoded: (doc numbers int32, impacts int32, ok); ok is
+    False (with what was decoded before) when a block fails its checks."""
+    base = postings.offsets[first_term]
+    docs = np.empty(postings.offsets[last_term] - base, dtype=np.int32)
+    impacts = np.empty(docs.shape[0], dtype=np.int32)
+    for term in range(first_term, last_term):
+        for block in range(postings.block_offsets[term], postings.block_offsets[term + 1]):
+            first, count, previous = block_span(postings, postings.offsets[term], postings.offsets[term + 1],
+                                                postings.block_offsets[term], block)
+            at = first - base
+            if not decode_block(postings, block, count, previous, docs[at:at + count], impacts[at:at + count]):
+                return docs, impacts, False
+    return docs, impacts, True
