@@ -152,8 +152,9 @@ def nfcorpus_index(path: Path = ROOT / "indexes" / "nfcorpus-splade-tiny", encod
     from lexir.search import open_search
 
     index = InvertedIndex(quick_start_index(path))
-    by_term = sp.csc_matrix((np.asarray(index.impacts, dtype=np.float32), np.asarray(index.doc_ids),
-                             np.asarray(index.offsets)), shape=(index.num_docs, index.num_terms))
+    doc_ids, impacts = index.decoded()
+    by_term = sp.csc_matrix((impacts.astype(np.float32), doc_ids, np.asarray(index.offsets)),
+                            shape=(index.num_docs, index.num_terms))
     sparse = open_search(path, encoder=encoder).retrievers["sparse"]
     queries = sparse.encode([q.text for q in ir_datasets.load("beir/nfcorpus/test").queries_iter()]).vectors
     return VectorSet("nfcorpus splade-tiny", by_term.tocsr(), queries, index.num_terms)

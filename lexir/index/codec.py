@@ -4,7 +4,8 @@ Term t's postings (offsets[t]..offsets[t+1], in increasing document number) are 
 block_size postings, as in version 1 (blocks block_offsets[t]..block_offsets[t+1], the last one may be
 shorter), and each block keeps its largest impact (block_max) and last document (block_last_doc) for
 skipping. A block's postings are one little-endian bit stream in 32-bit words, postings.npy
-[block_words[b], block_words[b+1]), padded with zero bits to a whole word:
+[block_words[b], block_words[b+1]), padded with zero bits to a whole word (postings.npy ends with one spare
+zero word after the last block, so that a decoder may always read a 64-bit window):
 
     5 bits                 d, the width of the block's document gaps (0-31)
     count x d bits         gap = doc - previous doc - 1 (the previous document of a term's first block is -1,
@@ -17,7 +18,8 @@ fixed-width unpacking below is a short loop with no table. The impact width cost
 block_max, which skipping keeps anyway.
 
 Decoding checks what stays cheap per block, so that a damaged file can never make a kernel read out of
-bounds or return a document that does not exist: the block's word range lies inside postings.npy and holds
+bounds or return a document that does not exist: the block's word range lies inside postings.npy (before its
+spare word) and holds
 its bits, its first document is >= 0, its last equals block_last_doc[b] and lies below num_docs (documents
 ascend by construction), and its largest impact equals block_max[b]. A block that fails is reported as
 damaged (`decode_block` returns False).
@@ -148,60 +150,80 @@ def pack_blocks(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, b
             block += 1
 
 
-@njit(cache=CACHE, nogil=True)
-def decode_block(postings: PostingArrays, block: int, count: int, previous: int, docs: np.ndarray,
-                 impacts: np.ndarray) -> bool:
-    """Unpack block `block` (`count` postings, after document `previous`) into docs[:count] / impacts[:count].
-
-    False, with the outputs undefined, when the block fails the checks of the module docstring."""
-    words = postings.packed
-    begin, stop = postings.block_words[block], postings.block_words[block + 1]
-    if begin < 0 or stop > words.shape[0] or stop <= begin:
-        return False
-    buffer = np.int64(words[begin])
-    k = begin + 1
-    filled = 32 - WIDTH_BITS
-    gap_bits = buffer & 31
-    buffer >>= WIDTH_BITS
-    largest = np.int64(postings.block_max[block])
-    impact_bits = bit_length(largest)
-    if largest < 1 or previous < -1 or block_bits(gap_bits, impact_bits, count) > stop - begin:
-        return False
-    mask = (np.int64(1) << gap_bits) - 1
-    doc = np.int64(previous)
-    for j in range(count):
-        if filled < gap_bits:
-            buffer |= np.int64(words[k]) << filled
-            k += 1
-            filled += 32
-        doc += (buffer & mask) + 1
-        buffer >>= gap_bits
-        filled -= gap_bits
-        docs[j] = doc
-    if doc != postings.block_last_doc[block] or doc >= postings.num_docs:
-        return False
-    mask = (np.int64(1) << impact_bits) - 1
-    found = np.int64(0)
-    for j in range(count):
-        if filled < impact_bits:
-            buffer |= np.int64(words[k]) << filled
-            k += 1
-            filled += 32
-        impact = buffer & mask
-        buffer >>= impact_bits
-        filled -= impact_bits
-        impacts[j] = impact
-        found = max(found, impact)
-    return found == largest
+@njit(cache=CACHE, nogil=True, inline="always")
+def unpack(words: np.ndarray, offset: int, bits: int) -> int:
+    """The `bits`-bit value (at most 32) at bit `offset` of the word stream: one unaligned 64-bit window, no
+    branch (the stream ends with a spare word, so the window's second word always exists)."""
+    k = offset >> 5
+    window = np.uint64(words[k]) | (np.uint64(words[k + 1]) << np.uint64(32))
+    return np.int64((window >> np.uint64(offset & 31)) & ((np.uint64(1) << np.uint64(bits)) - np.uint64(1)))
 
 
 @njit(cache=CACHE, nogil=True, inline="always")
-def block_span(postings: PostingArrays, start: int, end: int, first_block: int, block: int) -> tuple[int, int, int]:
+def block_widths(packed: np.ndarray, block_words: np.ndarray, block_max: np.ndarray, block: int, count: int
+                 ) -> tuple[int, int]:
+    """(gap bits, impact bits) of block `block` of `count` postings; (-1, -1) when its word range is not inside
+    postings.npy (before the spare word), its maximum is 0, or its words cannot hold its bits."""
+    begin, stop = block_words[block], block_words[block + 1]
+    if begin < 0 or stop >= packed.shape[0] or stop <= begin:
+        return -1, -1
+    gap_bits = np.int64(packed[begin]) & 31
+    largest = np.int64(block_max[block])
+    impact_bits = bit_length(largest)
+    if largest < 1 or block_bits(gap_bits, impact_bits, count) > stop - begin:
+        return -1, -1
+    return gap_bits, impact_bits
+
+
+@njit(cache=CACHE, nogil=True, inline="always")
+def decode_docs(packed: np.ndarray, block_words: np.ndarray, block_last_doc: np.ndarray, num_docs: int, block: int,
+                count: int, previous: int, gap_bits: int, docs: np.ndarray) -> bool:
+    """The document numbers of a block whose widths `block_widths` returned, into docs[:count]; False when they do
+    not run from above `previous` (>= -1) to block_last_doc[block] < num_docs."""
+    offset = block_words[block] * 32 + WIDTH_BITS
+    doc = np.int64(previous)
+    for j in range(count):
+        doc += unpack(packed, offset + j * gap_bits, gap_bits) + 1
+        docs[j] = doc
+    return previous >= -1 and doc == block_last_doc[block] and doc < num_docs
+
+
+@njit(cache=CACHE, nogil=True, inline="always")
+def impacts_offset(block_words: np.ndarray, block: int, count: int, gap_bits: int) -> int:
+    """The bit offset of a block's first impact in postings.npy: impact j is `unpack(packed, offset + j x impact
+    bits, impact bits)`, so one impact is read without decoding the others."""
+    return block_words[block] * 32 + WIDTH_BITS + count * gap_bits
+
+
+@njit(cache=CACHE, nogil=True, inline="always")
+def decode_block(packed: np.ndarray, block_words: np.ndarray, block_max: np.ndarray, block_last_doc: np.ndarray,
+                 num_docs: int, block: int, count: int, previous: int, docs: np.ndarray, impacts: np.ndarray) -> bool:
+    """Unpack block `block` (`count` postings, after document `previous`) into docs[:count] / impacts[:count].
+
+    False, with the outputs undefined, when the block fails the checks of the module docstring. (Arrays are
+    passed one by one, not as a PostingArrays: numba inlines this into the kernels' loops, where each tuple
+    member would cost a reference count update per call.)"""
+    gap_bits, impact_bits = block_widths(packed, block_words, block_max, block, count)
+    if gap_bits < 0 or not decode_docs(packed, block_words, block_last_doc, num_docs, block, count, previous,
+                                       gap_bits, docs):
+        return False
+    offset = impacts_offset(block_words, block, count, gap_bits)
+    found = np.int64(0)
+    for j in range(count):
+        impact = unpack(packed, offset + j * impact_bits, impact_bits)
+        impacts[j] = impact
+        found = max(found, impact)
+    return found == block_max[block]
+
+
+@njit(cache=CACHE, nogil=True, inline="always")
+def block_span(block_size: int, block_last_doc: np.ndarray, start: int, end: int, first_block: int, block: int
+               ) -> tuple[int, int, int]:
     """(first posting, posting count, previous document) of block `block` of the list of postings start..end-1
     whose blocks begin at first_block."""
-    first = start + (block - first_block) * postings.block_size
-    count = min(postings.block_size, end - first)
-    previous = postings.block_last_doc[block - 1] if block > first_block else -1
+    first = start + (block - first_block) * block_size
+    count = min(block_size, end - first)
+    previous = block_last_doc[block - 1] if block > first_block else -1
     return first, count, previous
 
 
@@ -209,14 +231,17 @@ def block_span(postings: PostingArrays, start: int, end: int, first_block: int, 
 def decode_terms(postings: PostingArrays, first_term: int, last_term: int) -> tuple[np.ndarray, np.ndarray, bool]:
     """Every posting of terms first_term..last_term-1, decoded: (doc numbers int32, impacts int32, ok); ok is
     False (with what was decoded before) when a block fails its checks."""
-    base = postings.offsets[first_term]
-    docs = np.empty(postings.offsets[last_term] - base, dtype=np.int32)
+    offsets, block_offsets, block_last_doc = postings.offsets, postings.block_offsets, postings.block_last_doc
+    packed, block_words, block_max = postings.packed, postings.block_words, postings.block_max
+    base = offsets[first_term]
+    docs = np.empty(offsets[last_term] - base, dtype=np.int32)
     impacts = np.empty(docs.shape[0], dtype=np.int32)
     for term in range(first_term, last_term):
-        for block in range(postings.block_offsets[term], postings.block_offsets[term + 1]):
-            first, count, previous = block_span(postings, postings.offsets[term], postings.offsets[term + 1],
-                                                postings.block_offsets[term], block)
+        for block in range(block_offsets[term], block_offsets[term + 1]):
+            first, count, previous = block_span(postings.block_size, block_last_doc, offsets[term], offsets[term + 1],
+                                                block_offsets[term], block)
             at = first - base
-            if not decode_block(postings, block, count, previous, docs[at:at + count], impacts[at:at + count]):
+            if not decode_block(packed, block_words, block_max, block_last_doc, postings.num_docs, block, count,
+                                previous, docs[at:at + count], impacts[at:at + count]):
                 return docs, impacts, False
     return docs, impacts, True

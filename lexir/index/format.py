@@ -3,8 +3,9 @@
 An index is a directory (format version 2):
     manifest.json        format version, encoder spec, counts, quantization, block size, creation time
     offsets.npy          int64[V+1]   posting list of term t is postings [offsets[t], offsets[t+1]) (P in all)
-    postings.npy         uint32[W]    every posting list bit-packed per block of BLOCK_SIZE postings (codec.py:
-                                      5-bit gap width, document gaps, impacts at the bit length of block_max)
+    postings.npy         uint32[W+1]  every posting list bit-packed per block of BLOCK_SIZE postings (codec.py:
+                                      5-bit gap width, document gaps, impacts at the bit length of block_max),
+                                      then one spare zero word
     block_words.npy      int64[B+1]   block b is postings.npy words [block_words[b], block_words[b+1]) (x 4 for
                                       its byte offsets)
     term_max.npy         uint8[V]     max impact of each list (0 for an empty list; uint16 with 16-bit
@@ -303,9 +304,9 @@ def read_arrays(folder: Path, manifest: Manifest, mmap: bool = True) -> dict[str
             raise IndexFormatError(f"index file {folder / name}.npy holds {arrays[name].shape[0]:,} values for "
                                    f"{num_blocks:,} blocks; {REBUILD}")
     if "block_words" in arrays and (arrays["block_words"][0] != 0 or
-                                    arrays["block_words"][-1] != arrays["postings"].shape[0]):
+                                    arrays["block_words"][-1] != arrays["postings"].shape[0] - 1):
         raise IndexFormatError(f"index file {folder / 'block_words.npy'} is damaged: its word offsets do not run "
-                               f"from 0 to the end of postings.npy; {REBUILD}")
+                               f"from 0 to the spare word that ends postings.npy; {REBUILD}")
     return arrays
 
 

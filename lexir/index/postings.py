@@ -101,7 +101,8 @@ def _encode(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, block
                                  "numbers (0 to 2**31 - 2) with impacts from 1 to 65,535")
             bar.update(int(offsets[t1] - p0))
         _running_sum(block_words)
-        arrays["postings"] = words = allocate("postings", np.dtype(np.uint32), int(block_words[-1]))
+        arrays["postings"] = words = allocate("postings", np.dtype(np.uint32), int(block_words[-1]) + 1)
+        words[-1] = 0  # the spare word (codec.py)
         for t0, t1 in term_pieces(offsets):
             p0, b0, b1 = offsets[t0], blocks[t0], blocks[t1]
             w0, w1 = block_words[b0], block_words[b1]

@@ -20,7 +20,23 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lexir.search.algorithms.cursors import advance_to, impact, next_posting, open_cursors, scoring_terms, skip_blocks
+from lexir.index.codec import unpack
+from lexir.search.algorithms.cursors import (
+    BLOCK,
+    BLOCK_END,
+    DOC,
+    END,
+    FIRST,
+    IMPACT_AT,
+    IMPACT_BITS,
+    LOADED,
+    POS,
+    next_block,
+    open_cursors,
+    scoring_terms,
+    seek,
+    skip_blocks,
+)
 from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted
 from lexir.search.algorithms.postings import PostingArrays, corrupt_result
 
@@ -32,9 +48,10 @@ _CHUNK = 64  # accumulator slots per "touched" flag: candidates are found withou
 def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int,
                              heap_factor: float, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Top k (doc numbers, float64 scores in impact units) of one query by windowed block-max MaxScore."""
-    block_max, block_last_doc, num_docs = postings.block_max, postings.block_last_doc, postings.num_docs
+    packed, block_words, block_max = postings.packed, postings.block_words, postings.block_max
+    block_last_doc, block_size, num_docs = postings.block_last_doc, postings.block_size, postings.num_docs
     term, weight = scoring_terms(postings, terms, weights)
-    cursors, ok = open_cursors(postings, term, weight)
+    state, docs, ok = open_cursors(postings, term)
     if not ok:
         return corrupt_result()
     n = weight.shape[0]
@@ -52,9 +69,10 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
         # Move every cursor to its first document >= low; the next window starts at the smallest.
         next_doc = num_docs
         for i in range(n):
-            if not advance_to(postings, cursors, i, low):
+            if state[i, DOC] < low and not seek(packed, block_words, block_max, block_last_doc, num_docs, block_size,
+                                                state, docs, i, low):
                 return corrupt_result()
-            next_doc = min(next_doc, cursors.doc[i])
+            next_doc = min(next_doc, state[i, DOC])
         if next_doc >= num_docs:
             break
         low = next_doc
@@ -62,9 +80,9 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
         total = 0.0
         for i in range(n):
             largest = 0
-            if cursors.doc[i] < high:
-                b = cursors.loaded[i]  # the block of the cursor's posting, the first with a document >= low
-                while b < cursors.block_end[i]:
+            if state[i, DOC] < high:
+                b = state[i, LOADED]  # the block of the cursor's posting, the first with a document >= low
+                while b < state[i, BLOCK_END]:
                     if block_max[b] > largest:
                         largest = block_max[b]
                     if block_last_doc[b] >= high - 1:
@@ -84,14 +102,29 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
         while first_essential < n and heap_factor * prefix_bound[first_essential] <= threshold:
             first_essential += 1
 
-        for r in range(first_essential, n):
+        for r in range(first_essential, n):  # essential lists, a decoded block at a time
             i = order[r]
             w = weight[i]
-            while cursors.doc[i] < high:
-                doc = cursors.doc[i]
-                accumulator[doc - low] += w * impact(cursors, i)
-                touched[(doc - low) // _CHUNK] = True
-                if not next_posting(postings, cursors, i):
+            while state[i, DOC] < high:
+                first = state[i, FIRST]
+                count = min(block_size, state[i, END] - first)
+                at, bits = state[i, IMPACT_AT], state[i, IMPACT_BITS]
+                row = docs[i]
+                j = state[i, POS] - first
+                while j < count:
+                    doc = row[j]
+                    if doc >= high:
+                        break
+                    accumulator[doc - low] += w * unpack(packed, at + j * bits, bits)
+                    touched[(doc - low) // _CHUNK] = True
+                    j += 1
+                state[i, POS] = first + j
+                if j < count:
+                    state[i, DOC] = row[j]
+                elif first + j >= state[i, END]:
+                    state[i, DOC] = num_docs
+                elif not next_block(packed, block_words, block_max, block_last_doc, num_docs, block_size, state, docs,
+                                    i):
                     return corrupt_result()
 
         for chunk in range((high - low + _CHUNK - 1) // _CHUNK):
@@ -110,17 +143,33 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
                         competitive = False
                         break
                     i = order[r]
-                    b = skip_blocks(postings, cursors, i, doc)
-                    if b == cursors.block_end[i]:
+                    if state[i, DOC] >= doc:
+                        b = state[i, LOADED]  # already at or past doc: the block that would hold it
+                    else:
+                        b = skip_blocks(block_last_doc, max(state[i, BLOCK], state[i, LOADED]), state[i, BLOCK_END],
+                                        doc)
+                        state[i, BLOCK] = b
+                    if b == state[i, BLOCK_END]:
                         continue
                     rest = prefix_bound[r - 1] if r > 0 else 0.0
                     if heap_factor * (score + weight[i] * block_max[b] + rest) <= threshold:
                         competitive = False
                         break
-                    if not advance_to(postings, cursors, i, doc):
-                        return corrupt_result()
-                    if cursors.doc[i] == doc:
-                        score += weight[i] * impact(cursors, i)
+                    if state[i, DOC] < doc:  # probe for doc: in the decoded block, or seek a later one
+                        first = state[i, FIRST]
+                        if b == state[i, LOADED]:
+                            j = state[i, POS] - first
+                            while docs[i, j] < doc:
+                                j += 1
+                            state[i, POS] = first + j
+                            state[i, DOC] = docs[i, j]
+                        elif not seek(packed, block_words, block_max, block_last_doc, num_docs, block_size, state,
+                                      docs, i, doc):
+                            return corrupt_result()
+                    if state[i, DOC] == doc:
+                        bits = state[i, IMPACT_BITS]
+                        score += weight[i] * unpack(packed, state[i, IMPACT_AT] + (state[i, POS] - state[i, FIRST])
+                                                    * bits, bits)
                 if competitive and score > threshold:
                     size = heap_push(heap_scores, heap_docs, size, score, doc)
                     if size == k:

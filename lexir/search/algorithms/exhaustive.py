@@ -35,16 +35,19 @@ def exhaustive_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.nda
     scores = np.zeros(num_docs, dtype=np.float64)
     touched = np.zeros(num_docs, dtype=np.bool_)
     candidates = np.empty(length, dtype=np.int32)
+    offsets, block_offsets, packed = postings.offsets, postings.block_offsets, postings.packed
+    block_words, block_max, block_last_doc = postings.block_words, postings.block_max, postings.block_last_doc
     docs = np.empty(postings.block_size, dtype=np.int32)
     impacts = np.empty(postings.block_size, dtype=np.int32)
     count = 0
     for q in range(terms.shape[0]):
         term = terms[q]
         weight = np.float64(weights[q])
-        start, end, first_block = postings.offsets[term], postings.offsets[term + 1], postings.block_offsets[term]
-        for block in range(first_block, postings.block_offsets[term + 1]):
-            _, size, previous = block_span(postings, start, end, first_block, block)
-            if not decode_block(postings, block, size, previous, docs, impacts):
+        for block in range(block_offsets[term], block_offsets[term + 1]):
+            _, size, previous = block_span(postings.block_size, block_last_doc, offsets[term], offsets[term + 1],
+                                           block_offsets[term], block)
+            if not decode_block(packed, block_words, block_max, block_last_doc, num_docs, block, size, previous, docs,
+                                impacts):
                 return corrupt_result()
             for j in range(size):
                 doc = docs[j]
@@ -84,15 +87,18 @@ def _exhaustive_scan(postings: PostingArrays, terms: np.ndarray, weights: np.nda
     a score equal to the threshold never displaces the lower number already kept)."""
     num_docs = postings.num_docs
     scores = np.zeros(num_docs, dtype=np.float64)
+    offsets, block_offsets, packed = postings.offsets, postings.block_offsets, postings.packed
+    block_words, block_max, block_last_doc = postings.block_words, postings.block_max, postings.block_last_doc
     docs = np.empty(postings.block_size, dtype=np.int32)
     impacts = np.empty(postings.block_size, dtype=np.int32)
     for q in range(terms.shape[0]):
         term = terms[q]
         weight = np.float64(weights[q])
-        start, end, first_block = postings.offsets[term], postings.offsets[term + 1], postings.block_offsets[term]
-        for block in range(first_block, postings.block_offsets[term + 1]):
-            _, size, previous = block_span(postings, start, end, first_block, block)
-            if not decode_block(postings, block, size, previous, docs, impacts):
+        for block in range(block_offsets[term], block_offsets[term + 1]):
+            _, size, previous = block_span(postings.block_size, block_last_doc, offsets[term], offsets[term + 1],
+                                           block_offsets[term], block)
+            if not decode_block(packed, block_words, block_max, block_last_doc, num_docs, block, size, previous, docs,
+                                impacts):
                 return corrupt_result()
             for j in range(size):
                 scores[docs[j]] += weight * impacts[j]

@@ -16,7 +16,19 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lexir.search.algorithms.cursors import advance_to, impact, next_posting, open_cursors, scoring_terms
+from lexir.index.codec import unpack
+from lexir.search.algorithms.cursors import (
+    DOC,
+    END,
+    FIRST,
+    IMPACT_AT,
+    IMPACT_BITS,
+    POS,
+    next_block,
+    open_cursors,
+    scoring_terms,
+    seek,
+)
 from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted
 from lexir.search.algorithms.postings import PostingArrays, corrupt_result
 
@@ -25,6 +37,8 @@ from lexir.search.algorithms.postings import PostingArrays, corrupt_result
 def maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int, heap_factor: float
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Top k (doc numbers, float64 scores in impact units) of one query by MaxScore."""
+    packed, block_words, block_max = postings.packed, postings.block_words, postings.block_max
+    block_last_doc, block_size, num_docs = postings.block_last_doc, postings.block_size, postings.num_docs
     term, weight = scoring_terms(postings, terms, weights)
     n = term.shape[0]
     bound = np.empty(n, dtype=np.float64)
@@ -32,10 +46,10 @@ def maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarr
         bound[i] = weight[i] * postings.term_max[term[i]]
     order = np.argsort(bound, kind="mergesort")
     prefix_bound = np.cumsum(bound[order])
-    cursors, ok = open_cursors(postings, term[order], weight[order])
+    weight = weight[order]
+    state, docs, ok = open_cursors(postings, term[order])
     if not ok:
         return corrupt_result()
-    weight, num_docs = cursors.weight, postings.num_docs
 
     heap_scores = np.empty(k, dtype=np.float64)
     heap_docs = np.empty(k, dtype=np.int32)
@@ -44,26 +58,45 @@ def maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarr
     first_essential = 0
     doc = num_docs
     for i in range(n):
-        doc = min(doc, cursors.doc[i])
+        doc = min(doc, state[i, DOC])
     while doc < num_docs:
         score = 0.0
         next_doc = num_docs
         for i in range(first_essential, n):
-            if cursors.doc[i] == doc:
-                score += weight[i] * impact(cursors, i)
-                if not next_posting(postings, cursors, i):
+            if state[i, DOC] == doc:  # score the posting, move to the next (see cursors.py)
+                j = state[i, POS] - state[i, FIRST]
+                bits = state[i, IMPACT_BITS]
+                score += weight[i] * unpack(packed, state[i, IMPACT_AT] + j * bits, bits)
+                state[i, POS] += 1
+                if state[i, POS] >= state[i, END]:
+                    state[i, DOC] = num_docs
+                elif j + 1 < block_size:
+                    state[i, DOC] = docs[i, j + 1]
+                elif not next_block(packed, block_words, block_max, block_last_doc, num_docs, block_size, state,
+                                    docs, i):
                     return corrupt_result()
-            if cursors.doc[i] < next_doc:
-                next_doc = cursors.doc[i]
+            if state[i, DOC] < next_doc:
+                next_doc = state[i, DOC]
         competitive = True
         for i in range(first_essential - 1, -1, -1):
             if heap_factor * (score + prefix_bound[i]) <= threshold:
                 competitive = False
                 break
-            if not advance_to(postings, cursors, i, doc):
-                return corrupt_result()
-            if cursors.doc[i] == doc:
-                score += weight[i] * impact(cursors, i)
+            if state[i, DOC] < doc:  # probe for doc: in the decoded block, or seek a later one
+                first = state[i, FIRST]
+                if docs[i, min(block_size, state[i, END] - first) - 1] >= doc:
+                    j = state[i, POS] - first
+                    while docs[i, j] < doc:
+                        j += 1
+                    state[i, POS] = first + j
+                    state[i, DOC] = docs[i, j]
+                elif not seek(packed, block_words, block_max, block_last_doc, num_docs, block_size, state, docs, i,
+                              doc):
+                    return corrupt_result()
+            if state[i, DOC] == doc:
+                bits = state[i, IMPACT_BITS]
+                score += weight[i] * unpack(packed, state[i, IMPACT_AT] + (state[i, POS] - state[i, FIRST]) * bits,
+                                            bits)
         if competitive and score > threshold:
             size = heap_push(heap_scores, heap_docs, size, score, doc)
             if size == k:
