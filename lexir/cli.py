@@ -209,9 +209,10 @@ def index_upgrade(
 
     converted = upgrade_index(index, progress=progress)
     if converted:
-        stdout.print(f"{index}: {len(converted)} part(s) converted to format version {FORMAT_VERSION}", highlight=False)
+        stdout.print(f"{index}: {len(converted)} part(s) converted to format version {FORMAT_VERSION}", highlight=False,
+                     soft_wrap=True)
     else:
-        stdout.print(f"{index}: already format version {FORMAT_VERSION}", highlight=False)
+        stdout.print(f"{index}: already format version {FORMAT_VERSION}", highlight=False, soft_wrap=True)
 
 
 @app.command("search")
