@@ -5,8 +5,8 @@ size, array headers and shapes, offsets and block offsets; the document store's 
 dense side's manifest and file sizes) over every part of a live index, cheaply: `lexir serve` runs it before
 it starts. `check_index(path, full=True)` (`lexir index check`) reads every byte as well: each recorded file
 against its CRC-32 (an index written before lexir recorded them is reported as such and checked without),
-every posting (each block decoded and checked against its last document and maximum: document numbers below
-num_docs, ascending lists, positive impacts; term maxima, document frequencies and lengths recomputed and
+every posting (each block's document numbers decoded and checked against its last document: below num_docs,
+ascending lists; positive impacts; block and term maxima, document frequencies and lengths recomputed and
 compared), SQLite's own integrity check, a fitted encoder's
 state (BM25's vocabulary), and a dense side without checksums read by FAISS.
 
@@ -135,23 +135,31 @@ def _verify_files(index: InvertedIndex, label: str, report: IndexCheck) -> None:
 
 def _posting_problems(index: InvertedIndex) -> list[str]:
     """Every posting against the manifest and the other arrays, decoded a piece of lists at a time: each block
-    decodes within its words to ascending document numbers below num_docs that end at its block_last_doc,
-    with impacts >= 1 whose maximum is its block_max (codec.py); the block words ascend; term maxima,
-    document frequencies and lengths are recomputed and compared."""
-    folder, num_docs = index.path, index.num_docs
+    decodes within its words to ascending document numbers below num_docs that end at its block_last_doc
+    (codec.py), the block words ascend, impacts are >= 1; block maxima, term maxima, document frequencies and
+    lengths are recomputed and compared."""
+    folder, num_docs, block_size = index.path, index.num_docs, index.manifest.block_size
     if (np.diff(np.asarray(index.block_words)) < 1).any():
         return [f"{folder / 'block_words.npy'} holds word offsets that do not ascend"]
-    offsets = np.asarray(index.offsets)
+    offsets, block_offsets = np.asarray(index.offsets), np.asarray(index.block_offsets)
     term_max = np.zeros(index.num_terms, dtype=np.int64)
     nnz = np.zeros(num_docs, dtype=np.int64)
     try:
         for first_term, last_term, docs, impacts in index.decoded_pieces():
             if impacts.min(initial=1) < 1:
-                return [f"{folder / 'postings.npy'} holds impacts of 0 (quantization never stores one)"]
-            starts = offsets[first_term:last_term] - offsets[first_term]
-            nonempty = np.flatnonzero(np.diff(offsets[first_term:last_term + 1]) > 0)
+                return [f"{folder / 'impacts.npy'} holds impacts of 0 (quantization never stores one)"]
+            lengths = np.diff(offsets[first_term:last_term + 1])
+            blocks = (lengths + block_size - 1) // block_size
+            term_of_block = np.repeat(np.arange(last_term - first_term), blocks)
+            rank = np.arange(blocks.sum()) - np.repeat(np.cumsum(blocks) - blocks, blocks)
+            starts = offsets[first_term:last_term][term_of_block] - offsets[first_term] + rank * block_size
+            if starts.size and not np.array_equal(np.maximum.reduceat(impacts, starts), np.asarray(
+                    index.block_max[block_offsets[first_term]:block_offsets[last_term]])):
+                return [f"{folder / 'block_max.npy'} does not match the postings"]
+            nonempty = np.flatnonzero(lengths > 0)
             if nonempty.size:
-                term_max[first_term + nonempty] = np.maximum.reduceat(impacts, starts[nonempty])
+                term_max[first_term + nonempty] = np.maximum.reduceat(
+                    impacts, offsets[first_term:last_term][nonempty] - offsets[first_term])
             nnz += np.bincount(docs, minlength=num_docs)
     except IndexFormatError as error:
         return [_problem(error)]

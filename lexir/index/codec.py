@@ -1,28 +1,30 @@
-"""The block codec of format version 2: posting lists bit-packed per block, decoded inside the numba kernels.
+"""The block codec of format version 2: document numbers bit-packed per block, decoded inside the numba kernels.
 
-Term t's postings (offsets[t]..offsets[t+1], in increasing document number) are cut into blocks of
-block_size postings, as in version 1 (blocks block_offsets[t]..block_offsets[t+1], the last one may be
+Term t's postings (positions offsets[t]..offsets[t+1], in increasing document number) are cut into blocks
+of block_size postings, as in version 1 (blocks block_offsets[t]..block_offsets[t+1], the last one may be
 shorter), and each block keeps its largest impact (block_max) and last document (block_last_doc) for
-skipping. A block's postings are one little-endian bit stream in 32-bit words, postings.npy
+skipping. A block's document numbers are one little-endian bit stream in 32-bit words, postings.npy
 [block_words[b], block_words[b+1]), padded with zero bits to a whole word (postings.npy ends with one spare
 zero word after the last block, so that a decoder may always read a 64-bit window):
 
     5 bits                 d, the width of the block's document gaps (0-31)
     count x d bits         gap = doc - previous doc - 1 (the previous document of a term's first block is -1,
                            of a later block the last document of the block before it: block_last_doc[b-1])
-    count x i bits         impacts as they are, i = bit length of block_max[b] (1-16)
 
-Only the widths are in the stream; the count comes from the offsets and the block size. Bit-packing per
+Only the width is in the stream; the count comes from the offsets and the block size. Bit-packing per
 64-posting block (as PISA's block codecs do per 128) keeps each width to what the block needs, and the
-fixed-width unpacking below is a short loop with no table. The impact width costs no bits: it follows from
-block_max, which skipping keeps anyway.
+fixed-width unpacking below is a short branch-free loop with no table. Impacts stay one byte (two with
+16-bit quantization) at their posting's position, impacts.npy as in version 1: measured on NFCorpus
+SPLADE-tiny, packing them at each block's bit length would save 0.27 bits of 7.7 a posting (about 1% of
+the index), and a kernel reads an impact where it needs it without decoding anything (docs/benchmarks.md,
+"Compressed postings").
 
 Decoding checks what stays cheap per block, so that a damaged file can never make a kernel read out of
-bounds or return a document that does not exist: the block's word range lies inside postings.npy (before its
-spare word) and holds
-its bits, its first document is >= 0, its last equals block_last_doc[b] and lies below num_docs (documents
-ascend by construction), and its largest impact equals block_max[b]. A block that fails is reported as
-damaged (`decode_block` returns False).
+bounds or use a document number that does not exist: the block's word range lies inside postings.npy
+(before its spare word) and holds its bits, its first document is >= 0, and its last equals
+block_last_doc[b] and lies below num_docs (documents ascend by construction). A block that fails is
+reported as damaged (False). Impacts are read as they are; `lexir index check` compares them with the
+block and term maxima.
 """
 
 from __future__ import annotations
@@ -42,12 +44,14 @@ class PostingArrays(NamedTuple):
 
     numba compiles a NamedTuple of arrays and ints like loose arguments (each field keeps its own dtype and
     read-only flag), so kernels read `postings.block_max` instead of taking a dozen positional arrays that
-    could be passed in the wrong order. Term t's postings are positions offsets[t]..offsets[t+1] (counts:
-    doc_freq), in blocks block_offsets[t]..block_offsets[t+1] of block_size postings, each block bit-packed
-    in packed[block_words[b]:block_words[b+1]] (postings.npy: see the module docstring) with its largest impact (block_max)
-    and last document (block_last_doc); term_max is each list's largest impact."""
+    could be passed in the wrong order. Term t's postings are positions offsets[t]..offsets[t+1], with
+    impacts[p] the impact of posting p, in blocks block_offsets[t]..block_offsets[t+1] of block_size postings,
+    each block's document numbers bit-packed in packed[block_words[b]:block_words[b+1]] (postings.npy: see the
+    module docstring), with its largest impact (block_max) and last document (block_last_doc); term_max is
+    each list's largest impact."""
 
     offsets: np.ndarray
+    impacts: np.ndarray
     term_max: np.ndarray
     block_offsets: np.ndarray
     block_max: np.ndarray
@@ -58,7 +62,7 @@ class PostingArrays(NamedTuple):
     num_docs: int
 
 
-ARRAY_FIELDS = PostingArrays._fields[:7]
+ARRAY_FIELDS = PostingArrays._fields[:8]
 
 
 @njit(cache=CACHE, nogil=True, inline="always")
@@ -72,9 +76,9 @@ def bit_length(value: int) -> int:
 
 
 @njit(cache=CACHE, nogil=True, inline="always")
-def block_bits(gap_bits: int, impact_bits: int, count: int) -> int:
-    """Words a block of `count` postings takes with these widths."""
-    return (WIDTH_BITS + count * (gap_bits + impact_bits) + 31) // 32
+def block_words_needed(gap_bits: int, count: int) -> int:
+    """Words a block of `count` postings takes with this gap width."""
+    return (WIDTH_BITS + count * gap_bits + 31) // 32
 
 
 @njit(cache=CACHE, nogil=True)
@@ -101,29 +105,28 @@ def measure_blocks(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray
                 previous = doc
             block_max[block] = largest_impact
             block_last_doc[block] = previous
-            block_size_words[block] = block_bits(bit_length(largest_gap), bit_length(largest_impact), last - first)
+            block_size_words[block] = block_words_needed(bit_length(largest_gap), last - first)
             block += 1
     return block
 
 
 @njit(cache=CACHE, nogil=True)
-def pack_blocks(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, block_size: int,
-                block_words: np.ndarray, words: np.ndarray) -> None:
-    """Second pass: bit-pack every block of these lists (checked by `measure_blocks`) into words, block b of
-    the range at words[block_words[b]:block_words[b+1]] (block_words relative to `words`)."""
+def pack_blocks(offsets: np.ndarray, doc_ids: np.ndarray, block_size: int, block_words: np.ndarray,
+                words: np.ndarray) -> None:
+    """Second pass: bit-pack the document numbers of every block of these lists (checked by `measure_blocks`)
+    into words, block b of the range at words[block_words[b]:block_words[b+1]] (relative to `words`)."""
     block = 0
     for t in range(offsets.shape[0] - 1):
         start, end = offsets[t], offsets[t + 1]
         previous = -1
         for first in range(start, end, block_size):
             last = min(first + block_size, end)
-            largest_gap, largest_impact = 0, 0
+            largest_gap = 0
             prior = previous
             for p in range(first, last):
                 largest_gap = max(largest_gap, np.int64(doc_ids[p]) - prior - 1)
-                largest_impact = max(largest_impact, np.int64(impacts[p]))
                 prior = np.int64(doc_ids[p])
-            gap_bits, impact_bits = bit_length(largest_gap), bit_length(largest_impact)
+            gap_bits = bit_length(largest_gap)
             k = block_words[block]
             buffer = np.int64(gap_bits)  # bits not yet written, lowest first (fewer than 32 before each add)
             filled = WIDTH_BITS
@@ -132,14 +135,6 @@ def pack_blocks(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, b
                 buffer |= (doc - previous - 1) << filled
                 filled += gap_bits
                 previous = doc
-                while filled >= 32:
-                    words[k] = buffer & 0xFFFFFFFF
-                    k += 1
-                    buffer >>= 32
-                    filled -= 32
-            for p in range(first, last):
-                buffer |= np.int64(impacts[p]) << filled
-                filled += impact_bits
                 while filled >= 32:
                     words[k] = buffer & 0xFFFFFFFF
                     k += 1
@@ -160,60 +155,25 @@ def unpack(words: np.ndarray, offset: int, bits: int) -> int:
 
 
 @njit(cache=CACHE, nogil=True, inline="always")
-def block_widths(packed: np.ndarray, block_words: np.ndarray, block_max: np.ndarray, block: int, count: int
-                 ) -> tuple[int, int]:
-    """(gap bits, impact bits) of block `block` of `count` postings; (-1, -1) when its word range is not inside
-    postings.npy (before the spare word), its maximum is 0, or its words cannot hold its bits."""
-    begin, stop = block_words[block], block_words[block + 1]
-    if begin < 0 or stop >= packed.shape[0] or stop <= begin:
-        return -1, -1
-    gap_bits = np.int64(packed[begin]) & 31
-    largest = np.int64(block_max[block])
-    impact_bits = bit_length(largest)
-    if largest < 1 or block_bits(gap_bits, impact_bits, count) > stop - begin:
-        return -1, -1
-    return gap_bits, impact_bits
-
-
-@njit(cache=CACHE, nogil=True, inline="always")
 def decode_docs(packed: np.ndarray, block_words: np.ndarray, block_last_doc: np.ndarray, num_docs: int, block: int,
-                count: int, previous: int, gap_bits: int, docs: np.ndarray) -> bool:
-    """The document numbers of a block whose widths `block_widths` returned, into docs[:count]; False when they do
-    not run from above `previous` (>= -1) to block_last_doc[block] < num_docs."""
-    offset = block_words[block] * 32 + WIDTH_BITS
+                count: int, previous: int, docs: np.ndarray) -> bool:
+    """Unpack the `count` document numbers of block `block` (after document `previous`) into docs[:count].
+
+    False, with docs undefined, when the block fails the checks of the module docstring. (Arrays are passed
+    one by one, not as a PostingArrays: numba inlines this into the kernels, where each tuple member would cost
+    a reference count update per call.)"""
+    begin, stop = block_words[block], block_words[block + 1]
+    if begin < 0 or stop >= packed.shape[0] or stop <= begin or previous < -1:
+        return False
+    gap_bits = np.int64(packed[begin]) & 31
+    if block_words_needed(gap_bits, count) > stop - begin:
+        return False
+    offset = begin * 32 + WIDTH_BITS
     doc = np.int64(previous)
     for j in range(count):
         doc += unpack(packed, offset + j * gap_bits, gap_bits) + 1
         docs[j] = doc
-    return previous >= -1 and doc == block_last_doc[block] and doc < num_docs
-
-
-@njit(cache=CACHE, nogil=True, inline="always")
-def impacts_offset(block_words: np.ndarray, block: int, count: int, gap_bits: int) -> int:
-    """The bit offset of a block's first impact in postings.npy: impact j is `unpack(packed, offset + j x impact
-    bits, impact bits)`, so one impact is read without decoding the others."""
-    return block_words[block] * 32 + WIDTH_BITS + count * gap_bits
-
-
-@njit(cache=CACHE, nogil=True, inline="always")
-def decode_block(packed: np.ndarray, block_words: np.ndarray, block_max: np.ndarray, block_last_doc: np.ndarray,
-                 num_docs: int, block: int, count: int, previous: int, docs: np.ndarray, impacts: np.ndarray) -> bool:
-    """Unpack block `block` (`count` postings, after document `previous`) into docs[:count] / impacts[:count].
-
-    False, with the outputs undefined, when the block fails the checks of the module docstring. (Arrays are
-    passed one by one, not as a PostingArrays: numba inlines this into the kernels' loops, where each tuple
-    member would cost a reference count update per call.)"""
-    gap_bits, impact_bits = block_widths(packed, block_words, block_max, block, count)
-    if gap_bits < 0 or not decode_docs(packed, block_words, block_last_doc, num_docs, block, count, previous,
-                                       gap_bits, docs):
-        return False
-    offset = impacts_offset(block_words, block, count, gap_bits)
-    found = np.int64(0)
-    for j in range(count):
-        impact = unpack(packed, offset + j * impact_bits, impact_bits)
-        impacts[j] = impact
-        found = max(found, impact)
-    return found == block_max[block]
+    return doc == block_last_doc[block] and doc < num_docs
 
 
 @njit(cache=CACHE, nogil=True, inline="always")
@@ -228,20 +188,17 @@ def block_span(block_size: int, block_last_doc: np.ndarray, start: int, end: int
 
 
 @njit(cache=CACHE, nogil=True)
-def decode_terms(postings: PostingArrays, first_term: int, last_term: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Every posting of terms first_term..last_term-1, decoded: (doc numbers int32, impacts int32, ok); ok is
-    False (with what was decoded before) when a block fails its checks."""
+def decode_terms(postings: PostingArrays, first_term: int, last_term: int) -> tuple[np.ndarray, bool]:
+    """The document numbers of every posting of terms first_term..last_term-1, decoded (int32), and ok: False
+    (with what was decoded before) when a block fails its checks."""
     offsets, block_offsets, block_last_doc = postings.offsets, postings.block_offsets, postings.block_last_doc
-    packed, block_words, block_max = postings.packed, postings.block_words, postings.block_max
     base = offsets[first_term]
     docs = np.empty(offsets[last_term] - base, dtype=np.int32)
-    impacts = np.empty(docs.shape[0], dtype=np.int32)
     for term in range(first_term, last_term):
         for block in range(block_offsets[term], block_offsets[term + 1]):
             first, count, previous = block_span(postings.block_size, block_last_doc, offsets[term], offsets[term + 1],
                                                 block_offsets[term], block)
-            at = first - base
-            if not decode_block(packed, block_words, block_max, block_last_doc, postings.num_docs, block, count,
-                                previous, docs[at:at + count], impacts[at:at + count]):
-                return docs, impacts, False
-    return docs, impacts, True
+            if not decode_docs(postings.packed, postings.block_words, block_last_doc, postings.num_docs, block, count,
+                               previous, docs[first - base:first - base + count]):
+                return docs, False
+    return docs, True

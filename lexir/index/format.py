@@ -3,13 +3,14 @@
 An index is a directory (format version 2):
     manifest.json        format version, encoder spec, counts, quantization, block size, creation time
     offsets.npy          int64[V+1]   posting list of term t is postings [offsets[t], offsets[t+1]) (P in all)
-    postings.npy         uint32[W+1]  every posting list bit-packed per block of BLOCK_SIZE postings (codec.py:
-                                      5-bit gap width, document gaps, impacts at the bit length of block_max),
-                                      then one spare zero word
+    postings.npy         uint32[W+1]  the document numbers of every list, bit-packed per block of BLOCK_SIZE
+                                      postings (codec.py: a 5-bit gap width, then the gaps), then one spare
+                                      zero word
     block_words.npy      int64[B+1]   block b is postings.npy words [block_words[b], block_words[b+1]) (x 4 for
                                       its byte offsets)
-    term_max.npy         uint8[V]     max impact of each list (0 for an empty list; uint16 with 16-bit
-                                      quantization, as every impact array)
+    impacts.npy          uint8[P]     quantized impacts, in posting order (uint16 with 16-bit quantization, as
+                                      every impact array)
+    term_max.npy         uint8[V]     max impact of each list (0 for an empty list)
     block_offsets.npy    int64[V+1]   blocks of term t are [block_offsets[t], block_offsets[t+1])
     block_max.npy        uint8[B]     max impact of each block
     block_last_doc.npy   int32[B]     last document number of each block
@@ -24,16 +25,16 @@ An index is a directory (format version 2):
     docs.sqlite          external ids, titles, texts (see docstore.py)
     encoder/             state of encoders fitted on the corpus (e.g. bm25.json)
     dense/               optional FAISS side, with its own manifest (written and read in dense.py)
-Version 1 stored the postings uncompressed instead of postings.npy and block_words.npy: doc_ids.npy
-(int32[P]) and impacts.npy (uint8[P]); every other file is the same. A version-1 index of at most
+Version 1 stored the document numbers uncompressed instead of postings.npy and block_words.npy: doc_ids.npy
+(int32[P]); every other file is the same. A version-1 index of at most
 V1_OPEN_POSTINGS postings is converted in memory when it opens; a larger one is refused with an error naming
 `lexir index upgrade` (upgrade.py), which converts it in place.
 The manifest is written last: a directory without one is not an index. It records every other file it
 covers (`files`: path -> bytes and CRC-32, computed when the folder was written; absent in indexes written
 before lexir recorded them). Opening checks what costs no more than the manifest, the array headers and the
 offset arrays (see `read_arrays`): file sizes, dtypes, shapes, and offsets that are monotone and end where
-the arrays do. The posting contents (every block decodes, document numbers below num_docs, block and term
-maxima) and the checksums are verified in full by `lexir index check` (check.py); the search kernels stay in
+the arrays do. The posting contents (every block decodes to document numbers below num_docs, impacts match
+the block and term maxima) and the checksums are verified in full by `lexir index check` (check.py); the search kernels stay in
 bounds whatever the contents hold (codec.py checks each block it decodes).
 """
 
@@ -60,8 +61,8 @@ V1_OPEN_POSTINGS = 2**24  # a version-1 index up to this size is converted in me
 MANIFEST_FILE = "manifest.json"
 ENCODER_STATE_DIR = "encoder"
 ADDED_TERMS_FILE = "added_terms.json"
-ARRAY_NAMES = ("offsets", "postings", "block_words", "term_max", "block_offsets", "block_max", "block_last_doc",
-               "doc_freq", "doc_nnz")
+ARRAY_NAMES = ("offsets", "postings", "block_words", "impacts", "term_max", "block_offsets", "block_max",
+               "block_last_doc", "doc_freq", "doc_nnz")
 V1_ARRAY_NAMES = ("offsets", "doc_ids", "impacts", "term_max", "block_offsets", "block_max", "block_last_doc",
                   "doc_freq", "doc_nnz")
 OPTIONAL_ARRAY_NAMES = ("text_doc_freq",)

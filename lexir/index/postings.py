@@ -1,5 +1,5 @@
-"""Turning document vectors into compressed posting lists (format version 2, see codec.py) with per-term and
-per-block maxima.
+"""Turning document vectors into posting lists with compressed document numbers (format version 2, see codec.py)
+and per-term and per-block maxima.
 
 `write_posting_files` is the one writer of an index folder's posting files: it reads uncompressed, possibly
 memory-mapped postings a range of whole lists at a time (PIECE postings, or one longer list), so its memory
@@ -21,8 +21,8 @@ from lexir.index.quantize import Quantizer
 
 DEFAULT_BLOCK_SIZE = 64
 PIECE = 2**24  # postings encoded at a time (~100 MiB of uncompressed input in memory)
-POSTING_FILES = ("offsets", "postings", "block_words", "term_max", "block_offsets", "block_max", "block_last_doc",
-                 "doc_freq")
+POSTING_FILES = ("offsets", "postings", "block_words", "impacts", "term_max", "block_offsets", "block_max",
+                 "block_last_doc", "doc_freq")
 
 Allocate = Callable[[str, np.dtype, int], np.ndarray]
 
@@ -86,7 +86,8 @@ def _encode(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, block
               "block_offsets": allocate("block_offsets", np.dtype(np.int64), num_terms + 1),
               "block_max": allocate("block_max", impacts.dtype, int(blocks[-1])),
               "block_last_doc": allocate("block_last_doc", np.dtype(np.int32), int(blocks[-1])),
-              "block_words": allocate("block_words", np.dtype(np.int64), int(blocks[-1]) + 1)}
+              "block_words": allocate("block_words", np.dtype(np.int64), int(blocks[-1]) + 1),
+              "impacts": allocate("impacts", impacts.dtype, impacts.shape[0])}
     arrays["offsets"][:], arrays["doc_freq"][:], arrays["block_offsets"][:] = offsets, lengths, blocks
     block_words = arrays["block_words"]
     block_words[0] = 0
@@ -106,9 +107,9 @@ def _encode(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, block
         for t0, t1 in term_pieces(offsets):
             p0, b0, b1 = offsets[t0], blocks[t0], blocks[t1]
             w0, w1 = block_words[b0], block_words[b1]
-            pack_blocks(offsets[t0:t1 + 1] - p0, np.asarray(doc_ids[p0:offsets[t1]]),
-                        np.asarray(impacts[p0:offsets[t1]]), block_size, np.asarray(block_words[b0:b1 + 1]) - w0,
-                        words[w0:w1])
+            pack_blocks(offsets[t0:t1 + 1] - p0, np.asarray(doc_ids[p0:offsets[t1]]), block_size,
+                        np.asarray(block_words[b0:b1 + 1]) - w0, words[w0:w1])
+            arrays["impacts"][p0:offsets[t1]] = impacts[p0:offsets[t1]]
             bar.update(int(offsets[t1] - p0))
     term_max = arrays["term_max"] = allocate("term_max", impacts.dtype, num_terms)
     term_max[:] = 0

@@ -43,6 +43,7 @@ class InvertedIndex:
             arrays = {**arrays, **_converted(self.path, self.manifest, arrays)}
         self.offsets: np.ndarray = arrays["offsets"]
         self.packed: np.ndarray = arrays["postings"]
+        self.impacts: np.ndarray = arrays["impacts"]
         self.block_words: np.ndarray = arrays["block_words"]
         self.term_max: np.ndarray = arrays["term_max"]
         self.block_offsets: np.ndarray = arrays["block_offsets"]
@@ -105,14 +106,13 @@ class InvertedIndex:
 
     def decoded(self, first_term: int = 0, last_term: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Every posting of terms first_term..last_term-1 (all by default), decoded: (document numbers int32,
-        impacts int32), in term order. Raises IndexFormatError when a block is damaged."""
-        docs, impacts, ok = decode_terms(self.posting_arrays, first_term,
-                                         self.num_terms if last_term is None else last_term)
+        impacts), in term order. Raises IndexFormatError when a block is damaged."""
+        last_term = self.num_terms if last_term is None else last_term
+        docs, ok = decode_terms(self.posting_arrays, first_term, last_term)
         if not ok:
-            raise IndexFormatError(f"index file {self.path / 'postings.npy'} is damaged: a block of its posting "
-                                   f"lists does not decode to what block_max.npy and block_last_doc.npy record; "
-                                   f"{REBUILD}")
-        return docs, impacts
+            raise IndexFormatError(f"index file {self.path / 'postings.npy'} is damaged: a block of its document "
+                                   f"numbers does not decode to what block_last_doc.npy records; {REBUILD}")
+        return docs, np.asarray(self.impacts[self.offsets[first_term]:self.offsets[last_term]])
 
     def decoded_pieces(self) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
         """(first term, last term + 1, document numbers, impacts) of consecutive ranges of whole lists, about

@@ -10,7 +10,7 @@ import pytest
 
 import lexir.index.postings as postings_module
 from lexir.errors import LexirError
-from lexir.index.codec import WIDTH_BITS, decode_block, decode_terms
+from lexir.index.codec import WIDTH_BITS, decode_docs, decode_terms
 from lexir.index.postings import POSTING_FILES, encode_postings, write_posting_files
 from lexir.search.algorithms.postings import postings_from_arrays
 
@@ -28,13 +28,17 @@ def round_trip(lists, block_size, num_docs, dtype=np.uint8):
     offsets, doc_ids, impacts = lists_to_arrays(lists, dtype)
     arrays = encode_postings(offsets, doc_ids, impacts, block_size)
     postings = postings_from_arrays({**arrays, "doc_nnz": None}, block_size, num_docs)
-    docs, values, ok = decode_terms(postings, 0, len(lists))
+    docs, ok = decode_terms(postings, 0, len(lists))
     assert ok
     np.testing.assert_array_equal(docs, doc_ids)
-    np.testing.assert_array_equal(values, impacts)
-    for term, (term_docs, term_values) in enumerate(lists):  # one list at a time, as InvertedIndex.postings does
-        one_docs, one_values, ok = decode_terms(postings, term, term + 1)
-        assert ok and one_docs.tolist() == list(term_docs) and one_values.tolist() == list(term_values)
+    np.testing.assert_array_equal(arrays["impacts"], impacts)
+    for term, (term_docs, _) in enumerate(lists):  # one list at a time, as InvertedIndex.postings does
+        one_docs, ok = decode_terms(postings, term, term + 1)
+        assert ok and one_docs.tolist() == list(term_docs)
+    block_starts = [offsets[t] + i * block_size for t in range(len(lists)) for i in range(
+        -(-(offsets[t + 1] - offsets[t]) // block_size))]
+    assert arrays["block_max"].tolist() == [impacts[start:min(start + block_size, offsets[np.searchsorted(
+        offsets, start, side="right")])].max() for start in block_starts]
     first_blocks = arrays["block_offsets"][:-1]
     assert arrays["term_max"].tolist() == [max(values, default=0) for _, values in lists]
     assert all(arrays["block_last_doc"][b] == docs_[min(block_size, len(docs_)) - 1]
@@ -63,14 +67,16 @@ def test_edge_cases_round_trip():
         ([0], [255]),                                          # document 0, the largest 8-bit impact
         ([MAX_DOC], [3]),                                      # the largest document: a 31-bit gap from -1
         ([0, MAX_DOC], [1, 255]),                              # a gap of 2**31 - 3
-        (list(range(64)), [1] * 64),                           # consecutive documents: 0-bit gaps, 1-bit impacts
+        (list(range(64)), [1] * 64),                           # consecutive documents: 0-bit gaps
         (list(range(0, 128 * 3, 3)), [255] * 128),             # exactly two blocks
         (list(range(MAX_DOC - 129, MAX_DOC + 1)), list(range(1, 131))),  # the top of the range, 130 postings
     ]
     arrays = round_trip(lists, 64, MAX_DOC + 1)
     blocks = arrays["block_words"]
     consecutive = int(arrays["block_offsets"][5])
-    assert blocks[consecutive + 1] - blocks[consecutive] == (WIDTH_BITS + 64 + 31) // 32  # 0 + 1 bit a posting
+    assert blocks[consecutive + 1] - blocks[consecutive] == 1  # the width alone: WIDTH_BITS bits, in one word
+    widest = int(arrays["block_offsets"][4])  # [0, MAX_DOC]: two 31-bit gaps
+    assert blocks[widest + 1] - blocks[widest] == (WIDTH_BITS + 2 * 31 + 31) // 32
 
 
 def test_sixteen_bit_impacts_round_trip():
@@ -125,8 +131,6 @@ def damaged(arrays, name, change):
 @pytest.mark.parametrize(("name", "change"), [
     ("block_last_doc", lambda a: a.__setitem__(0, a[0] + 1)),          # the last document disagrees
     ("block_last_doc", lambda a: a.__setitem__(0, -7)),                # a negative previous document (block 1)
-    ("block_max", lambda a: a.__setitem__(slice(None), 0)),            # no impact width
-    ("block_max", lambda a: a.__setitem__(slice(None), 200)),          # the same width, another maximum
     ("block_words", lambda a: a.__setitem__(1, 10**9)),                # a word range past the end
     ("block_words", lambda a: a.__setitem__(1, -5)),                   # a negative word offset
     ("block_words", lambda a: a.__setitem__(1, a[0])),                 # an empty range
@@ -138,10 +142,9 @@ def test_damaged_blocks_are_reported_never_read_out_of_bounds(name, change):
     docs, values = random_list(rng, 1000, 200)
     offsets, doc_ids, impacts = lists_to_arrays([(docs, values)])
     postings = damaged(encode_postings(offsets, doc_ids, impacts, 64), name, change)
-    out_docs, out_impacts = np.empty(64, np.int32), np.empty(64, np.int32)
-    results = [decode_block(postings.packed, postings.block_words, postings.block_max, postings.block_last_doc,
-                            1000, block, min(64, 200 - 64 * block),
-                            -1 if block == 0 else int(postings.block_last_doc[block - 1]), out_docs, out_impacts)
-               for block in range(4)]
+    out_docs = np.empty(64, np.int32)
+    results = [decode_docs(postings.packed, postings.block_words, postings.block_last_doc, 1000, block,
+                           min(64, 200 - 64 * block), -1 if block == 0 else int(postings.block_last_doc[block - 1]),
+                           out_docs) for block in range(4)]
     assert not all(results)
-    assert not decode_terms(postings, 0, 1)[2]
+    assert not decode_terms(postings, 0, 1)[1]

@@ -54,7 +54,7 @@ def test_an_upgraded_version_1_index_answers_exactly_as_when_it_was_written(v1_i
     assert "2 part(s) converted to format version 2" in report
     for folder in (v1_index, v1_index / "segments" / "000001"):
         check_index_layout(folder)
-        assert not (folder / "doc_ids.npy").exists() and not (folder / "impacts.npy").exists()
+        assert not (folder / "doc_ids.npy").exists()
     assert "sound" in lexir("index", "check", v1_index).stdout
     assert_answers_as_recorded(v1_index, format_version=2)
     assert "already format version 2" in lexir("index", "upgrade", v1_index, "--no-progress").stdout
@@ -170,8 +170,8 @@ def load_array(folder: Path, name: str) -> np.ndarray:
 
 def check_index_layout(folder: Path, version: int = FORMAT_VERSION) -> dict[str, np.ndarray]:
     """docs/architecture.md's table, file by file, with the relations between the arrays; version 2's packed
-    postings are decoded by the codec's rules written out here (5-bit gap width, gaps, impacts at the bit length
-    of the block maximum, each block padded to a 32-bit word, one spare word at the end)."""
+    document numbers are decoded by the codec's rules written out here (a 5-bit gap width, then the gaps, each
+    block padded to a 32-bit word, one spare word at the end)."""
     manifest = json.loads((folder / "manifest.json").read_text())
     assert set(manifest) - {RECORDS} == MANIFEST_KEYS and manifest["format_version"] == version
     if RECORDS in manifest:  # every file of the folder as written (live files, segments and dense/ came later)
@@ -182,18 +182,15 @@ def check_index_layout(folder: Path, version: int = FORMAT_VERSION) -> dict[str,
         check_records(folder, manifest[RECORDS])
     bits, block_size = manifest["quantization"]["bits"], manifest["block_size"]
     impact = np.dtype(np.uint8 if bits == 8 else np.uint16).newbyteorder("<")
-    types = {"offsets": "<i8", "term_max": impact, "block_offsets": "<i8", "block_max": impact,
+    types = {"offsets": "<i8", "impacts": impact, "term_max": impact, "block_offsets": "<i8", "block_max": impact,
              "block_last_doc": "<i4", "doc_freq": "<i8", "doc_nnz": "<i4",
-             **({"doc_ids": "<i4", "impacts": impact} if version == 1 else {"postings": "<u4", "block_words": "<i8"})}
+             **({"doc_ids": "<i4"} if version == 1 else {"postings": "<u4", "block_words": "<i8"})}
     arrays = {name: load_array(folder, name) for name in types}
     for name, dtype in types.items():
         assert arrays[name].dtype == np.dtype(dtype), (name, arrays[name].dtype)
     num_terms, num_docs, num_postings = manifest["num_terms"], manifest["num_docs"], manifest["num_postings"]
-    offsets = arrays["offsets"]
-    if version == 1:
-        doc_ids, impacts = arrays["doc_ids"], arrays["impacts"]
-    else:
-        doc_ids, impacts = unpack_by_hand(arrays, block_size)
+    offsets, impacts = arrays["offsets"], arrays["impacts"]
+    doc_ids = arrays["doc_ids"] if version == 1 else unpack_by_hand(arrays, block_size)
     assert offsets.shape == (num_terms + 1,) and offsets[0] == 0 and offsets[-1] == num_postings
     assert (np.diff(offsets) >= 0).all()
     assert doc_ids.shape == impacts.shape == (num_postings,) and (impacts > 0).all()
@@ -229,12 +226,12 @@ def check_index_layout(folder: Path, version: int = FORMAT_VERSION) -> dict[str,
     return arrays
 
 
-def unpack_by_hand(arrays: dict[str, np.ndarray], block_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every posting of a version-2 folder, read bit by bit in Python (independent of codec.py)."""
+def unpack_by_hand(arrays: dict[str, np.ndarray], block_size: int) -> np.ndarray:
+    """Every document number of a version-2 folder, read bit by bit in Python (independent of codec.py)."""
     words, block_words, offsets = arrays["postings"], arrays["block_words"], arrays["offsets"]
     assert block_words[0] == 0 and block_words[-1] == len(words) - 1 and words[-1] == 0  # the spare word
     bits = "".join(format(int(word), "032b")[::-1] for word in words)  # little-endian bit order
-    doc_ids, impacts = [], []
+    doc_ids = []
     for term in range(len(offsets) - 1):
         previous = -1
         for block in range(arrays["block_offsets"][term], arrays["block_offsets"][term + 1]):
@@ -248,13 +245,12 @@ def unpack_by_hand(arrays: dict[str, np.ndarray], block_size: int) -> tuple[np.n
                 at += width
                 return value
 
-            gap_bits, impact_bits = take(5), int(arrays["block_max"][block]).bit_length()
+            gap_bits = take(5)
             for _ in range(count):
                 previous += take(gap_bits) + 1
                 doc_ids.append(previous)
-            impacts.extend(take(impact_bits) for _ in range(count))
             assert (int(block_words[block + 1]) * 32 - at) in range(32)  # padded to the next word
-    return np.array(doc_ids, dtype=np.int32), np.array(impacts, dtype=np.int64)
+    return np.array(doc_ids, dtype=np.int32)
 
 
 def check_dense_layout(folder: Path) -> None:

@@ -183,7 +183,7 @@ def test_a_truncated_document_store_is_named_and_info_fails(index, recorded):
     ({"num_docs": 7}, "doc_nnz.npy"),
     ({"num_docs": -1}, "num_docs"),
     ({"num_terms": 3}, "offsets.npy"),
-    ({"num_postings": 10}, "offsets.npy"),
+    ({"num_postings": 10}, "impacts.npy"),
     ({"scale": -0.5}, "scale"),
     ({"scale": float("nan")}, "scale"),
     ({"bits": 12}, "bits"),

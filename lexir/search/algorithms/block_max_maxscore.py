@@ -20,15 +20,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lexir.index.codec import unpack
 from lexir.search.algorithms.cursors import (
     BLOCK,
     BLOCK_END,
     DOC,
     END,
     FIRST,
-    IMPACT_AT,
-    IMPACT_BITS,
     LOADED,
     POS,
     next_block,
@@ -50,6 +47,7 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
     """Top k (doc numbers, float64 scores in impact units) of one query by windowed block-max MaxScore."""
     packed, block_words, block_max = postings.packed, postings.block_words, postings.block_max
     block_last_doc, block_size, num_docs = postings.block_last_doc, postings.block_size, postings.num_docs
+    impacts = postings.impacts
     term, weight = scoring_terms(postings, terms, weights)
     state, docs, ok = open_cursors(postings, term)
     if not ok:
@@ -69,7 +67,7 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
         # Move every cursor to its first document >= low; the next window starts at the smallest.
         next_doc = num_docs
         for i in range(n):
-            if state[i, DOC] < low and not seek(packed, block_words, block_max, block_last_doc, num_docs, block_size,
+            if state[i, DOC] < low and not seek(packed, block_words, block_last_doc, num_docs, block_size,
                                                 state, docs, i, low):
                 return corrupt_result()
             next_doc = min(next_doc, state[i, DOC])
@@ -108,14 +106,13 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
             while state[i, DOC] < high:
                 first = state[i, FIRST]
                 count = min(block_size, state[i, END] - first)
-                at, bits = state[i, IMPACT_AT], state[i, IMPACT_BITS]
                 row = docs[i]
                 j = state[i, POS] - first
                 while j < count:
                     doc = row[j]
                     if doc >= high:
                         break
-                    accumulator[doc - low] += w * unpack(packed, at + j * bits, bits)
+                    accumulator[doc - low] += w * impacts[first + j]
                     touched[(doc - low) // _CHUNK] = True
                     j += 1
                 state[i, POS] = first + j
@@ -123,7 +120,7 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
                     state[i, DOC] = row[j]
                 elif first + j >= state[i, END]:
                     state[i, DOC] = num_docs
-                elif not next_block(packed, block_words, block_max, block_last_doc, num_docs, block_size, state, docs,
+                elif not next_block(packed, block_words, block_last_doc, num_docs, block_size, state, docs,
                                     i):
                     return corrupt_result()
 
@@ -163,13 +160,11 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
                                 j += 1
                             state[i, POS] = first + j
                             state[i, DOC] = docs[i, j]
-                        elif not seek(packed, block_words, block_max, block_last_doc, num_docs, block_size, state,
+                        elif not seek(packed, block_words, block_last_doc, num_docs, block_size, state,
                                       docs, i, doc):
                             return corrupt_result()
                     if state[i, DOC] == doc:
-                        bits = state[i, IMPACT_BITS]
-                        score += weight[i] * unpack(packed, state[i, IMPACT_AT] + (state[i, POS] - state[i, FIRST])
-                                                    * bits, bits)
+                        score += weight[i] * impacts[state[i, POS]]
                 if competitive and score > threshold:
                     size = heap_push(heap_scores, heap_docs, size, score, doc)
                     if size == k:

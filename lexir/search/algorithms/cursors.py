@@ -3,10 +3,9 @@ document numbers of that row's decoded block in docs[i].
 
 Per cursor i: state[i, START]/state[i, END] is its posting range, state[i, BLOCK_START]/state[i, BLOCK_END]
 its block range, state[i, POS] the current posting and state[i, DOC] its document (num_docs once the list is
-done). The block holding POS is decoded in row i: block state[i, LOADED], whose first posting is
-state[i, FIRST]; its impacts stay packed, and the kernels read the one at POS with `unpack(packed,
-state[i, IMPACT_AT] + (POS - FIRST) x state[i, IMPACT_BITS], state[i, IMPACT_BITS])`: a probe that finds its
-document pays for one impact, not for the block's. state[i, BLOCK] is a skip pointer that may run ahead of
+done). The document numbers of the block holding POS are decoded in row i: block state[i, LOADED], whose
+first posting is state[i, FIRST] (the impact of POS is impacts[POS], never decoded). state[i, BLOCK] is a skip
+pointer that may run ahead of
 the decoded block: `skip_blocks` moves it with the blocks' last document numbers alone, so a block-max
 algorithm can read a block's maximum before it pays for decoding the block. Every move that decodes returns
 False when a block fails its checks (codec.py): the kernel then returns `corrupt_result()`.
@@ -22,10 +21,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lexir.index.codec import PostingArrays, block_span, block_widths, decode_docs, impacts_offset
+from lexir.index.codec import PostingArrays, block_span, decode_docs
 from lexir.search.algorithms.heap import CACHE
 
-START, END, BLOCK_START, BLOCK_END, POS, BLOCK, LOADED, FIRST, DOC, IMPACT_AT, IMPACT_BITS = range(11)
+START, END, BLOCK_START, BLOCK_END, POS, BLOCK, LOADED, FIRST, DOC = range(9)
 
 
 @njit(cache=CACHE, nogil=True)
@@ -43,33 +42,29 @@ def open_cursors(postings: PostingArrays, term: np.ndarray) -> tuple[np.ndarray,
     """(state, docs, ok): cursors on the first posting of each term (from `scoring_terms`: every list is
     non-empty); ok is False when a first block fails its checks."""
     n = term.shape[0]
-    state = np.empty((n, 11), dtype=np.int64)
+    state = np.empty((n, 9), dtype=np.int64)
     docs = np.empty((n, postings.block_size), dtype=np.int32)
     for i in range(n):
         state[i, START], state[i, END] = postings.offsets[term[i]], postings.offsets[term[i] + 1]
         state[i, BLOCK_START] = postings.block_offsets[term[i]]
         state[i, BLOCK_END] = postings.block_offsets[term[i] + 1]
         state[i, POS], state[i, BLOCK] = state[i, START], state[i, BLOCK_START]
-        if not load(postings.packed, postings.block_words, postings.block_max, postings.block_last_doc,
-                    postings.num_docs, postings.block_size, state, docs, i, state[i, BLOCK_START]):
+        if not load(postings.packed, postings.block_words, postings.block_last_doc, postings.num_docs,
+                    postings.block_size, state, docs, i, state[i, BLOCK_START]):
             return state, docs, False
         state[i, DOC] = docs[i, 0]
     return state, docs, True
 
 
 @njit(cache=CACHE, nogil=True, inline="always")
-def load(packed: np.ndarray, block_words: np.ndarray, block_max: np.ndarray, block_last_doc: np.ndarray,
-         num_docs: int, block_size: int, state: np.ndarray, docs: np.ndarray, i: int, block: int) -> bool:
+def load(packed: np.ndarray, block_words: np.ndarray, block_last_doc: np.ndarray, num_docs: int, block_size: int,
+         state: np.ndarray, docs: np.ndarray, i: int, block: int) -> bool:
     """Decode the documents of block `block` of cursor i's list into its row (POS and DOC are the caller's)."""
     first, count, previous = block_span(block_size, block_last_doc, state[i, START], state[i, END],
                                         state[i, BLOCK_START], block)
-    gap_bits, impact_bits = block_widths(packed, block_words, block_max, block, count)
     state[i, LOADED] = block
     state[i, FIRST] = first
-    state[i, IMPACT_AT] = impacts_offset(block_words, block, count, gap_bits)
-    state[i, IMPACT_BITS] = impact_bits
-    return gap_bits >= 0 and decode_docs(packed, block_words, block_last_doc, num_docs, block, count, previous,
-                                         gap_bits, docs[i])
+    return decode_docs(packed, block_words, block_last_doc, num_docs, block, count, previous, docs[i])
 
 
 @njit(cache=CACHE, nogil=True, inline="always")
@@ -81,8 +76,8 @@ def skip_blocks(block_last_doc: np.ndarray, block: int, block_end: int, target: 
 
 
 @njit(cache=CACHE, nogil=True)
-def seek(packed: np.ndarray, block_words: np.ndarray, block_max: np.ndarray, block_last_doc: np.ndarray,
-         num_docs: int, block_size: int, state: np.ndarray, docs: np.ndarray, i: int, target: int) -> bool:
+def seek(packed: np.ndarray, block_words: np.ndarray, block_last_doc: np.ndarray, num_docs: int, block_size: int,
+         state: np.ndarray, docs: np.ndarray, i: int, target: int) -> bool:
     """Move cursor i, whose document is below target, to its first posting with document >= target (DOC =
     num_docs if there is none), skipping whole blocks by their last documents and decoding only the block it
     lands in."""
@@ -92,8 +87,8 @@ def seek(packed: np.ndarray, block_words: np.ndarray, block_max: np.ndarray, blo
         state[i, POS] = state[i, END]
         state[i, DOC] = num_docs
         return True
-    if block != state[i, LOADED] and not load(packed, block_words, block_max, block_last_doc, num_docs, block_size,
-                                               state, docs, i, block):
+    if block != state[i, LOADED] and not load(packed, block_words, block_last_doc, num_docs, block_size, state, docs,
+                                               i, block):
         return False
     first = state[i, FIRST]
     count = min(block_size, state[i, END] - first)
@@ -108,16 +103,14 @@ def seek(packed: np.ndarray, block_words: np.ndarray, block_max: np.ndarray, blo
 
 
 @njit(cache=CACHE, nogil=True)
-def next_block(packed: np.ndarray, block_words: np.ndarray, block_max: np.ndarray, block_last_doc: np.ndarray,
-               num_docs: int, block_size: int, state: np.ndarray, docs: np.ndarray, i: int) -> bool:
+def next_block(packed: np.ndarray, block_words: np.ndarray, block_last_doc: np.ndarray, num_docs: int,
+               block_size: int, state: np.ndarray, docs: np.ndarray, i: int) -> bool:
     """Cursor i, whose position just left its decoded block (POS = its first posting after it), on the first
     posting of the next block."""
-    if not load(packed, block_words, block_max, block_last_doc, num_docs, block_size, state, docs, i,
-                state[i, LOADED] + 1):
+    if not load(packed, block_words, block_last_doc, num_docs, block_size, state, docs, i, state[i, LOADED] + 1):
         return False
     state[i, DOC] = docs[i, 0]
     return True
 
 
-__all__ = ["BLOCK", "BLOCK_END", "BLOCK_START", "DOC", "END", "FIRST", "IMPACT_AT", "IMPACT_BITS", "LOADED", "POS",
-           "START", "next_block", "open_cursors", "scoring_terms", "seek", "skip_blocks"]
+__all__ = ["BLOCK", "BLOCK_END", "BLOCK_START", "DOC", "END", "FIRST", "LOADED", "POS", "START", "next_block", "open_cursors", "scoring_terms", "seek", "skip_blocks"]

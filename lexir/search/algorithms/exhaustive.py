@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lexir.index.codec import block_span, decode_block
+from lexir.index.codec import block_span, decode_docs
 from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted, sift_down, worse
 from lexir.search.algorithms.postings import PostingArrays, corrupt_result, query_postings
 
@@ -36,22 +36,20 @@ def exhaustive_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.nda
     touched = np.zeros(num_docs, dtype=np.bool_)
     candidates = np.empty(length, dtype=np.int32)
     offsets, block_offsets, packed = postings.offsets, postings.block_offsets, postings.packed
-    block_words, block_max, block_last_doc = postings.block_words, postings.block_max, postings.block_last_doc
+    block_words, block_last_doc, impacts = postings.block_words, postings.block_last_doc, postings.impacts
     docs = np.empty(postings.block_size, dtype=np.int32)
-    impacts = np.empty(postings.block_size, dtype=np.int32)
     count = 0
     for q in range(terms.shape[0]):
         term = terms[q]
         weight = np.float64(weights[q])
         for block in range(block_offsets[term], block_offsets[term + 1]):
-            _, size, previous = block_span(postings.block_size, block_last_doc, offsets[term], offsets[term + 1],
-                                           block_offsets[term], block)
-            if not decode_block(packed, block_words, block_max, block_last_doc, num_docs, block, size, previous, docs,
-                                impacts):
+            first, size, previous = block_span(postings.block_size, block_last_doc, offsets[term], offsets[term + 1],
+                                               block_offsets[term], block)
+            if not decode_docs(packed, block_words, block_last_doc, num_docs, block, size, previous, docs):
                 return corrupt_result()
             for j in range(size):
                 doc = docs[j]
-                scores[doc] += weight * impacts[j]
+                scores[doc] += weight * impacts[first + j]
                 if not touched[doc]:
                     touched[doc] = True
                     candidates[count] = doc
@@ -88,20 +86,18 @@ def _exhaustive_scan(postings: PostingArrays, terms: np.ndarray, weights: np.nda
     num_docs = postings.num_docs
     scores = np.zeros(num_docs, dtype=np.float64)
     offsets, block_offsets, packed = postings.offsets, postings.block_offsets, postings.packed
-    block_words, block_max, block_last_doc = postings.block_words, postings.block_max, postings.block_last_doc
+    block_words, block_last_doc, impacts = postings.block_words, postings.block_last_doc, postings.impacts
     docs = np.empty(postings.block_size, dtype=np.int32)
-    impacts = np.empty(postings.block_size, dtype=np.int32)
     for q in range(terms.shape[0]):
         term = terms[q]
         weight = np.float64(weights[q])
         for block in range(block_offsets[term], block_offsets[term + 1]):
-            _, size, previous = block_span(postings.block_size, block_last_doc, offsets[term], offsets[term + 1],
-                                           block_offsets[term], block)
-            if not decode_block(packed, block_words, block_max, block_last_doc, num_docs, block, size, previous, docs,
-                                impacts):
+            first, size, previous = block_span(postings.block_size, block_last_doc, offsets[term], offsets[term + 1],
+                                               block_offsets[term], block)
+            if not decode_docs(packed, block_words, block_last_doc, num_docs, block, size, previous, docs):
                 return corrupt_result()
             for j in range(size):
-                scores[docs[j]] += weight * impacts[j]
+                scores[docs[j]] += weight * impacts[first + j]
     heap_scores = np.empty(k, dtype=np.float64)
     heap_docs = np.empty(k, dtype=np.int32)
     size = 0

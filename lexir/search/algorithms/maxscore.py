@@ -16,13 +16,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lexir.index.codec import unpack
 from lexir.search.algorithms.cursors import (
     DOC,
     END,
     FIRST,
-    IMPACT_AT,
-    IMPACT_BITS,
     POS,
     next_block,
     open_cursors,
@@ -37,7 +34,7 @@ from lexir.search.algorithms.postings import PostingArrays, corrupt_result
 def maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int, heap_factor: float
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Top k (doc numbers, float64 scores in impact units) of one query by MaxScore."""
-    packed, block_words, block_max = postings.packed, postings.block_words, postings.block_max
+    packed, block_words, impacts = postings.packed, postings.block_words, postings.impacts
     block_last_doc, block_size, num_docs = postings.block_last_doc, postings.block_size, postings.num_docs
     term, weight = scoring_terms(postings, terms, weights)
     n = term.shape[0]
@@ -65,14 +62,13 @@ def maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarr
         for i in range(first_essential, n):
             if state[i, DOC] == doc:  # score the posting, move to the next (see cursors.py)
                 j = state[i, POS] - state[i, FIRST]
-                bits = state[i, IMPACT_BITS]
-                score += weight[i] * unpack(packed, state[i, IMPACT_AT] + j * bits, bits)
+                score += weight[i] * impacts[state[i, POS]]
                 state[i, POS] += 1
                 if state[i, POS] >= state[i, END]:
                     state[i, DOC] = num_docs
                 elif j + 1 < block_size:
                     state[i, DOC] = docs[i, j + 1]
-                elif not next_block(packed, block_words, block_max, block_last_doc, num_docs, block_size, state,
+                elif not next_block(packed, block_words, block_last_doc, num_docs, block_size, state,
                                     docs, i):
                     return corrupt_result()
             if state[i, DOC] < next_doc:
@@ -90,13 +86,11 @@ def maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarr
                         j += 1
                     state[i, POS] = first + j
                     state[i, DOC] = docs[i, j]
-                elif not seek(packed, block_words, block_max, block_last_doc, num_docs, block_size, state, docs, i,
+                elif not seek(packed, block_words, block_last_doc, num_docs, block_size, state, docs, i,
                               doc):
                     return corrupt_result()
             if state[i, DOC] == doc:
-                bits = state[i, IMPACT_BITS]
-                score += weight[i] * unpack(packed, state[i, IMPACT_AT] + (state[i, POS] - state[i, FIRST]) * bits,
-                                            bits)
+                score += weight[i] * impacts[state[i, POS]]
         if competitive and score > threshold:
             size = heap_push(heap_scores, heap_docs, size, score, doc)
             if size == k:

@@ -3,9 +3,9 @@ the block codec in index/codec.py), and what kernels share about them.
 
 Bounds: opening an index checked the arrays' shapes and that the offsets, block offsets and block words rise
 from 0 to the arrays' ends (index/format.py), so every posting and block position a kernel computes from them
-is inside the arrays. The packed postings are not checked when an index opens (that reads every posting);
-decoding a block checks it (codec.py: its word range, its first and last documents within 0..num_docs-1, its
-maximum), so a kernel only ever indexes by a document number that exists, and a block that fails makes the
+is inside the arrays. The packed document numbers are not checked when an index opens (that reads every
+posting); decoding a block checks it (codec.py: its word range, its first and last documents within
+0..num_docs-1), so a kernel only ever indexes by a document number that exists, and a block that fails makes the
 kernel return `corrupt_result()` (kernels return it rather than raise: an exception raised in a prange loop
 is lost), which dispatch.py turns into an IndexFormatError.
 """

@@ -11,7 +11,8 @@ from lexir.search.algorithms.postings import PostingArrays
 def exhaustive_top_k_reference(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int
                                ) -> tuple[np.ndarray, np.ndarray]:
     """Every matching document scored in float64 (exact for grid weights, see exact.py), top k."""
-    doc_ids, impacts, ok = decode_terms(postings, 0, postings.offsets.shape[0] - 1)
+    doc_ids, ok = decode_terms(postings, 0, postings.offsets.shape[0] - 1)
+    impacts = postings.impacts
     if not ok:
         raise ValueError("a block of the postings fails its checks")
     offsets = postings.offsets
