@@ -216,6 +216,8 @@ def vector_sets(names: list[str], quick: bool):
     for name in names:
         if name == "nfcorpus":
             yield speed_data.nfcorpus_index()
+        elif name == "imdb-100k-bm25":
+            yield speed_data.imdb_bm25(stride=1)
         elif name in ("imdb-splade", "imdb-bm25", "imdb-inference-free") or name.startswith("synthetic"):
             imdb = imdb or speed_data.imdb_splade()
             if name == "imdb-splade":
@@ -230,8 +232,8 @@ def vector_sets(names: list[str], quick: bool):
                 yield speed_data.synthetic(imdb, int(float(name.split("-")[1]) * 1000))
 
 
-SETS = ["nfcorpus", "imdb-splade", "imdb-bm25", "imdb-inference-free", "synthetic-10", "synthetic-100",
-        "synthetic-1000", "synthetic-if-1000"]
+SETS = ["nfcorpus", "imdb-splade", "imdb-bm25", "imdb-100k-bm25", "imdb-inference-free", "synthetic-10",
+        "synthetic-100", "synthetic-1000", "synthetic-if-1000"]
 
 
 def machine() -> str:

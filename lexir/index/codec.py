@@ -83,7 +83,7 @@ def block_words_needed(gap_bits: int, count: int) -> int:
 
 @njit(cache=CACHE, nogil=True)
 def measure_blocks(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, block_size: int,
-                   block_max: np.ndarray, block_last_doc: np.ndarray, block_size_words: np.ndarray) -> int:
+                   block_max: np.ndarray, block_last_doc: np.ndarray, block_word_counts: np.ndarray) -> int:
     """First pass of the encoder over whole posting lists (`offsets` from 0, into these doc_ids/impacts): each
     block's largest impact, last document and word count, written into the per-block outputs in order.
 
@@ -105,7 +105,7 @@ def measure_blocks(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray
                 previous = doc
             block_max[block] = largest_impact
             block_last_doc[block] = previous
-            block_size_words[block] = block_words_needed(bit_length(largest_gap), last - first)
+            block_word_counts[block] = block_words_needed(bit_length(largest_gap), last - first)
             block += 1
     return block
 
