@@ -34,8 +34,8 @@ covers (`files`: path -> bytes and CRC-32, computed when the folder was written;
 before lexir recorded them). Opening checks what costs no more than the manifest, the array headers and the
 offset arrays (see `read_arrays`): file sizes, dtypes, shapes, and offsets that are monotone and end where
 the arrays do. The posting contents (every block decodes to document numbers below num_docs, impacts match
-the block and term maxima) and the checksums are verified in full by `lexir index check` (check.py); the search kernels stay in
-bounds whatever the contents hold (codec.py checks each block it decodes).
+the block and term maxima) and the checksums are verified in full by `lexir index check` (check.py); the
+search kernels stay in bounds whatever the contents hold (codec.py checks each block it decodes).
 """
 
 from __future__ import annotations

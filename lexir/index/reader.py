@@ -16,9 +16,9 @@ from lexir.encoders.idf import corpus_idf
 from lexir.encoders.registry import check_same_encoder, encoder_from_spec
 from lexir.errors import IndexFormatError, LexirError
 from lexir.files import folder_bytes
+from lexir.index.codec import ARRAY_FIELDS, PostingArrays, decode_terms
 from lexir.index.dense import DENSE_DIR
 from lexir.index.docstore import DOCSTORE_FILE, DocStore, check_sqlite_file
-from lexir.index.codec import ARRAY_FIELDS, PostingArrays, decode_terms
 from lexir.index.format import (
     ENCODER_STATE_DIR,
     REBUILD,

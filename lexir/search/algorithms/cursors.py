@@ -113,4 +113,5 @@ def next_block(packed: np.ndarray, block_words: np.ndarray, block_last_doc: np.n
     return True
 
 
-__all__ = ["BLOCK", "BLOCK_END", "BLOCK_START", "DOC", "END", "FIRST", "LOADED", "POS", "START", "next_block", "open_cursors", "scoring_terms", "seek", "skip_blocks"]
+__all__ = ["BLOCK", "BLOCK_END", "BLOCK_START", "DOC", "END", "FIRST", "LOADED", "POS", "START", "next_block",
+           "open_cursors", "scoring_terms", "seek", "skip_blocks"]
