@@ -267,7 +267,9 @@ def main() -> None:
         pisa = fastest_pisa(rows)
         if pisa:
             ratios.append(lexir["mean_ms"] / pisa["mean_ms"])
-            print(f"\nlexir auto / fastest PISA on this set: {ratios[-1]:.2f}", flush=True)
+            print(f"\nlexir auto / fastest PISA on this set: {ratios[-1]:.2f}; index bytes lexir / PISA: "
+                  f"{lexir['index_bytes'] / pisa['index_bytes']:.3f} ({lexir['index_bytes']:,} / "
+                  f"{pisa['index_bytes']:,})", flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))
     if not ratios:
