@@ -148,3 +148,13 @@ def test_damaged_blocks_are_reported_never_read_out_of_bounds(name, change):
                            out_docs) for block in range(4)]
     assert not all(results)
     assert not decode_terms(postings, 0, 1)[1]
+
+
+def test_an_index_without_postings_is_written_and_decodes(tmp_path):
+    """A live segment whose documents have empty vectors: no blocks, postings.npy holds only the spare word."""
+    write_posting_files(tmp_path, np.zeros(4, np.int64), np.zeros(0, np.int32), np.zeros(0, np.uint8), 64)
+    arrays = {name: np.load(tmp_path / f"{name}.npy") for name in POSTING_FILES}
+    assert arrays["postings"].tolist() == [0] and arrays["block_words"].tolist() == [0]
+    postings = postings_from_arrays({**arrays, "doc_nnz": None}, 64, 5)
+    docs, ok = decode_terms(postings, 0, 3)
+    assert ok and docs.size == 0
