@@ -5,7 +5,7 @@
 
 Prints one JSON line: the mean of per-query best-of-9 latencies (µs, one thread, the kernels called directly)
 of exhaustive, MaxScore and block-max MaxScore over 600 queries of 2-8 consecutive words of IMDb reviews, and
-the seconds of decoding every block of postings.npy (format version 2; what checking them all at open would
+the seconds of decoding every block of doc_blocks.npy (format version 2; what checking them all at open would
 cost) with its pages evicted first (cold) and then cached (warm). Run it
 alternately on a tree with and without the checks (e.g. `git archive 45233d3 lexir | tar -x -C /tmp/base`);
 docs/architecture.md ("Top-k algorithms", "Bounds") has the figures and the choice they led to.
@@ -64,7 +64,7 @@ def kernel_latencies(index: InvertedIndex, texts: list[str], repeats: int = 9) -
 
 
 def scan_seconds(index: InvertedIndex) -> dict[str, float]:
-    descriptor = os.open(index.path / "postings.npy", os.O_RDONLY)
+    descriptor = os.open(index.path / "doc_blocks.npy", os.O_RDONLY)
     os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)  # clean pages leave the cache
     os.close(descriptor)
     figures = {}

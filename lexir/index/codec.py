@@ -3,8 +3,8 @@
 Term t's postings (positions offsets[t]..offsets[t+1], in increasing document number) are cut into blocks
 of block_size postings, as in version 1 (blocks block_offsets[t]..block_offsets[t+1], the last one may be
 shorter), and each block keeps its largest impact (block_max) and last document (block_last_doc) for
-skipping. A block's document numbers are one little-endian bit stream in 32-bit words, postings.npy
-[block_words[b], block_words[b+1]), padded with zero bits to a whole word (postings.npy ends with one spare
+skipping. A block's document numbers are one little-endian bit stream in 32-bit words, doc_blocks.npy
+[block_words[b], block_words[b+1]), padded with zero bits to a whole word (doc_blocks.npy ends with one spare
 zero word after the last block, so that a decoder may always read a 64-bit window):
 
     5 bits                 d, the width of the block's document gaps (0-31)
@@ -20,7 +20,7 @@ the index), and a kernel reads an impact where it needs it without decoding anyt
 "Compressed postings").
 
 Decoding checks what stays cheap per block, so that a damaged file can never make a kernel read out of
-bounds or use a document number that does not exist: the block's word range lies inside postings.npy
+bounds or use a document number that does not exist: the block's word range lies inside doc_blocks.npy
 (before its spare word) and holds its bits, its first document is >= 0, and its last equals
 block_last_doc[b] and lies below num_docs (documents ascend by construction). A block that fails is
 reported as damaged (False). Impacts are read as they are; `lexir index check` compares them with the
@@ -46,7 +46,7 @@ class PostingArrays(NamedTuple):
     read-only flag), so kernels read `postings.block_max` instead of taking a dozen positional arrays that
     could be passed in the wrong order. Term t's postings are positions offsets[t]..offsets[t+1], with
     impacts[p] the impact of posting p, in blocks block_offsets[t]..block_offsets[t+1] of block_size postings,
-    each block's document numbers bit-packed in packed[block_words[b]:block_words[b+1]] (postings.npy: see the
+    each block's document numbers bit-packed in doc_blocks[block_words[b]:block_words[b+1]] (see the
     module docstring), with its largest impact (block_max) and last document (block_last_doc); term_max is
     each list's largest impact."""
 
@@ -57,7 +57,7 @@ class PostingArrays(NamedTuple):
     block_max: np.ndarray
     block_last_doc: np.ndarray
     block_words: np.ndarray
-    packed: np.ndarray
+    doc_blocks: np.ndarray
     block_size: int
     num_docs: int
 
@@ -198,7 +198,7 @@ def decode_terms(postings: PostingArrays, first_term: int, last_term: int) -> tu
         for block in range(block_offsets[term], block_offsets[term + 1]):
             first, count, previous = block_span(postings.block_size, block_last_doc, offsets[term], offsets[term + 1],
                                                 block_offsets[term], block)
-            if not decode_docs(postings.packed, postings.block_words, block_last_doc, postings.num_docs, block, count,
-                               previous, docs[first - base:first - base + count]):
+            if not decode_docs(postings.doc_blocks, postings.block_words, block_last_doc, postings.num_docs, block,
+                               count, previous, docs[first - base:first - base + count]):
                 return docs, False
     return docs, True

@@ -3,10 +3,10 @@
 An index is a directory (format version 2):
     manifest.json        format version, encoder spec, counts, quantization, block size, creation time
     offsets.npy          int64[V+1]   posting list of term t is postings [offsets[t], offsets[t+1]) (P in all)
-    postings.npy         uint32[W+1]  the document numbers of every list, bit-packed per block of BLOCK_SIZE
+    doc_blocks.npy         uint32[W+1]  the document numbers of every list, bit-packed per block of BLOCK_SIZE
                                       postings (codec.py: a 5-bit gap width, then the gaps), then one spare
                                       zero word
-    block_words.npy      int64[B+1]   block b is postings.npy words [block_words[b], block_words[b+1]) (x 4 for
+    block_words.npy      int64[B+1]   block b is doc_blocks.npy words [block_words[b], block_words[b+1]) (x 4 for
                                       its byte offsets)
     impacts.npy          uint8[P]     quantized impacts, in posting order (uint16 with 16-bit quantization, as
                                       every impact array)
@@ -25,7 +25,7 @@ An index is a directory (format version 2):
     docs.sqlite          external ids, titles, texts (see docstore.py)
     encoder/             state of encoders fitted on the corpus (e.g. bm25.json)
     dense/               optional FAISS side, with its own manifest (written and read in dense.py)
-Version 1 stored the document numbers uncompressed instead of postings.npy and block_words.npy: doc_ids.npy
+Version 1 stored the document numbers uncompressed instead of doc_blocks.npy and block_words.npy: doc_ids.npy
 (int32[P]); every other file is the same. A version-1 index of at most
 V1_OPEN_POSTINGS postings is converted in memory when it opens; a larger one is refused with an error naming
 `lexir index upgrade` (upgrade.py), which converts it in place.
@@ -61,7 +61,7 @@ V1_OPEN_POSTINGS = 2**24  # a version-1 index up to this size is converted in me
 MANIFEST_FILE = "manifest.json"
 ENCODER_STATE_DIR = "encoder"
 ADDED_TERMS_FILE = "added_terms.json"
-ARRAY_NAMES = ("offsets", "postings", "block_words", "impacts", "term_max", "block_offsets", "block_max",
+ARRAY_NAMES = ("offsets", "doc_blocks", "block_words", "impacts", "term_max", "block_offsets", "block_max",
                "block_last_doc", "doc_freq", "doc_nnz")
 V1_ARRAY_NAMES = ("offsets", "doc_ids", "impacts", "term_max", "block_offsets", "block_max", "block_last_doc",
                   "doc_freq", "doc_nnz")
@@ -252,7 +252,7 @@ def expected_dtypes(manifest: Manifest) -> dict[str, np.dtype]:
     """The dtype of every array (impacts, term and block maxima follow the quantization bits)."""
     impact = np.dtype(manifest.quantization.dtype).newbyteorder("<")
     int32, int64 = np.dtype("<i4"), np.dtype("<i8")
-    return {"offsets": int64, "postings": np.dtype("<u4"), "block_words": int64, "doc_ids": int32, "impacts": impact,
+    return {"offsets": int64, "doc_blocks": np.dtype("<u4"), "block_words": int64, "doc_ids": int32, "impacts": impact,
             "term_max": impact, "block_offsets": int64, "block_max": impact, "block_last_doc": int32, "doc_freq": int64,
             "doc_nnz": int32, "text_doc_freq": int64}
 
@@ -266,7 +266,7 @@ def read_arrays(folder: Path, manifest: Manifest, mmap: bool = True) -> dict[str
     """The arrays of the manifest's version (`array_names`, all required) and of OPTIONAL_ARRAY_NAMES (those the
     index has), checked against the manifest at the cost of reading their headers and the offset arrays: each
     file's size, dtype and shape, offsets from 0 to num_postings and never decreasing, as many blocks per list
-    as its postings fill, and block words from 0 to the end of postings.npy (so every position the kernels
+    as its postings fill, and block words from 0 to the end of doc_blocks.npy (so every position the kernels
     compute from the offsets lies inside the arrays; codec.py checks each block's own word range).
 
     Raises IndexFormatError naming the first file that fails."""
@@ -305,9 +305,9 @@ def read_arrays(folder: Path, manifest: Manifest, mmap: bool = True) -> dict[str
             raise IndexFormatError(f"index file {folder / name}.npy holds {arrays[name].shape[0]:,} values for "
                                    f"{num_blocks:,} blocks; {REBUILD}")
     if "block_words" in arrays and (arrays["block_words"][0] != 0 or
-                                    arrays["block_words"][-1] != arrays["postings"].shape[0] - 1):
+                                    arrays["block_words"][-1] != arrays["doc_blocks"].shape[0] - 1):
         raise IndexFormatError(f"index file {folder / 'block_words.npy'} is damaged: its word offsets do not run "
-                               f"from 0 to the spare word that ends postings.npy; {REBUILD}")
+                               f"from 0 to the spare word that ends doc_blocks.npy; {REBUILD}")
     return arrays
 
 

@@ -21,7 +21,7 @@ from lexir.index.quantize import Quantizer
 
 DEFAULT_BLOCK_SIZE = 64
 PIECE = 2**24  # postings encoded at a time (~100 MiB of uncompressed input in memory)
-POSTING_FILES = ("offsets", "postings", "block_words", "impacts", "term_max", "block_offsets", "block_max",
+POSTING_FILES = ("offsets", "doc_blocks", "block_words", "impacts", "term_max", "block_offsets", "block_max",
                  "block_last_doc", "doc_freq")
 
 Allocate = Callable[[str, np.dtype, int], np.ndarray]
@@ -102,7 +102,7 @@ def _encode(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, block
                                  "numbers (0 to 2**31 - 2) with impacts from 1 to 65,535")
             bar.update(int(offsets[t1] - p0))
         _running_sum(block_words)
-        arrays["postings"] = words = allocate("postings", np.dtype(np.uint32), int(block_words[-1]) + 1)
+        arrays["doc_blocks"] = words = allocate("doc_blocks", np.dtype(np.uint32), int(block_words[-1]) + 1)
         words[-1] = 0  # the spare word (codec.py)
         for t0, t1 in term_pieces(offsets):
             p0, b0, b1 = offsets[t0], blocks[t0], blocks[t1]

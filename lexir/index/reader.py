@@ -42,7 +42,7 @@ class InvertedIndex:
         if self.manifest.format_version == 1:
             arrays = {**arrays, **_converted(self.path, self.manifest, arrays)}
         self.offsets: np.ndarray = arrays["offsets"]
-        self.packed: np.ndarray = arrays["postings"]
+        self.doc_blocks: np.ndarray = arrays["doc_blocks"]
         self.impacts: np.ndarray = arrays["impacts"]
         self.block_words: np.ndarray = arrays["block_words"]
         self.term_max: np.ndarray = arrays["term_max"]
@@ -110,7 +110,7 @@ class InvertedIndex:
         last_term = self.num_terms if last_term is None else last_term
         docs, ok = decode_terms(self.posting_arrays, first_term, last_term)
         if not ok:
-            raise IndexFormatError(f"index file {self.path / 'postings.npy'} is damaged: a block of its document "
+            raise IndexFormatError(f"index file {self.path / 'doc_blocks.npy'} is damaged: a block of its document "
                                    f"numbers does not decode to what block_last_doc.npy records; {REBUILD}")
         return docs, np.asarray(self.impacts[self.offsets[first_term]:self.offsets[last_term]])
 

@@ -2,7 +2,7 @@
 the base and every live segment.
 
 A version-1 folder differs from version 2 only in its document numbers (format.py): doc_ids.npy becomes
-postings.npy and block_words.npy, encoded by `write_posting_files` a piece of lists at a time from the
+doc_blocks.npy and block_words.npy, encoded by `write_posting_files` a piece of lists at a time from the
 memory-mapped version-1 arrays (bounded memory, any size). The new files are written into a hidden staging
 folder and moved in, then the manifest (version 2, its file records updated) is replaced atomically, and only
 then are the version-1 files deleted: an interrupted upgrade leaves a folder that opens as version 1 (the

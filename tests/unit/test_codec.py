@@ -102,7 +102,7 @@ def test_the_file_writer_writes_what_the_encoder_computes_a_piece_at_a_time(tmp_
         written = np.load(tmp_path / f"{name}.npy")
         assert written.dtype == expected[name].dtype, name
         np.testing.assert_array_equal(written, expected[name], err_msg=name)
-    assert expected["postings"][-1] == 0 and expected["block_words"][-1] == expected["postings"].shape[0] - 1
+    assert expected["doc_blocks"][-1] == 0 and expected["block_words"][-1] == expected["doc_blocks"].shape[0] - 1
 
 
 @pytest.mark.parametrize(("docs", "values"), [
@@ -134,8 +134,8 @@ def damaged(arrays, name, change):
     ("block_words", lambda a: a.__setitem__(1, 10**9)),                # a word range past the end
     ("block_words", lambda a: a.__setitem__(1, -5)),                   # a negative word offset
     ("block_words", lambda a: a.__setitem__(1, a[0])),                 # an empty range
-    ("postings", lambda a: a.__setitem__(0, a[0] | 31)),               # a 31-bit gap width: bits beyond the block
-    ("postings", lambda a: a.__setitem__(slice(None), 0xFFFFFFFF)),    # every bit set
+    ("doc_blocks", lambda a: a.__setitem__(0, a[0] | 31)),               # a 31-bit gap width: bits beyond the block
+    ("doc_blocks", lambda a: a.__setitem__(slice(None), 0xFFFFFFFF)),    # every bit set
 ])
 def test_damaged_blocks_are_reported_never_read_out_of_bounds(name, change):
     rng = np.random.default_rng(9)
@@ -143,7 +143,7 @@ def test_damaged_blocks_are_reported_never_read_out_of_bounds(name, change):
     offsets, doc_ids, impacts = lists_to_arrays([(docs, values)])
     postings = damaged(encode_postings(offsets, doc_ids, impacts, 64), name, change)
     out_docs = np.empty(64, np.int32)
-    results = [decode_docs(postings.packed, postings.block_words, postings.block_last_doc, 1000, block,
+    results = [decode_docs(postings.doc_blocks, postings.block_words, postings.block_last_doc, 1000, block,
                            min(64, 200 - 64 * block), -1 if block == 0 else int(postings.block_last_doc[block - 1]),
                            out_docs) for block in range(4)]
     assert not all(results)
@@ -151,10 +151,10 @@ def test_damaged_blocks_are_reported_never_read_out_of_bounds(name, change):
 
 
 def test_an_index_without_postings_is_written_and_decodes(tmp_path):
-    """A live segment whose documents have empty vectors: no blocks, postings.npy holds only the spare word."""
+    """A live segment whose documents have empty vectors: no blocks, doc_blocks.npy holds only the spare word."""
     write_posting_files(tmp_path, np.zeros(4, np.int64), np.zeros(0, np.int32), np.zeros(0, np.uint8), 64)
     arrays = {name: np.load(tmp_path / f"{name}.npy") for name in POSTING_FILES}
-    assert arrays["postings"].tolist() == [0] and arrays["block_words"].tolist() == [0]
+    assert arrays["doc_blocks"].tolist() == [0] and arrays["block_words"].tolist() == [0]
     postings = postings_from_arrays({**arrays, "doc_nnz": None}, 64, 5)
     docs, ok = decode_terms(postings, 0, 3)
     assert ok and docs.size == 0

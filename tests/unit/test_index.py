@@ -60,7 +60,7 @@ def test_built_index_describes_itself(bm25_index):
     assert manifest.num_docs == len(DOCUMENTS)
     assert manifest.encoder.kind == "bm25"
     assert manifest.quantization.bits == 8
-    assert isinstance(bm25_index.packed, np.memmap) and isinstance(bm25_index.block_words, np.memmap)
+    assert isinstance(bm25_index.doc_blocks, np.memmap) and isinstance(bm25_index.block_words, np.memmap)
     assert bm25_index.docstore.ids(range(3)) == ["d0", "d1", "d2"]
     assert bm25_index.doc_nnz[10] == 2  # empty text: only its title, "empti" and "document"
     assert not staging_folder(bm25_index.path).exists()

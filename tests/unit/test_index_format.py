@@ -184,7 +184,7 @@ def check_index_layout(folder: Path, version: int = FORMAT_VERSION) -> dict[str,
     impact = np.dtype(np.uint8 if bits == 8 else np.uint16).newbyteorder("<")
     types = {"offsets": "<i8", "impacts": impact, "term_max": impact, "block_offsets": "<i8", "block_max": impact,
              "block_last_doc": "<i4", "doc_freq": "<i8", "doc_nnz": "<i4",
-             **({"doc_ids": "<i4"} if version == 1 else {"postings": "<u4", "block_words": "<i8"})}
+             **({"doc_ids": "<i4"} if version == 1 else {"doc_blocks": "<u4", "block_words": "<i8"})}
     arrays = {name: load_array(folder, name) for name in types}
     for name, dtype in types.items():
         assert arrays[name].dtype == np.dtype(dtype), (name, arrays[name].dtype)
@@ -228,7 +228,7 @@ def check_index_layout(folder: Path, version: int = FORMAT_VERSION) -> dict[str,
 
 def unpack_by_hand(arrays: dict[str, np.ndarray], block_size: int) -> np.ndarray:
     """Every document number of a version-2 folder, read bit by bit in Python (independent of codec.py)."""
-    words, block_words, offsets = arrays["postings"], arrays["block_words"], arrays["offsets"]
+    words, block_words, offsets = arrays["doc_blocks"], arrays["block_words"], arrays["offsets"]
     assert block_words[0] == 0 and block_words[-1] == len(words) - 1 and words[-1] == 0  # the spare word
     bits = "".join(format(int(word), "032b")[::-1] for word in words)  # little-endian bit order
     doc_ids = []

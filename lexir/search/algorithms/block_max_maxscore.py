@@ -45,7 +45,7 @@ _CHUNK = 64  # accumulator slots per "touched" flag: candidates are found withou
 def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int,
                              heap_factor: float, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Top k (doc numbers, float64 scores in impact units) of one query by windowed block-max MaxScore."""
-    packed, block_words, block_max = postings.packed, postings.block_words, postings.block_max
+    packed, block_words, block_max = postings.doc_blocks, postings.block_words, postings.block_max
     block_last_doc, block_size, num_docs = postings.block_last_doc, postings.block_size, postings.num_docs
     impacts = postings.impacts
     term, weight = scoring_terms(postings, terms, weights)

@@ -49,7 +49,7 @@ def open_cursors(postings: PostingArrays, term: np.ndarray) -> tuple[np.ndarray,
         state[i, BLOCK_START] = postings.block_offsets[term[i]]
         state[i, BLOCK_END] = postings.block_offsets[term[i] + 1]
         state[i, POS], state[i, BLOCK] = state[i, START], state[i, BLOCK_START]
-        if not load(postings.packed, postings.block_words, postings.block_last_doc, postings.num_docs,
+        if not load(postings.doc_blocks, postings.block_words, postings.block_last_doc, postings.num_docs,
                     postings.block_size, state, docs, i, state[i, BLOCK_START]):
             return state, docs, False
         state[i, DOC] = docs[i, 0]

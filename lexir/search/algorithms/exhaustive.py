@@ -35,7 +35,7 @@ def exhaustive_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.nda
     scores = np.zeros(num_docs, dtype=np.float64)
     touched = np.zeros(num_docs, dtype=np.bool_)
     candidates = np.empty(length, dtype=np.int32)
-    offsets, block_offsets, packed = postings.offsets, postings.block_offsets, postings.packed
+    offsets, block_offsets, packed = postings.offsets, postings.block_offsets, postings.doc_blocks
     block_words, block_last_doc, impacts = postings.block_words, postings.block_last_doc, postings.impacts
     docs = np.empty(postings.block_size, dtype=np.int32)
     count = 0
@@ -85,7 +85,7 @@ def _exhaustive_scan(postings: PostingArrays, terms: np.ndarray, weights: np.nda
     a score equal to the threshold never displaces the lower number already kept)."""
     num_docs = postings.num_docs
     scores = np.zeros(num_docs, dtype=np.float64)
-    offsets, block_offsets, packed = postings.offsets, postings.block_offsets, postings.packed
+    offsets, block_offsets, packed = postings.offsets, postings.block_offsets, postings.doc_blocks
     block_words, block_last_doc, impacts = postings.block_words, postings.block_last_doc, postings.impacts
     docs = np.empty(postings.block_size, dtype=np.int32)
     for q in range(terms.shape[0]):

@@ -34,7 +34,7 @@ from lexir.search.algorithms.postings import PostingArrays, corrupt_result
 def maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int, heap_factor: float
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Top k (doc numbers, float64 scores in impact units) of one query by MaxScore."""
-    packed, block_words, impacts = postings.packed, postings.block_words, postings.impacts
+    packed, block_words, impacts = postings.doc_blocks, postings.block_words, postings.impacts
     block_last_doc, block_size, num_docs = postings.block_last_doc, postings.block_size, postings.num_docs
     term, weight = scoring_terms(postings, terms, weights)
     n = term.shape[0]

@@ -21,17 +21,14 @@ from lexir.index.codec import ARRAY_FIELDS, PostingArrays
 from lexir.index.reader import InvertedIndex
 from lexir.search.algorithms.heap import CACHE
 
-FILE_OF_FIELD = {"packed": "postings"}  # the file name of a PostingArrays field, where they differ
-
 
 def postings_from_arrays(arrays: Mapping[str, np.ndarray], block_size: int, num_docs: int) -> PostingArrays:
-    """From arrays named as their files are (`index.postings.build_postings`; other entries are ignored).
+    """From arrays named as `index.postings.build_postings` names them (other entries are ignored).
 
     Arrays are taken as plain ndarray views (no copy): numba types an np.memmap argument in Python on
     every call, several microseconds a query, but an ndarray in C.
     """
-    return PostingArrays(*(np.asarray(arrays[FILE_OF_FIELD.get(name, name)]) for name in ARRAY_FIELDS),
-                         int(block_size), int(num_docs))
+    return PostingArrays(*(np.asarray(arrays[name]) for name in ARRAY_FIELDS), int(block_size), int(num_docs))
 
 
 def posting_arrays(index: InvertedIndex) -> PostingArrays:
