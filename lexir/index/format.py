@@ -3,7 +3,7 @@
 An index is a directory (format version 2):
     manifest.json        format version, encoder spec, counts, quantization, block size, creation time
     offsets.npy          int64[V+1]   posting list of term t is postings [offsets[t], offsets[t+1]) (P in all)
-    doc_blocks.npy         uint32[W+1]  the document numbers of every list, bit-packed per block of BLOCK_SIZE
+    doc_blocks.npy       uint32[W+1]  the document numbers of every list, bit-packed per block of BLOCK_SIZE
                                       postings (codec.py: a 5-bit gap width, then the gaps), then one spare
                                       zero word
     block_words.npy      int64[B+1]   block b is doc_blocks.npy words [block_words[b], block_words[b+1]) (x 4 for
@@ -26,9 +26,9 @@ An index is a directory (format version 2):
     encoder/             state of encoders fitted on the corpus (e.g. bm25.json)
     dense/               optional FAISS side, with its own manifest (written and read in dense.py)
 Version 1 stored the document numbers uncompressed instead of doc_blocks.npy and block_words.npy: doc_ids.npy
-(int32[P]); every other file is the same. A version-1 index of at most
-V1_OPEN_POSTINGS postings is converted in memory when it opens; a larger one is refused with an error naming
-`lexir index upgrade` (upgrade.py), which converts it in place.
+(int32[P]); every other file is the same. A version-1 index of at most V1_OPEN_POSTINGS postings is
+converted in memory when it opens; a larger one is refused with an error naming `lexir index upgrade`
+(upgrade.py), which converts it in place.
 The manifest is written last: a directory without one is not an index. It records every other file it
 covers (`files`: path -> bytes and CRC-32, computed when the folder was written; absent in indexes written
 before lexir recorded them). Opening checks what costs no more than the manifest, the array headers and the
