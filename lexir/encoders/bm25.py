@@ -59,6 +59,7 @@ class BM25Encoder:
         self.avg_doc_length = 0.0
         self._live_idf: np.ndarray | None = None  # None: the corpus is the one the impacts were computed on
         self._build_terms = 0  # the build's vocabulary is _terms[:_build_terms]; live writes append the rest
+        self._build_fingerprint = ""  # of the build's vocabulary, hashed once: every segment write reads the spec
 
     @classmethod
     def from_spec(cls, spec: EncoderSpec, **runtime: object) -> BM25Encoder:
@@ -83,7 +84,7 @@ class BM25Encoder:
             model=None,
             max_doc_length=None,
             max_query_length=None,
-            vocab_fingerprint=vocabulary_fingerprint(self._terms[:self._build_terms]),
+            vocab_fingerprint=self._build_fingerprint,
             params={"k1": self.k1, "b": self.b, "analyzer": self.analyzer.config},
         )
 
@@ -155,6 +156,7 @@ class BM25Encoder:
         self.avg_doc_length = avg_length
         self._live_idf = None
         self._build_terms = len(terms)
+        self._build_fingerprint = vocabulary_fingerprint(terms)
 
     def save_state(self, folder: Path) -> None:
         self._require_fitted()

@@ -90,6 +90,25 @@ class DocStore:
     def documents(self, nums: Iterable[int]) -> list[Document]:
         return [Document(row[1], row[2] or "", row[3] or "") for row in self._rows(nums, "id, title, text")]
 
+    def documents_between(self, first: int, stop: int) -> list[Document]:
+        """Documents numbered first..stop-1, in number order: one range scan of the rowid tree (an export reads
+        the whole store this way; `documents` binds one parameter per number)."""
+        rows = self._rows_between(first, stop, "id, title, text")
+        return [Document(row[0], row[1] or "", row[2] or "") for row in rows]
+
+    def ids_between(self, first: int, stop: int) -> list[str]:
+        """The external ids of documents first..stop-1, in number order (one range scan)."""
+        return [row[0] for row in self._rows_between(first, stop, "id")]
+
+    def _rows_between(self, first: int, stop: int, columns: str) -> list[tuple]:
+        with self._reading() as db:
+            rows = db.execute(f"SELECT num, {columns} FROM docs WHERE num >= ? AND num < ? ORDER BY num",
+                              (first, stop)).fetchall()
+        if len(rows) != stop - first or (rows and (rows[0][0], rows[-1][0]) != (first, stop - 1)):
+            raise IndexFormatError(f"document store {self.path} lacks some of documents {first:,}..{stop - 1:,}; "
+                                   "rebuild the index")
+        return [row[1:] for row in rows]
+
     def num_of(self, doc_id: str) -> int | None:
         with self._reading() as db:
             row = db.execute("SELECT num FROM docs WHERE id = ?", (doc_id,)).fetchone()

@@ -45,7 +45,7 @@ from lexir.index.builder import write_index_folder
 from lexir.index.dense import has_dense, read_dense_manifest
 from lexir.index.dense_builder import add_dense, merge_dense
 from lexir.index.docstore import DocStore
-from lexir.index.format import ENCODER_STATE_DIR, read_manifest
+from lexir.index.format import read_manifest
 from lexir.index.reader import InvertedIndex
 
 logger = logging.getLogger(__name__)
@@ -622,9 +622,9 @@ def _write_merged(snapshot: Snapshot, names: list[str], target: Path, encoder: S
 
 def write_segment_folder(base: InvertedIndex, target: Path, documents: list[Document], vectors: sp.csr_matrix,
                          encoder: SparseEncoder, source: str, dense: Callable[[Path], object] | None) -> None:
-    """Write a segment (a complete index directory with the base's quantizer, block size and encoder state)
-    holding `documents` with their `vectors`, staged beside `target` and swapped in; `dense(folder)` gives it
-    a dense side. Every file is flushed to disk before this returns."""
+    """Write a segment (an index directory with the base's quantizer and block size; the encoder state stays
+    the base's) holding `documents` with their `vectors`, staged beside `target` and swapped in; `dense(folder)`
+    gives it a dense side. Every file is flushed to disk before this returns."""
     staging = target.parent / f".{target.name}.writing"
     if staging.exists():
         shutil.rmtree(staging)
@@ -636,10 +636,10 @@ def write_segment_folder(base: InvertedIndex, target: Path, documents: list[Docu
         store.finish()
     finally:
         store.close()
-    state = base.path / ENCODER_STATE_DIR
     manifest = base.manifest
+    # no copy of the encoder state (BM25's vocabulary: megabytes, fsynced on every write): the base's serves
     write_index_folder(staging / "index", vectors, manifest.quantization, manifest.block_size, encoder, source,
-                       store_file, state if state.is_dir() else None, lambda: {})
+                       store_file, None, lambda: {})
     if dense is not None:
         dense(staging / "index")
     _fsync_tree(staging / "index")

@@ -100,6 +100,13 @@ class InvertedIndex:
         return PostingArrays(*(np.asarray(getattr(self, name)) for name in ARRAY_FIELDS), self.manifest.block_size,
                              self.num_docs)
 
+    @cached_property
+    def doc_ids(self) -> np.ndarray:
+        """Every posting's document number, decoded, in term order (int32[P] in memory: 4 bytes a posting), for
+        whole-index passes in term order (export, the forward view); kernels decode the blocks themselves.
+        Raises IndexFormatError when a block is damaged."""
+        return self.decoded()[0]
+
     def postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
         """(document numbers, quantized impacts) of one term, decoded."""
         return self.decoded(term, term + 1)

@@ -16,7 +16,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from lexir.index.reader import InvertedIndex
-from lexir.search.algorithms.dispatch import KernelQueries, cut_queries, kernel_queries, top_k_many, top_k_one
+from lexir.search.algorithms.dispatch import (
+    KernelQueries,
+    cut_queries,
+    kernel_queries,
+    known_terms,
+    top_k_many,
+    top_k_one,
+)
 from lexir.search.algorithms.postings import PostingArrays, posting_arrays
 from lexir.search.options import SearchOptions
 from lexir.search.results import RankedNums, clamp_k
@@ -63,9 +70,7 @@ class SegmentSearcher:
         return dict(sorted(parts.items(), key=lambda item: -item[1]))
 
     def _kernel_queries(self, vectors: sp.csr_matrix, options: SearchOptions) -> KernelQueries:
-        if vectors.shape[1] > self.index.num_terms:  # words appended to the vocabulary after this segment was written
-            vectors = vectors[:, :self.index.num_terms]
-        queries = kernel_queries(vectors, self.index.quantizer.bits)
+        queries = known_terms(kernel_queries(vectors, self.index.quantizer.bits), self.index.num_terms)
         if options.query_cut is None:
             return queries
         return cut_queries(queries, self.index.term_max, options.query_cut)

@@ -12,6 +12,7 @@ them, and encoders whose queries do not depend on the corpus (SPLADE) are used a
 
 from __future__ import annotations
 
+import math
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -158,8 +159,8 @@ class SparseRetriever:
             return sp.csr_matrix(query, dtype=np.float32)
         if not query:
             raise LexirError("the query is empty; give at least one term")
-        if any(weight < 0 for weight in query.values()):
-            raise LexirError("query term weights must not be negative")
+        if not all(math.isfinite(weight) and weight >= 0 for weight in query.values()):
+            raise LexirError("query term weights must be finite and not negative")
         term_ids = weighting.term_ids
         ids = [term_ids[t] for t in query if t in term_ids]
         weights = [float(query[t]) for t in query if t in term_ids]

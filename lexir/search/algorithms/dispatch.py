@@ -47,6 +47,17 @@ def kernel_queries(vectors: sp.csr_matrix, impact_bits: int) -> KernelQueries:
     return KernelQueries(offsets, terms, weights)
 
 
+def known_terms(queries: KernelQueries, num_terms: int) -> KernelQueries:
+    """The queries without terms numbered num_terms or above: words appended to a live vocabulary after a
+    segment was written, which it cannot hold (a mask on the flat arrays: no scipy slicing per segment)."""
+    known = queries.terms < num_terms
+    if known.all():
+        return queries
+    kept_before = np.concatenate([[0], np.cumsum(known)])
+    return KernelQueries(kept_before[queries.offsets].astype(queries.offsets.dtype), queries.terms[known],
+                         queries.weights[known])
+
+
 def cut_queries(queries: KernelQueries, term_max: np.ndarray, query_cut: int) -> KernelQueries:
     """Approximate search: keep each query's `query_cut` terms of largest bound (see approximate.py)."""
     return KernelQueries(*cut_query_terms(queries.offsets, queries.terms, queries.weights, term_max, query_cut))
