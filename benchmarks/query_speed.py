@@ -216,6 +216,8 @@ def vector_sets(names: list[str], quick: bool):
     for name in names:
         if name == "nfcorpus":
             yield speed_data.nfcorpus_index()
+        elif name == "imdb-100k-bm25":
+            yield speed_data.imdb_bm25(stride=1)
         elif name in ("imdb-splade", "imdb-bm25", "imdb-inference-free") or name.startswith("synthetic"):
             imdb = imdb or speed_data.imdb_splade()
             if name == "imdb-splade":
@@ -230,8 +232,8 @@ def vector_sets(names: list[str], quick: bool):
                 yield speed_data.synthetic(imdb, int(float(name.split("-")[1]) * 1000))
 
 
-SETS = ["nfcorpus", "imdb-splade", "imdb-bm25", "imdb-inference-free", "synthetic-10", "synthetic-100",
-        "synthetic-1000", "synthetic-if-1000"]
+SETS = ["nfcorpus", "imdb-splade", "imdb-bm25", "imdb-100k-bm25", "imdb-inference-free", "synthetic-10",
+        "synthetic-100", "synthetic-1000", "synthetic-if-1000"]
 
 
 def machine() -> str:
@@ -265,7 +267,9 @@ def main() -> None:
         pisa = fastest_pisa(rows)
         if pisa:
             ratios.append(lexir["mean_ms"] / pisa["mean_ms"])
-            print(f"\nlexir auto / fastest PISA on this set: {ratios[-1]:.2f}", flush=True)
+            print(f"\nlexir auto / fastest PISA on this set: {ratios[-1]:.2f}; index bytes lexir / PISA: "
+                  f"{lexir['index_bytes'] / pisa['index_bytes']:.3f} ({lexir['index_bytes']:,} / "
+                  f"{pisa['index_bytes']:,})", flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))
     if not ratios:

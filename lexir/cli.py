@@ -226,6 +226,24 @@ def index_check(
     stdout.print(check_index(index, full=not quick).summary(), highlight=False, soft_wrap=True)
 
 
+@index_app.command("upgrade")
+def index_upgrade(
+    index: Annotated[Path, typer.Argument(help="index directory")],
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Convert an index of an earlier format version (its base and every live segment) to the current one, in
+    place: version 1's uncompressed postings become version 2's compressed blocks."""
+    from lexir.index.format import FORMAT_VERSION
+    from lexir.index.upgrade import upgrade_index
+
+    converted = upgrade_index(index, progress=progress)
+    if converted:
+        stdout.print(f"{index}: {len(converted)} part(s) converted to format version {FORMAT_VERSION}", highlight=False,
+                     soft_wrap=True)
+    else:
+        stdout.print(f"{index}: already format version {FORMAT_VERSION}", highlight=False, soft_wrap=True)
+
+
 @index_app.command("export")
 def index_export(
     index: Annotated[Path, typer.Argument(help="index directory")],

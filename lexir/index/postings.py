@@ -2,8 +2,10 @@
 
 `write_posting_files` is the only writer of the posting files of an index folder (a full build, whose inverted
 postings are memory-mapped intermediate files, and a live segment or merge, whose postings are in memory, go
-through it alike). It reads its inputs a piece of at most `piece_postings` postings at a time and derives the
-per-term and per-block maxima as it goes, so its memory does not grow with the index.
+through it alike). It reads its inputs a range of whole lists at a time (about `piece_postings` postings, or one
+longer list), encodes their blocks (format version 2, codec.py) and appends them to the files in order, so its
+memory does not grow with the index, and no output file is memory-mapped (a mapping's written pages would count
+in the process's resident memory).
 """
 
 from __future__ import annotations
@@ -12,17 +14,22 @@ import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
+from lexir.errors import LexirError
+from lexir.index.codec import measure_blocks, pack_blocks
 from lexir.index.format import ArrayStream, write_array
 from lexir.index.quantize import Quantizer
 
 DEFAULT_BLOCK_SIZE = 64
 PIECE_POSTINGS = 2**24  # postings write_posting_files holds at a time (about 8 bytes each with their blocks)
 BYTES_PER_PIECE_POSTING = 8
+POSTING_FILES = ("offsets", "doc_blocks", "block_words", "impacts", "term_max", "block_offsets", "block_max",
+                 "block_last_doc", "doc_freq")
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,16 @@ class InvertedPostings:
     @property
     def num_postings(self) -> int:
         return int(self.offsets[-1])
+
+
+class EncodedPiece(NamedTuple):
+    """The blocks of a range of whole lists, encoded: per block its largest impact, last document and the end of
+    its words (counted from the piece's first word), and the packed words themselves."""
+
+    block_max: np.ndarray
+    block_last_doc: np.ndarray
+    word_ends: np.ndarray
+    words: np.ndarray
 
 
 def canonical_rows(vectors: sp.spmatrix) -> sp.csr_matrix:
@@ -79,68 +96,79 @@ def build_postings(vectors: sp.spmatrix, quantizer: Quantizer, block_size: int =
     """Quantize document vectors (rows) and invert them, in memory, into the arrays of `format.ARRAY_NAMES`
     (what tests and benchmarks search without writing an index)."""
     postings = invert(quantize_rows(vectors, quantizer))
-    offsets, doc_ids, impacts = postings.offsets, postings.doc_ids, postings.impacts
-    term_max, block_max, block_last_doc = _piece_maxima(offsets, doc_ids, impacts, block_size)
+    return {**encode_postings(postings.offsets, postings.doc_ids, postings.impacts, block_size),
+            "doc_nnz": postings.doc_nnz}
+
+
+def encode_postings(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, block_size: int
+                    ) -> dict[str, np.ndarray]:
+    """The POSTING_FILES arrays in memory (small indexes: tests, a version-1 index converted when it opens)."""
+    offsets = _checked_offsets(offsets, doc_ids, impacts, block_size)
+    term_max = np.zeros(offsets.shape[0] - 1, dtype=impacts.dtype)
+    block_max, block_last_doc, block_words, words = [np.zeros(0, impacts.dtype)], [np.zeros(0, np.int32)], [], []
+    words_before = 0
+    for first, last, piece in _encoded_pieces(offsets, doc_ids, impacts, block_size, PIECE_POSTINGS):
+        term_max[first:last] = _list_maxima(offsets[first:last + 1], block_size, piece.block_max)
+        block_max.append(piece.block_max)
+        block_last_doc.append(piece.block_last_doc)
+        block_words.append(piece.word_ends + words_before)
+        words.append(piece.words)
+        words_before += len(piece.words)
     return {
-        "offsets": offsets, "doc_ids": doc_ids, "impacts": impacts, "term_max": term_max,
-        "block_offsets": block_offsets_of(offsets, block_size), "block_max": block_max,
-        "block_last_doc": block_last_doc, "doc_freq": np.diff(offsets), "doc_nnz": postings.doc_nnz,
+        "offsets": offsets, "doc_freq": np.diff(offsets), "block_offsets": block_offsets_of(offsets, block_size),
+        "impacts": np.asarray(impacts), "term_max": term_max, "block_max": np.concatenate(block_max),
+        "block_last_doc": np.concatenate(block_last_doc),
+        "block_words": np.concatenate([np.zeros(1, np.int64), *block_words]),
+        "doc_blocks": np.concatenate([*words, np.zeros(1, np.uint32)]),  # and the spare word (codec.py)
     }
 
 
 def write_posting_files(folder: Path, offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray,
                         block_size: int, *, piece_postings: int = PIECE_POSTINGS, progress: bool = False) -> None:
-    """Write every posting file of an index folder (offsets, doc_ids, impacts, term_max, block_offsets,
-    block_max, block_last_doc, doc_freq) from int64 `offsets` and the inverted `doc_ids` and `impacts` (in
-    memory or memory-mapped), holding about `piece_postings` postings at a time."""
-    offsets = np.asarray(offsets, dtype=np.int64)
+    """Write the POSTING_FILES of an index folder (every file but the per-document ones: doc_nnz, text df) from
+    int64 `offsets` and the inverted `doc_ids` (ascending in each list) and `impacts` (>= 1), in memory or
+    memory-mapped, holding about `piece_postings` postings at a time.
+
+    Raises LexirError when a list does not hold ascending document numbers and positive impacts."""
+    offsets = _checked_offsets(offsets, doc_ids, impacts, block_size)
     num_postings = int(offsets[-1])
-    if doc_ids.shape != (num_postings,) or impacts.shape != (num_postings,):
-        raise ValueError(f"{num_postings:,} postings by the offsets, but {doc_ids.shape} doc ids and "
-                         f"{impacts.shape} impacts")
     block_offsets = block_offsets_of(offsets, block_size)
     num_blocks = int(block_offsets[-1])
     term_max = np.zeros(offsets.shape[0] - 1, dtype=impacts.dtype)
-    with ArrayStream(folder, "doc_ids", np.int32, num_postings) as doc_out, \
+    words_written = 0
+    with ArrayStream(folder, "doc_blocks", np.uint32) as words_out, \
+            ArrayStream(folder, "block_words", np.int64, num_blocks + 1) as block_words_out, \
             ArrayStream(folder, "impacts", impacts.dtype, num_postings) as impact_out, \
             ArrayStream(folder, "block_max", impacts.dtype, num_blocks) as block_max_out, \
             ArrayStream(folder, "block_last_doc", np.int32, num_blocks) as block_last_out, \
             tqdm(total=num_postings, unit="posting", unit_scale=True, desc="writing postings",
                  disable=not progress) as bar:
-        for first, last, start, stop in posting_pieces(offsets, block_size, piece_postings):
-            docs, piece_impacts = read_piece(doc_ids, start, stop), read_piece(impacts, start, stop)
-            local = np.clip(offsets[first:last + 1], start, stop) - start
-            piece_max, block_max, block_last_doc = _piece_maxima(local, docs, piece_impacts, block_size)
-            np.maximum(term_max[first:last], piece_max, out=term_max[first:last])
-            doc_out.append(docs)
-            impact_out.append(piece_impacts)
-            block_max_out.append(block_max)
-            block_last_out.append(block_last_doc)
-            bar.update(stop - start)
+        block_words_out.append(np.zeros(1, np.int64))
+        for first, last, piece in _encoded_pieces(offsets, doc_ids, impacts, block_size, piece_postings):
+            term_max[first:last] = _list_maxima(offsets[first:last + 1], block_size, piece.block_max)
+            words_out.append(piece.words)
+            block_words_out.append(piece.word_ends + words_written)
+            words_written += len(piece.words)
+            impact_out.append(read_piece(impacts, int(offsets[first]), int(offsets[last])))
+            block_max_out.append(piece.block_max)
+            block_last_out.append(piece.block_last_doc)
+            bar.update(int(offsets[last] - offsets[first]))
+        words_out.append(np.zeros(1, np.uint32))  # the spare word (codec.py)
     for name, values in (("offsets", offsets), ("term_max", term_max), ("block_offsets", block_offsets),
                          ("doc_freq", np.diff(offsets))):
         write_array(folder, name, values)
 
 
-def posting_pieces(offsets: np.ndarray, block_size: int, limit: int) -> Iterator[tuple[int, int, int, int]]:
-    """(first term, last term + 1, first posting, last posting + 1) of consecutive pieces covering every list:
-    whole lists holding at most `limit` postings together, or (a list longer than `limit`) one list's postings
-    cut at block boundaries (a multiple of `block_size`, at least one block, per piece)."""
-    limit = max(limit, block_size)
+def term_pieces(offsets: np.ndarray, limit: int = PIECE_POSTINGS) -> Iterator[tuple[int, int]]:
+    """Term ranges [first, last) of consecutive whole lists holding at most `limit` postings together, or one
+    longer list alone (a block's gaps start from the previous block of its list: lists are never cut)."""
     num_terms = offsets.shape[0] - 1
-    term = 0
-    while term < num_terms:
-        start, end = int(offsets[term]), int(offsets[term + 1])
-        if end - start > limit:
-            step = limit // block_size * block_size
-            for first in range(start, end, step):
-                yield term, term + 1, first, min(first + step, end)
-            term += 1
-            continue
-        last = int(np.searchsorted(offsets, start + limit, side="right")) - 1
-        last = min(max(last, term + 1), num_terms)
-        yield term, last, start, int(offsets[last])
-        term = last
+    first = 0
+    while first < num_terms:
+        last = int(np.searchsorted(offsets, offsets[first] + limit, side="right")) - 1
+        last = min(max(last, first + 1), num_terms)
+        yield first, last
+        first = last
 
 
 def read_piece(array: np.ndarray, start: int, stop: int) -> np.ndarray:
@@ -159,29 +187,41 @@ def block_offsets_of(offsets: np.ndarray, block_size: int) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(blocks_per_term)]).astype(np.int64)
 
 
-def _piece_maxima(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, block_size: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(max impact of each list, of each block, last document of each block) of lists whose blocks start at
-    multiples of `block_size` from offsets[0]."""
-    lengths = np.diff(offsets)
-    term_max = np.zeros(len(lengths), dtype=impacts.dtype)
-    nonempty = lengths > 0
-    if impacts.size:
-        term_max[nonempty] = np.maximum.reduceat(impacts, offsets[:-1][nonempty])
-    _, block_max, block_last_doc = block_arrays(offsets, doc_ids, impacts, block_size)
-    return term_max, block_max, block_last_doc
+def _checked_offsets(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, block_size: int) -> np.ndarray:
+    offsets = np.asarray(offsets, dtype=np.int64)
+    if block_size < 1 or offsets.ndim != 1 or offsets.shape[0] < 1 or offsets[0] != 0 or \
+            (np.diff(offsets) < 0).any() or doc_ids.shape != (offsets[-1],) or impacts.shape != doc_ids.shape:
+        raise LexirError("posting offsets must rise from 0 to the number of postings, with as many impacts as "
+                         "document numbers, and the block size must be positive")
+    return offsets
 
 
-def block_arrays(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, block_size: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split every posting list into blocks of `block_size` postings (the last one may be shorter)."""
-    lengths = np.diff(offsets)
-    blocks_per_term = (lengths + block_size - 1) // block_size
-    block_offsets = block_offsets_of(offsets, block_size)
-    term_of_block = np.repeat(np.arange(len(lengths)), blocks_per_term)
-    rank_in_term = np.arange(block_offsets[-1]) - block_offsets[:-1][term_of_block]
-    starts = offsets[:-1][term_of_block] + rank_in_term * block_size
-    ends = np.minimum(starts + block_size, offsets[1:][term_of_block])
-    block_max = np.maximum.reduceat(impacts, starts) if starts.size else np.zeros(0, impacts.dtype)
-    block_last_doc = doc_ids[ends - 1] if ends.size else np.zeros(0, np.int32)
-    return block_offsets, block_max.astype(impacts.dtype), block_last_doc.astype(np.int32)
+def _encoded_pieces(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, block_size: int, limit: int
+                    ) -> Iterator[tuple[int, int, EncodedPiece]]:
+    """(first term, last term + 1, its lists' blocks encoded) of consecutive ranges of whole lists."""
+    for first, last in term_pieces(offsets, limit):
+        start, stop = int(offsets[first]), int(offsets[last])
+        local = offsets[first:last + 1] - start
+        blocks = int(((np.diff(local) + block_size - 1) // block_size).sum())
+        block_max, block_last_doc = np.empty(blocks, impacts.dtype), np.empty(blocks, np.int32)
+        word_counts = np.empty(blocks, np.int64)
+        docs = read_piece(doc_ids, start, stop)
+        found = measure_blocks(local, docs, read_piece(impacts, start, stop), block_size, block_max, block_last_doc,
+                               word_counts)
+        if found < 0:
+            raise LexirError(f"the posting list of term {first - 1 - found} does not hold ascending document "
+                             "numbers (0 to 2**31 - 2) with impacts from 1 to 65,535")
+        word_ends = np.cumsum(word_counts)
+        words = np.empty(int(word_ends[-1]) if blocks else 0, np.uint32)
+        pack_blocks(local, docs, block_size, np.concatenate([[0], word_ends]), words)
+        yield first, last, EncodedPiece(block_max, block_last_doc, word_ends, words)
+
+
+def _list_maxima(offsets: np.ndarray, block_size: int, block_max: np.ndarray) -> np.ndarray:
+    """The largest impact of each list of a range of whole lists (0 for an empty one), from its blocks' maxima."""
+    blocks = block_offsets_of(offsets - offsets[0], block_size)
+    maxima = np.zeros(offsets.shape[0] - 1, dtype=block_max.dtype)
+    nonempty = np.flatnonzero(np.diff(blocks) > 0)
+    if nonempty.size:
+        maxima[nonempty] = np.maximum.reduceat(block_max, blocks[:-1][nonempty])
+    return maxima

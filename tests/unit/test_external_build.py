@@ -1,5 +1,6 @@
 """The external-memory build: runs of chunks inverted into raw files, then the posting files written piece by piece,
-give exactly the arrays (and .npy bytes) of the old in-memory inversion, whatever the memory limit."""
+give exactly the arrays (and .npy bytes) of the old in-memory inversion, encoded (format 2, codec.py: tested on its
+own in test_codec.py), whatever the memory limit."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from lexir.index.assembly import MemoryPlan, count_chunks, invert_chunks
 from lexir.index.builder import staging_folder
 from lexir.index.docstore import DocStore
 from lexir.index.format import ARRAY_NAMES
-from lexir.index.postings import posting_pieces, write_posting_files
+from lexir.index.postings import encode_postings, term_pieces, write_posting_files
 from lexir.index.quantize import Quantizer
 from lexir.sizes import parse_size
 from tests.helpers import assert_one_line_error, lexir, write_jsonl
@@ -31,7 +32,7 @@ COPIES = [(f"{doc_id}-{copy}", title, text) for copy in range(20) for doc_id, ti
 
 def reference_arrays(vectors: sp.csr_matrix, quantizer: Quantizer, block_size: int) -> dict[str, np.ndarray]:
     """The old in-memory inversion (one CSR matrix of every document, converted to CSC), with the maxima counted
-    by plain loops: what the external build must reproduce exactly."""
+    by plain loops, and its lists encoded in memory: what the external build must reproduce exactly."""
     vectors = sp.csr_matrix(vectors, dtype=np.float32, copy=True)
     vectors.eliminate_zeros()
     quantized = sp.csr_matrix((quantizer.quantize(vectors.data), vectors.indices, vectors.indptr), shape=vectors.shape)
@@ -47,10 +48,14 @@ def reference_arrays(vectors: sp.csr_matrix, quantizer: Quantizer, block_size: i
             block_last_doc.append(docs[first:first + block_size][-1])
         block_offsets.append(len(block_max))
     dtype = quantizer.dtype
-    return {"offsets": offsets, "doc_ids": doc_ids, "impacts": impacts, "term_max": np.array(term_max, dtype),
-            "block_offsets": np.array(block_offsets, np.int64), "block_max": np.array(block_max, dtype),
-            "block_last_doc": np.array(block_last_doc, np.int32), "doc_freq": np.diff(offsets),
-            "doc_nnz": np.diff(vectors.indptr).astype(np.int32)}
+    plain = {"offsets": offsets, "impacts": impacts, "term_max": np.array(term_max, dtype),
+             "block_offsets": np.array(block_offsets, np.int64), "block_max": np.array(block_max, dtype),
+             "block_last_doc": np.array(block_last_doc, np.int32), "doc_freq": np.diff(offsets),
+             "doc_nnz": np.diff(vectors.indptr).astype(np.int32)}
+    encoded = encode_postings(offsets, doc_ids, impacts, block_size)
+    for name in plain.keys() & encoded.keys():  # the encoder's maxima are the loops' (and then its blocks are used)
+        np.testing.assert_array_equal(encoded[name], plain[name], err_msg=name)
+    return {**encoded, **plain}
 
 
 def random_chunks(seed: int, count: int, rows: int, terms: int) -> list[sp.csr_matrix]:
@@ -98,24 +103,21 @@ def test_runs_and_pieces_give_the_arrays_of_the_in_memory_inversion(tmp_path, bi
              + 2 * (2 * (4 + bits // 8) * largest + assembly.RUN_DOC_BYTES * 37))
     arrays, plan, counts = assemble(tmp_path, chunks, quantizer, limit, block_size=4, piece_postings=10)
     assert len(plan.runs(counts)) >= 4, "the limit did not force several runs; the test proves little"
-    assert counts.term_postings[:3].min() > 10, "no list is longer than a piece; the split is untested"
+    assert counts.term_postings[:3].min() > 10, "no list is longer than a piece; whole long lists are untested"
     assert set(arrays) == set(expected)
     for name, values in expected.items():
         assert arrays[name].dtype == values.dtype, name
         np.testing.assert_array_equal(arrays[name], values, err_msg=name)
 
 
-def test_pieces_cover_every_posting_once_and_split_long_lists_at_block_boundaries():
+def test_pieces_cover_every_list_once_whole_and_hold_at_most_the_limit_or_one_long_list():
     offsets = np.array([0, 3, 3, 40, 41, 45, 45, 100], dtype=np.int64)
-    pieces = list(posting_pieces(offsets, block_size=4, limit=10))
-    assert [start for _, _, start, _ in pieces] == [0] + [stop for _, _, _, stop in pieces[:-1]]
-    assert pieces[-1][3] == 100 and pieces[-1][1] == 7
-    for first, last, start, stop in pieces:
-        assert stop - start <= 10
-        if stop - start > 0 and last == first + 1 and offsets[last] - offsets[first] > 10:  # a cut list
-            assert (start - offsets[first]) % 4 == 0
-        else:
-            assert (start, stop) == (offsets[first], offsets[last])
+    pieces = list(term_pieces(offsets, limit=10))
+    assert pieces[0][0] == 0 and pieces[-1][1] == 7
+    assert [first for first, _ in pieces[1:]] == [last for _, last in pieces[:-1]]
+    for first, last in pieces:
+        assert offsets[last] - offsets[first] <= 10 or last == first + 1  # a list longer than the limit: alone
+    assert (2, 3) in pieces and (6, 7) in pieces
 
 
 def test_a_huge_limit_keeps_every_run_below_scipys_32_bit_indices():
