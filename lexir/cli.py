@@ -48,10 +48,17 @@ def _mount_optional_apps() -> None:
 
 @index_app.command("build")
 def index_build(
-    source: Annotated[str, typer.Argument(help="ir_datasets id (beir/nfcorpus), BEIR folder, or JSONL(.gz) file")],
+    source: Annotated[str, typer.Argument(help="ir_datasets id (beir/nfcorpus), BEIR folder, JSONL(.gz) file of "
+                                               "texts, or pre-encoded vectors: JsonVectorCollection JSONL(.gz), CIFF")],
     out: Annotated[Path, typer.Option("--out", "-o", help="index directory to create")],
-    encoder: Annotated[str, typer.Option(help="registry name (splade-tiny, bm25, ...), hub id or model folder")]
-    = "splade-tiny",
+    encoder: Annotated[str | None, typer.Option(help="registry name (splade-tiny, bm25, ...), hub id or model folder "
+                                                     "(default splade-tiny; texts only)")] = None,
+    input_format: Annotated[str, typer.Option(help="auto (CIFF by its *.ciff name, JsonVectorCollection by a "
+                                                   "`vector` in its first line), documents, jsonvector or ciff")]
+    = "auto",
+    query_encoder: Annotated[str | None, typer.Option(help="pre-encoded vectors: the encoder whose vocabulary their "
+                                                           "tokens are in and that encodes text queries (e.g. "
+                                                           "splade-tiny); none: queries come as vectors")] = None,
     batch_size: Annotated[int | None, typer.Option(help="texts per forward pass (model encoders)")] = None,
     max_length: Annotated[int | None, typer.Option(help="document token limit (model encoders)")] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice)")] = None,
@@ -75,6 +82,7 @@ def index_build(
     from lexir.corpus import Corpus
     from lexir.encoders import create_encoder
     from lexir.encoders.registry import create_dense_encoder
+    from lexir.formats.inputs import detect_input_format, open_vectors
     from lexir.index import build_index
     from lexir.index.dense_builder import add_dense
     from lexir.index.faiss_types import FaissType
@@ -82,12 +90,27 @@ def index_build(
     if dense_index is not None and dense is None:
         raise LexirError("--dense-index needs --dense ENCODER (or add a dense side later with `lexir index add-dense`)")
     faiss_type = FaissType.parse(dense_index or "flat")
+    kind = detect_input_format(source, input_format)
+    if kind == "documents" and query_encoder is not None:
+        raise LexirError("--query-encoder is for pre-encoded vectors (JsonVectorCollection, CIFF); texts are "
+                         "encoded with --encoder")
+    if kind != "documents" and encoder is not None:
+        raise LexirError(f"{source} holds pre-encoded vectors ({kind}): name the encoder that made them with "
+                         "--query-encoder, not --encoder")
     dense_encoder = create_dense_encoder(dense, batch_size=batch_size, threads=threads) if dense else None
-    corpus = Corpus(source, skip_bad_lines=skip_bad_lines)
     options = {"batch_size": batch_size, "max_doc_length": max_length, "threads": threads, "precision": precision}
-    sparse_encoder = create_encoder(encoder, **options)
-    report = build_index(corpus, sparse_encoder, out, chunk_size=chunk_size, resume=resume, overwrite=overwrite,
-                         progress=not quiet, workers=workers)
+    if kind == "documents":
+        corpus = Corpus(source, skip_bad_lines=skip_bad_lines)
+        sparse_encoder = create_encoder(encoder or "splade-tiny", **options)
+    else:
+        queries = create_encoder(query_encoder, threads=threads) if query_encoder is not None else None
+        corpus, sparse_encoder = open_vectors(source, kind, queries, skip_bad_lines=skip_bad_lines,
+                                              work_folder=out.parent, progress=not quiet)
+    try:
+        report = build_index(corpus, sparse_encoder, out, chunk_size=chunk_size, resume=resume, overwrite=overwrite,
+                             progress=not quiet, workers=workers)
+    finally:
+        getattr(corpus, "close", lambda: None)()  # a CIFF file's inversion work folder
     if corpus.skipped:
         console.print(f"[yellow]{corpus.skipped_summary()}[/yellow]", highlight=False)
     resumed = f" ({report.resumed_chunks} chunks resumed)" if report.resumed_chunks else ""
@@ -202,6 +225,8 @@ def index_check(
 def search(
     index: Annotated[Path, typer.Argument(help="index directory")],
     query: Annotated[str | None, typer.Argument(help="query text (or --topics for a batch of queries)")] = None,
+    query_vector: Annotated[str | None, typer.Option(
+        help="a pre-encoded query, JSON {\"token\": weight, ...}, searched in place of a text")] = None,
     k: Annotated[int, typer.Option("-k", "--k", help="number of hits (per query)")] = 10,
     explain: Annotated[bool, typer.Option(help="show each query term's part of every score")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
@@ -222,20 +247,23 @@ def search(
     every query of --topics into a TREC run file."""
     from lexir.search import open_search
 
+    if sum(given is not None for given in (query, query_vector, topics)) > 1:
+        raise LexirError("give one of a query, --query-vector or --topics")
     if topics is not None:
-        if query is not None:
-            raise LexirError("give either a query or --topics, not both")
         if out is None:
             raise LexirError("--topics writes a TREC run file: give --out FILE (e.g. --out run.trec)")
         _search_topics(open_search(index, search_options), topics, out, k, threads, drop_self_hits, quiet)
         return
-    if query is None:
-        raise LexirError("give a query (e.g. lexir search INDEX \"vitamin d\"), or --topics TOPICS --out run.trec")
-    result = open_search(index, search_options).search(query, k=k, explain=explain, with_text=text or not as_json)
+    if query is None and query_vector is None:
+        raise LexirError("give a query (e.g. lexir search INDEX \"vitamin d\"), --query-vector '{\"token\": weight}', "
+                         "or --topics TOPICS --out run.trec")
+    searched = parse_query_vector(query_vector) if query_vector is not None else query
+    result = open_search(index, search_options).search(searched, k=k, explain=explain,
+                                                       with_text=text or not as_json)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return
-    table = Table(title=f"{query!r}: {len(result.hits)} hits in {result.took_ms:.1f} ms")
+    table = Table(title=f"{query_vector or query!r}: {len(result.hits)} hits in {result.took_ms:.1f} ms")
     for column in ("rank", "id", "score", "title"):
         table.add_column(column)
     if explain:
@@ -246,6 +274,19 @@ def search(
             row.append(", ".join(f"{t} {v:.2f}" for t, v in list((hit.contributions or {}).items())[:6]))
         table.add_row(*row)
     stdout.print(table)
+
+
+def parse_query_vector(text: str) -> dict[str, float]:
+    """--query-vector's JSON {token: weight} map, checked as a JsonVectorCollection vector is."""
+    from lexir.corpus import BadLine
+    from lexir.formats.jsonvector import checked_vector
+
+    try:
+        return checked_vector(json.loads(text))
+    except json.JSONDecodeError as error:
+        raise LexirError(f"--query-vector is not JSON ({error.msg}); give {{\"token\": weight, ...}}") from None
+    except BadLine as error:
+        raise LexirError(f"--query-vector: {error}") from None
 
 
 def _search_topics(searcher: Searcher, topics: str, out: Path, k: int, threads: int | None,

@@ -15,17 +15,19 @@ import json
 import logging
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 
 from lexir.errors import LexirError
 
 logger = logging.getLogger(__name__)
 
 LOGGED_SKIPS = 10  # skipped lines logged one by one per read; the rest are only counted
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,14 +47,76 @@ class Document:
             return self.text
         return f"{self.title} {self.text}"
 
+    @property
+    def encoder_input(self) -> str | Mapping[str, float]:
+        """What the index's encoder is given for this document: its contents (text encoders)."""
+        return self.contents
 
-class Corpus:
+
+@dataclass(frozen=True)
+class VectorDocument(Document):
+    """A document that arrives already encoded (JsonVectorCollection, CIFF): its {token: weight} map is what the
+    index's `vectors` encoder is given; `text` holds its `contents` when the file has them (title is empty)."""
+
+    vector: Mapping[str, float] = dataclass_field(default_factory=dict)
+
+    @property
+    def encoder_input(self) -> Mapping[str, float]:
+        return self.vector
+
+
+class LineReader:
+    """Reads a JSONL(.gz) file's lines through a parser, stopping at the first bad line with its line number, or,
+    with `skip_bad_lines`, skipping bad lines and counting them by reason (the first few are logged)."""
+
+    def __init__(self, *, skip_bad_lines: bool = False, skip_option: str | None = "--skip-bad-lines") -> None:
+        self.skip_bad_lines = skip_bad_lines
+        self.skip_option = skip_option  # named in the error, where the command has one
+        self.skipped_by_reason: Counter[str] = Counter()
+
+    @property
+    def skipped(self) -> int:
+        """Lines skipped by the last full read (with `skip_bad_lines`)."""
+        return sum(self.skipped_by_reason.values())
+
+    def parsed_lines(self, path: Path, parse: Callable[[bytes], T]) -> Iterator[T]:
+        """`parse` of every non-blank line of `path`; it raises BadLine for a line that is not a record."""
+        self.skipped_by_reason = Counter()
+        with _open_lines(path) as lines:
+            for number, raw in enumerate(lines, start=1):
+                try:
+                    if not raw.strip():
+                        continue
+                    yield parse(raw)
+                except BadLine as error:
+                    if not self.skip_bad_lines:
+                        skip = f", or pass {self.skip_option} to skip such lines" if self.skip_option else ""
+                        raise LexirError(f"{path}:{number}: {error} (fix the line{skip})") from None
+                    self.skipped_by_reason[error.reason] += 1
+                    if self.skipped <= LOGGED_SKIPS:
+                        logger.warning("%s:%d skipped: %s%s", path, number, error, "" if self.skipped < LOGGED_SKIPS
+                                       else " (further bad lines are counted, not logged)")
+
+    def skipped_summary(self) -> str:
+        """"3 bad lines skipped: 2 malformed JSON, 1 invalid UTF-8" (empty when none were)."""
+        if not self.skipped:
+            return ""
+        reasons = ", ".join(f"{count:,} {reason}" for reason, count in self.skipped_by_reason.most_common())
+        return f"skipped {self.skipped:,} bad line{'s' * (self.skipped != 1)}: {reasons}"
+
+
+def count_lines(path: Path) -> int:
+    """Lines of a JSONL(.gz) file (an upper bound on its records, for progress bars)."""
+    with _open_lines(path) as lines:
+        return sum(1 for _ in lines)
+
+
+class Corpus(LineReader):
     """A re-iterable stream of documents with a known (or unknown) length."""
 
     def __init__(self, source: str, *, skip_bad_lines: bool = False) -> None:
+        super().__init__(skip_bad_lines=skip_bad_lines)
         self.source = source
-        self.skip_bad_lines = skip_bad_lines
-        self.skipped_by_reason: Counter[str] = Counter()
         path = Path(source).expanduser()
         if path.is_dir():
             corpus_file = path / "corpus.jsonl"
@@ -69,49 +133,19 @@ class Corpus:
             self._jsonl = None
             self._dataset_id = _check_dataset_id(source)
 
-    @property
-    def skipped(self) -> int:
-        """Lines skipped by the last full read (with `skip_bad_lines`)."""
-        return sum(self.skipped_by_reason.values())
-
     def __len__(self) -> int:
         if self._dataset_id is not None:
             import ir_datasets
 
             return ir_datasets.load(self._dataset_id).docs_count() or sum(1 for _ in self)
-        with _open_lines(self._jsonl) as lines:  # type: ignore[arg-type]
-            return sum(1 for _ in lines)
+        return count_lines(self._jsonl)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Document]:
-        self.skipped_by_reason = Counter()
         if self._dataset_id is not None:
+            self.skipped_by_reason = Counter()
             yield from _iter_ir_dataset(self._dataset_id)
         else:
-            yield from self._iter_jsonl(self._jsonl)  # type: ignore[arg-type]
-
-    def _iter_jsonl(self, path: Path) -> Iterator[Document]:
-        with _open_lines(path) as lines:
-            for number, raw in enumerate(lines, start=1):
-                try:
-                    if not raw.strip():
-                        continue
-                    yield _parse_line(raw)
-                except BadLine as error:
-                    if not self.skip_bad_lines:
-                        raise LexirError(
-                            f"{path}:{number}: {error} (fix the line, or pass --skip-bad-lines to skip such lines)"
-                        ) from None
-                    self.skipped_by_reason[error.reason] += 1
-                    if self.skipped <= LOGGED_SKIPS:
-                        logger.warning("%s:%d skipped: %s%s", path, number, error, "" if self.skipped < LOGGED_SKIPS
-                                       else " (further bad lines are counted, not logged)")
-
-    def skipped_summary(self) -> str:
-        """"3 bad lines skipped: 2 malformed JSON, 1 invalid UTF-8" (empty when none were)."""
-        if not self.skipped:
-            return ""
-        reasons = ", ".join(f"{count:,} {reason}" for reason, count in self.skipped_by_reason.most_common())
-        return f"skipped {self.skipped:,} bad line{'s' * (self.skipped != 1)}: {reasons}"
+            yield from self.parsed_lines(self._jsonl, _parse_line)  # type: ignore[arg-type]
 
 
 class DocumentList:
@@ -140,7 +174,9 @@ class BadLine(ValueError):
         self.reason = reason
 
 
-def _parse_line(raw: bytes) -> Document:
+def json_object(raw: bytes, fields: str) -> dict[str, Any]:
+    """One JSONL line as a JSON object; BadLine when it is not valid UTF-8, not JSON, or not an object (`fields`
+    names what the object should hold, for the message)."""
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -150,7 +186,12 @@ def _parse_line(raw: bytes) -> Document:
     except json.JSONDecodeError as error:
         raise BadLine("malformed JSON", error.msg) from None
     if not isinstance(record, dict):
-        raise BadLine("not a JSON object", "expected an object with _id, title, text")
+        raise BadLine("not a JSON object", f"expected an object with {fields}")
+    return record
+
+
+def _parse_line(raw: bytes) -> Document:
+    record = json_object(raw, "_id, title, text")
     doc_id = record.get("_id", record.get("id"))
     if doc_id is None or doc_id == "":
         raise BadLine("missing or empty _id", "")

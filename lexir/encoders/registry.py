@@ -23,9 +23,11 @@ from lexir.encoders.dense import DenseEncoder
 from lexir.encoders.idf import IDF_FILE
 from lexir.encoders.inference_free import InferenceFreeEncoder
 from lexir.encoders.splade import SpladeEncoder
+from lexir.encoders.vectors import VectorsEncoder
 from lexir.errors import EncoderMismatchError, LexirError
 
-SPARSE_ENCODERS: dict[str, Any] = {cls.kind: cls for cls in (SpladeEncoder, InferenceFreeEncoder, BM25Encoder)}
+SPARSE_ENCODERS: dict[str, Any] = {cls.kind: cls for cls in (SpladeEncoder, InferenceFreeEncoder, BM25Encoder,
+                                                             VectorsEncoder)}
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ import typer
 from typer.core import TyperGroup
 
 from lexir.cli_options import with_search_options
-from lexir.eval.datasets import load_dataset
+from lexir.eval.datasets import load_dataset, with_query_vectors
 from lexir.eval.measures import DEFAULT_MEASURES, parse_measures
 from lexir.eval.report import Table, compare, comparison_table, result_tables, to_markdown, to_rich, transpose
 from lexir.eval.results import load_result
 from lexir.eval.runner import DEFAULT_DEPTH, evaluate
+from lexir.formats.topics import read_query_vectors
 from lexir.search import SearchOptions
 
 DEFAULT_COMMAND = "run"
@@ -74,6 +75,9 @@ def run_command(
         "--index", "-i", help="Search this existing index instead; repeat it to fuse several indexes.")] = None,
     split: Annotated[str | None, typer.Option(help="Qrels split of a BEIR folder (default: test), or of an "
                                               "ir_datasets id (DATASET/SPLIT).")] = None,
+    queries: Annotated[Path | None, typer.Option(
+        "--queries", help="Pre-encoded topics searched in place of the dataset's query texts: JSONL of "
+                          "{\"id\", \"vector\"} lines, or Pyserini's TSV of id<TAB>tok tok tok.")] = None,
     measures: Annotated[list[str] | None, typer.Option(
         "--measures", "-m", help="ir_measures names, repeated or comma-separated "
                                  f"(default: {', '.join(DEFAULT_MEASURES)}).")] = None,
@@ -92,6 +96,8 @@ def run_command(
     """Build (or reuse) an index, run every judged query, and score the run."""
     names = [str(measure) for measure in parse_measures(measures or DEFAULT_MEASURES)]  # fail before any work
     data = load_dataset(dataset, split)
+    if queries is not None:
+        data = with_query_vectors(data, read_query_vectors(queries), str(queries))
     result = evaluate(data, encoder=encoder, index=index, options=search_options, measures=names, depth=depth,
                       drop_self_hits=drop_self_hits, progress=progress,
                       tune_on=load_dataset(tune_on) if tune_on is not None else None)

@@ -13,7 +13,8 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lexir.corpus import Corpus
@@ -27,8 +28,22 @@ DEFAULT_BEIR_SPLIT = "test"
 
 @dataclass(frozen=True)
 class Topic:
+    """One query: its text, or a pre-encoded {token: weight} vector (`lexir eval --queries`), which is then
+    searched in place of the text."""
+
     query_id: str
     text: str
+    vector: Mapping[str, float] | None = None
+
+    @property
+    def query(self) -> str | Mapping[str, float]:
+        """What is searched: the vector when there is one, else the text."""
+        return self.text if self.vector is None else self.vector
+
+    @property
+    def searchable(self) -> bool:
+        """False for an empty text or vector (such a topic gets an empty run list)."""
+        return bool(self.vector) if self.vector is not None else bool(self.text.strip())
 
 
 @dataclass(frozen=True)
@@ -90,6 +105,23 @@ def load_topics(source: str) -> tuple[list[Topic], bool]:
         raise LexirError(f"ir_datasets '{source}' has no queries" + _splits_hint(source))
     topics = [Topic(str(query.query_id), _query_text(query)) for query in dataset.queries_iter()]
     return topics, source.startswith("beir/")
+
+
+def with_query_vectors(dataset: EvalDataset, vectors: Mapping[str, Mapping[str, float]], source: str) -> EvalDataset:
+    """`dataset` with its judged topics searched by their pre-encoded vectors from `source`; judged topics
+    without a vector there are left out (with a warning), as topics without text are."""
+    topics = [replace(topic, vector=vectors[topic.query_id]) for topic in dataset.topics if topic.query_id in vectors]
+    if not topics:
+        shown = ", ".join(list(vectors)[:3])
+        raise LexirError(f"none of the query ids of {source} ({shown}, ...) is a judged query of '{dataset.name}'; "
+                         "do the query ids match the dataset's?")
+    if len(topics) < len(dataset.topics):
+        logger.warning("%d judged queries of '%s' have no vector in %s and are left out",
+                       len(dataset.topics) - len(topics), dataset.name, source)
+    kept = {topic.query_id for topic in topics}
+    qrels = {qid: docs for qid, docs in dataset.qrels.items() if qid in kept}
+    return replace(dataset, topics=tuple(topics), qrels=qrels,
+                   missing_topics=dataset.missing_topics + len(dataset.topics) - len(topics))
 
 
 def _read_tsv_topics(path: Path) -> list[Topic]:

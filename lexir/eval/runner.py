@@ -91,7 +91,7 @@ def evaluate(dataset: EvalDataset, *, encoder: str | None = None, index: Path | 
 def _search_all(searcher: Searcher, topics: Sequence[Topic], depth: int, drop: bool, progress: bool
                 ) -> tuple[_Timings, Run]:
     """Time the one-at-a-time pass (after a warm-up query), then the batched pass whose run is returned."""
-    texts = [topic.text for topic in topics if topic.text.strip()]
+    texts = [topic.query for topic in topics if topic.searchable]  # texts, or pre-encoded vectors
     if not texts:
         return _Timings([], 0.0, [], []), {topic.query_id: [] for topic in topics}
     k = depth + 1 if drop else depth

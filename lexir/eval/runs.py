@@ -35,15 +35,15 @@ def run_from_hits(topics: Sequence[Topic], hits_per_topic: Sequence[list[tuple[s
 def search_topics(searcher: Searcher, topics: Sequence[Topic], depth: int, drop: bool, *, batch: int | None = 256,
                   progress: bool = False) -> Run:
     """Every topic searched (batches of `batch` queries, parallel scoring; None: all at once) as run lists of
-    at most `depth` hits, self-hits dropped if `drop`; a topic with an empty text gets an empty list."""
+    at most `depth` hits, self-hits dropped if `drop`; a topic with an empty text (or vector) gets an empty list."""
     k = depth + 1 if drop else depth
-    searchable = [topic for topic in topics if topic.text.strip()]
+    searchable = [topic for topic in topics if topic.searchable]
     step = batch or max(len(searchable), 1)
     hits: list[list[tuple[str, float]]] = []
     with tqdm(total=len(searchable), unit="q", desc="searching", disable=not progress) as bar:
         for start in range(0, len(searchable), step):
             chunk = searchable[start:start + step]
-            hits.extend(ranking_hits(ranking) for ranking in searcher.rank([topic.text for topic in chunk], k))
+            hits.extend(ranking_hits(ranking) for ranking in searcher.rank([topic.query for topic in chunk], k))
             bar.update(len(chunk))
     run = run_from_hits(searchable, hits, depth, drop)
     return {topic.query_id: run.get(topic.query_id, []) for topic in topics}

@@ -38,8 +38,8 @@ def tune_alpha(searcher: Searcher, tune_on: EvalDataset, evaluated: EvalDataset,
     """Sweep the second retriever's weight alpha over ALPHA_GRID on `tune_on`; the best alpha (first on ties)."""
     check_tuning_split(tune_on, evaluated, len(searcher.retrievers))
     k = depth + 1 if drop else depth
-    topics = [topic for topic in tune_on.topics if topic.text.strip()]
-    lists = searcher.lists([topic.text for topic in topics], k) if topics else []
+    topics = [topic for topic in tune_on.topics if topic.searchable]
+    lists = searcher.lists([topic.query for topic in topics], k) if topics else []
     query_ids = [topic.query_id for topic in tune_on.topics]
     values = []
     for alpha in ALPHA_GRID:

@@ -34,6 +34,7 @@ from lexir.corpus import Document, DocumentSource
 from lexir.encoders.base import SparseEncoder, needs_corpus_fit
 from lexir.errors import LexirError
 from lexir.files import atomic_write, folder_bytes, swap_folder, write_json_atomic
+from lexir.formats.weights import WeightRange
 from lexir.index.docstore import DOCSTORE_FILE, DocStore, DuplicateIdError
 from lexir.index.encoding import ChunkEncoder, PendingChunk
 from lexir.index.format import (
@@ -114,6 +115,7 @@ def build_index(
         build_figures = {"encode_seconds": round(encode_seconds, 3), "encoded_docs": encoded,
                          "docs_per_second": round(encoded / encode_seconds, 2) if encode_seconds > 0 else None,
                          "resumed_chunks": resumed}
+        quantizer = quantizer or _exact_quantizer(corpus, bits)
         num_docs, num_postings = _assemble(staging, encoder, corpus.source, quantizer or bits, block_size,
                                            build_figures, started)
     except LexirError as error:
@@ -125,6 +127,13 @@ def build_index(
     index_bytes = folder_bytes(target)
     return BuildReport(target, num_docs, num_postings, time.perf_counter() - started, encode_seconds, encoded,
                        resumed, index_bytes)
+
+
+def _exact_quantizer(corpus: DocumentSource, bits: int) -> Quantizer | None:
+    """The identity quantization for pre-encoded documents whose weights, all read, are whole numbers that fit
+    `bits` (see formats/weights.py); None for any other source."""
+    weights = getattr(corpus, "weights", None)
+    return Quantizer.identity(bits) if isinstance(weights, WeightRange) and weights.fits_exactly(bits) else None
 
 
 def _keep_staging_only_with_work(staging: Path, error: LexirError) -> None:
@@ -161,7 +170,7 @@ def _prepare_staging(target: Path, corpus: DocumentSource, encoder: SparseEncode
     if needs_corpus_fit(encoder):
         if not encoder.is_fitted:
             logger.info("fitting %s on the corpus", type(encoder).__name__)
-            encoder.fit(doc.contents for doc in corpus)
+            encoder.fit(doc.encoder_input for doc in corpus)
         (staging / ENCODER_STATE_DIR).mkdir()
         encoder.save_state(staging / ENCODER_STATE_DIR)
     build = {"source": corpus.source, "encoder": encoder.spec.to_dict(), "chunk_size": chunk_size}
@@ -213,7 +222,7 @@ def _encode_chunks(corpus: DocumentSource, encoder: SparseEncoder, staging: Path
                     bar.update(len(chunk))
                     continue
                 store.write(number * chunk_size, chunk)
-                pending.append((path, len(chunk), chunk_encoder.submit([doc.contents for doc in chunk])))
+                pending.append((path, len(chunk), chunk_encoder.submit([doc.encoder_input for doc in chunk])))
                 while len(pending) >= chunk_encoder.in_flight:
                     encoded += _finish_chunk(pending.popleft(), bar)
             while pending:

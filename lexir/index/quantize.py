@@ -31,6 +31,13 @@ class Quantizer:
             raise LexirError(f"cannot quantize: the largest document weight is {max_weight}; every vector is empty")
         return cls(bits=bits, scale=float(max_weight) / cls.levels_for(bits))
 
+    @classmethod
+    def identity(cls, bits: int) -> Quantizer:
+        """Scale 1: integer weights that fit `bits` are stored as they are (pre-encoded integer impacts)."""
+        if bits not in SUPPORTED_BITS:
+            raise LexirError(f"quantization bits must be one of {SUPPORTED_BITS}, got {bits}")
+        return cls(bits=bits, scale=1.0)
+
     @staticmethod
     def levels_for(bits: int) -> int:
         return 2**bits - 1
