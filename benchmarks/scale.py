@@ -42,7 +42,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import anchors  # noqa: E402
 import query_speed  # noqa: E402
 import scale_corpus  # noqa: E402
-import scale_engines  # noqa: E402
 import scale_vectors  # noqa: E402
 
 SIZES = {"1M": 1_000_000, "8.8M": 8_841_823}  # MS MARCO passage v1 has 8,841,823 passages
@@ -141,8 +140,13 @@ def build_all(corpus: Path, vocabulary: Path, folder: Path, logs: Path, engines:
         **{engine: [python, str(WORKER), "build", engine, str(corpus), str(folder / engine), "--vocabulary",
                     str(vocabulary)] for engine in ("pisa", "bmp", "seismic")},
     }
+    previous = json.loads(args.results.read_text())["built"] if args.reuse and args.results.is_file() else {}
     built = {}
     for engine in tqdm(engines, desc="building", unit="engine"):
+        if previous.get(engine, {}).get("built") and (folder / engine).is_dir():
+            built[engine] = previous[engine]  # kept by an earlier run with --keep-indexes: its measured build
+            tqdm.write(f"{engine}: reusing the index built by an earlier run ({previous[engine]['build_s']:.0f} s)")
+            continue
         shutil.rmtree(folder / engine, ignore_errors=True)
         run = measured(commands[engine], logs / f"{engine}.log", int(args.memory_limit * GIB))
         row = {"build_s": run.seconds, "peak_rss": run.peak_rss, "built": run.returncode == 0 and not run.over_limit}
@@ -211,8 +215,9 @@ def report(label: str, rows: list[dict], built: dict, target_recall: float) -> t
         return "\n".join(lines), f"scale {label}: lexir/PISA n/a ({'PISA' if lexir else 'lexir'} was not measured)"
     lines.append(f"fastest PISA algorithm: {pisa['engine']}")
     index_ratio = built["lexir"]["index_bytes"] / built["pisa"]["index_bytes"]
-    return "\n".join(lines), (f"scale {label}: lexir/PISA index bytes {index_ratio:.2f}, latency "
-                              f"{lexir['mean_ms'] / pisa['mean_ms']:.2f}, peak RSS {built['lexir']['peak_rss'] / GIB:.2f} GiB")
+    latency_ratio, peak = lexir["mean_ms"] / pisa["mean_ms"], built["lexir"]["peak_rss"] / GIB
+    return "\n".join(lines), (f"scale {label}: lexir/PISA index bytes {index_ratio:.2f}, latency {latency_ratio:.2f}, "
+                              f"peak RSS {peak:.2f} GiB")
 
 
 def main() -> None:
@@ -233,6 +238,8 @@ def main() -> None:
     parser.add_argument("--target-recall", type=float, default=0.95, help="recall@10 the approximate engines match")
     parser.add_argument("--keep-indexes", action="store_true")
     parser.add_argument("--num-docs", type=int, help="one corpus of this many documents instead (smoke runs)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="search the indexes an earlier run kept (--keep-indexes) instead of building them again")
     args = parser.parse_args()
     engines = [e for e in args.engines if not args.quick or e in ("lexir", "pisa")]
     sizes = {str(args.num_docs): args.num_docs} if args.num_docs else SIZES
@@ -247,6 +254,7 @@ def main() -> None:
         folder, logs = args.data_dir / f"indexes-{label}", args.data_dir / f"logs-{label}"
         folder.mkdir(exist_ok=True)
         logs.mkdir(exist_ok=True)
+        args.results = args.data_dir / f"scale-{label}.json"
         try:
             built = build_all(corpus, vocabulary, folder, logs, engines, args)
             rows = search_all(queries, vocabulary, folder, logs, built, shape.num_docs, args.passes)
@@ -257,7 +265,7 @@ def main() -> None:
         print(f"\n### {label} documents\n\n{text}\n", flush=True)
         for row in rows:
             row.pop("results")
-        (args.data_dir / f"scale-{label}.json").write_text(json.dumps({"built": built, "rows": rows}, indent=1))
+        args.results.write_text(json.dumps({"built": built, "rows": rows}, indent=1))
         summaries.append(summary)
     print("\n".join(summaries))
 

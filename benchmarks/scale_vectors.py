@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-
 import speed_data
 
 IMDB_REVIEWS = 100_000
