@@ -140,16 +140,20 @@ def build_all(corpus: Path, vocabulary: Path, folder: Path, logs: Path, engines:
         **{engine: [python, str(WORKER), "build", engine, str(corpus), str(folder / engine), "--vocabulary",
                     str(vocabulary)] for engine in ("pisa", "bmp", "seismic")},
     }
+    if args.seismic_postings:
+        commands["seismic"] += ["--seismic-postings", str(args.seismic_postings)]
     previous = json.loads(args.results.read_text())["built"] if args.reuse and args.results.is_file() else {}
     built = {}
     for engine in tqdm(engines, desc="building", unit="engine"):
-        if previous.get(engine, {}).get("built") and (folder / engine).is_dir():
-            built[engine] = previous[engine]  # kept by an earlier run with --keep-indexes: its measured build
+        earlier = previous.get(engine, {})
+        if earlier.get("built") and earlier.get("command") == commands[engine] and (folder / engine).is_dir():
+            built[engine] = earlier  # kept by an earlier run with --keep-indexes, same command: its measured build
             tqdm.write(f"{engine}: reusing the index built by an earlier run ({previous[engine]['build_s']:.0f} s)")
             continue
         shutil.rmtree(folder / engine, ignore_errors=True)
         run = measured(commands[engine], logs / f"{engine}.log", int(args.memory_limit * GIB))
-        row = {"build_s": run.seconds, "peak_rss": run.peak_rss, "built": run.returncode == 0 and not run.over_limit}
+        row = {"build_s": run.seconds, "peak_rss": run.peak_rss, "built": run.returncode == 0 and not run.over_limit,
+               "command": commands[engine]}
         if run.over_limit:
             row["note"] = f"stopped: its build passed {args.memory_limit} GiB of RSS"
         elif run.returncode != 0:
@@ -164,11 +168,13 @@ def build_all(corpus: Path, vocabulary: Path, folder: Path, logs: Path, engines:
 
 
 def search_all(queries: Path, vocabulary: Path, folder: Path, logs: Path, built: dict, num_docs: int,
-               passes: int) -> list[dict]:
+               args: argparse.Namespace) -> list[dict]:
     """Time every built engine's configurations in one worker process (engines take turns)."""
     out = folder / "search.json"
     command = [sys.executable, str(WORKER), "search", str(queries), str(out), "--vocabulary", str(vocabulary),
-               "--num-docs", str(num_docs), "--passes", str(passes)]
+               "--num-docs", str(num_docs), "--passes", str(args.passes)]
+    if args.seismic_postings:
+        command += ["--seismic-postings", str(args.seismic_postings)]
     for engine, row in built.items():
         if row["built"]:
             command += [f"--{engine}", str(folder / engine)]
@@ -234,12 +240,15 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=2, help="timed passes per engine (best per query)")
     parser.add_argument("--engines", nargs="*", default=["lexir", "pisa", "bmp", "seismic"])
     parser.add_argument("--lexir-options", default="", help="extra options for `lexir index build`")
+    parser.add_argument("--seismic-postings", type=int, help="Seismic's n_postings (default: 3,500 scaled from "
+                        "8.8M documents to the corpus, at least 500)")
     parser.add_argument("--memory-limit", type=float, default=12.0, help="GiB of RSS at which a build is stopped")
     parser.add_argument("--target-recall", type=float, default=0.95, help="recall@10 the approximate engines match")
     parser.add_argument("--keep-indexes", action="store_true")
     parser.add_argument("--num-docs", type=int, help="one corpus of this many documents instead (smoke runs)")
     parser.add_argument("--reuse", action="store_true",
-                        help="search the indexes an earlier run kept (--keep-indexes) instead of building them again")
+                        help="search the indexes an earlier run kept (--keep-indexes) instead of building them again, "
+                             "where they were built by the same command")
     args = parser.parse_args()
     engines = [e for e in args.engines if not args.quick or e in ("lexir", "pisa")]
     sizes = {str(args.num_docs): args.num_docs} if args.num_docs else SIZES
@@ -257,7 +266,7 @@ def main() -> None:
         args.results = args.data_dir / f"scale-{label}.json"
         try:
             built = build_all(corpus, vocabulary, folder, logs, engines, args)
-            rows = search_all(queries, vocabulary, folder, logs, built, shape.num_docs, args.passes)
+            rows = search_all(queries, vocabulary, folder, logs, built, shape.num_docs, args)
             text, summary = report(label, rows, built, args.target_recall)
         finally:
             if not args.keep_indexes:

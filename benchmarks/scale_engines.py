@@ -28,7 +28,7 @@ PISA_ALGORITHMS = ("block_max_wand", "maxscore", "block_max_maxscore", "ranked_o
 BMP_BLOCK = 64
 BMP_ALPHAS = (1.0, 0.9, 0.8)
 SEISMIC_BUILD = {"centroid_fraction": 0.1, "summary_energy": 0.4, "doc_cut": 15}
-SEISMIC_QUERY = ((10, 0.9), (20, 0.9), (30, 0.9), (20, 0.8), (10, 0.7))  # (query_cut, heap_factor)
+SEISMIC_QUERY = ((10, 0.9), (20, 0.8), (10, 0.7), (20, 0.7), (30, 0.5))  # (query_cut, heap_factor)
 SEISMIC_CHUNK = 100_000
 
 
@@ -41,10 +41,10 @@ def read_vectors(path: Path) -> Iterator[tuple[str, dict[str, int]]]:
             yield record["id"], record["vector"]
 
 
-def seismic_postings(num_docs: int) -> int:
-    """Seismic's n_postings (kept per list): its default is 3,500 for 8.8M MS MARCO passages; scaled down
-    with the collection, at least 500."""
-    return max(500, round(3500 * num_docs / 8_841_823))
+def seismic_postings(num_docs: int, given: int | None = None) -> int:
+    """Seismic's n_postings (kept per list): `given`, else its default of 3,500 for 8.8M MS MARCO passages
+    scaled down with the collection, at least 500."""
+    return given or max(500, round(3500 * num_docs / 8_841_823))
 
 
 def build_pisa(corpus: Path, folder: Path) -> None:
@@ -71,7 +71,7 @@ def build_bmp(corpus: Path, folder: Path) -> None:
     (folder / "terms.json").write_text(json.dumps(sorted(terms)))
 
 
-def build_seismic(corpus: Path, folder: Path, vocabulary: list[str]) -> None:
+def build_seismic(corpus: Path, folder: Path, vocabulary: list[str], n_postings: int | None) -> None:
     """Seismic from its dataset API, filled chunk by chunk (components are vocabulary ids)."""
     import seismic
 
@@ -96,7 +96,7 @@ def build_seismic(corpus: Path, folder: Path, vocabulary: list[str]) -> None:
     if chunk:
         flush()
     with anchors._quiet():
-        index = seismic.SeismicIndex.build_from_dataset(dataset, n_postings=seismic_postings(count),
+        index = seismic.SeismicIndex.build_from_dataset(dataset, n_postings=seismic_postings(count, n_postings),
                                                         num_threads=2, **SEISMIC_BUILD)
     folder.mkdir(parents=True, exist_ok=True)
     with anchors._quiet():
@@ -148,8 +148,8 @@ def bmp_engines(folder: Path, queries: list[dict[str, int]]) -> list[anchors.Eng
     return engines
 
 
-def seismic_engines(folder: Path, queries: list[dict[str, int]], vocabulary: list[str],
-                    num_docs: int) -> list[anchors.Engine]:
+def seismic_engines(folder: Path, queries: list[dict[str, int]], vocabulary: list[str], num_docs: int,
+                    n_postings: int | None) -> list[anchors.Engine]:
     import seismic
 
     ids = {token: i for i, token in enumerate(vocabulary)}
@@ -157,7 +157,7 @@ def seismic_engines(folder: Path, queries: list[dict[str, int]], vocabulary: lis
         index = seismic.SeismicIndex.load(str(folder / "seismic.index.seismic"))
     engines = []
     for query_cut, heap_factor in SEISMIC_QUERY:
-        engine = anchors.Seismic(seismic_postings(num_docs), SEISMIC_BUILD["centroid_fraction"],
+        engine = anchors.Seismic(seismic_postings(num_docs, n_postings), SEISMIC_BUILD["centroid_fraction"],
                                  SEISMIC_BUILD["summary_energy"], query_cut, heap_factor)
         engine.attach(index, [{str(ids[t]): float(w) for t, w in q.items() if t in ids} for q in queries])
         engines.append(engine)
@@ -177,7 +177,7 @@ def search(args: argparse.Namespace) -> None:
         engines += bmp_engines(args.bmp, queries)
     if args.seismic:
         vocabulary = json.loads(args.vocabulary.read_text())
-        engines += seismic_engines(args.seismic, queries, vocabulary, args.num_docs)
+        engines += seismic_engines(args.seismic, queries, vocabulary, args.num_docs, args.seismic_postings)
     rows = []
     for engine, timed in zip(engines, query_speed.time_queries(engines, len(queries), args.passes)):
         results = [(np.asarray(docs, dtype=np.int64).tolist(), np.asarray(scores, dtype=np.float64).tolist())
@@ -194,6 +194,7 @@ def main() -> None:
     build.add_argument("corpus", type=Path)
     build.add_argument("folder", type=Path)
     build.add_argument("--vocabulary", type=Path, help="JSON list of tokens (Seismic's component ids)")
+    build.add_argument("--seismic-postings", type=int, help="Seismic's n_postings (default: scaled to the corpus)")
     timing = commands.add_parser("search")
     timing.add_argument("queries", type=Path)
     timing.add_argument("out", type=Path)
@@ -202,6 +203,7 @@ def main() -> None:
     timing.add_argument("--vocabulary", type=Path)
     timing.add_argument("--num-docs", type=int, default=0)
     timing.add_argument("--passes", type=int, default=2)
+    timing.add_argument("--seismic-postings", type=int)
     args = parser.parse_args()
     if args.command == "search":
         search(args)
@@ -210,7 +212,7 @@ def main() -> None:
     elif args.engine == "bmp":
         build_bmp(args.corpus, args.folder)
     else:
-        build_seismic(args.corpus, args.folder, json.loads(args.vocabulary.read_text()))
+        build_seismic(args.corpus, args.folder, json.loads(args.vocabulary.read_text()), args.seismic_postings)
 
 
 if __name__ == "__main__":
