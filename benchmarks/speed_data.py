@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("LEXIR_CACHE", ROOT / ".cache" / "lexir")) / "bench"
@@ -73,12 +74,12 @@ def real_queries(held_out: int = 450) -> list[str]:
     return texts
 
 
-def encode_cached(name: str, texts: list[str], encoder, kind: str) -> sp.csr_matrix:
-    """Encode `texts` in chunks saved under CACHE/name/ so an interrupted run resumes where it stopped."""
-    folder = CACHE / name
+def encode_cached(name: str, texts: list[str], encoder, kind: str, cache: Path = CACHE) -> sp.csr_matrix:
+    """Encode `texts` in chunks saved under cache/name/ so an interrupted run resumes where it stopped."""
+    folder = cache / name
     folder.mkdir(parents=True, exist_ok=True)
     parts = []
-    for start in range(0, len(texts), ENCODE_CHUNK):
+    for start in tqdm(range(0, len(texts), ENCODE_CHUNK), desc=f"encoding {name}", unit="chunk"):
         path = folder / f"{start:07d}.npz"
         if not path.is_file():
             began = time.perf_counter()
