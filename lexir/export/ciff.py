@@ -20,28 +20,20 @@ import numpy as np
 from tqdm import tqdm
 
 from lexir import __version__
-from lexir.errors import IndexFormatError, LexirError
+from lexir.errors import LexirError
 from lexir.export.source import ExportSource
 from lexir.formats.ciff import DocRecord, Header, postings_list, write_ciff
-from lexir.index.format import REBUILD
 
 CIFF_VERSION = 1
-_LENGTH_PIECE = 16_000_000  # postings summed per step when counting document lengths
 _IDS_PIECE = 100_000  # documents whose ids are read per step
 
 
 def document_lengths(source: ExportSource) -> np.ndarray:
-    """The sum of each document's impacts (int64[N]), a piece of the posting arrays at a time."""
+    """The sum of each document's impacts (int64[N]), a decoded piece of the posting lists at a time."""
     index = source.index
-    doc_ids, impacts = np.asarray(index.doc_ids), np.asarray(index.impacts)
     lengths = np.zeros(index.num_docs, dtype=np.int64)
-    for start in range(0, len(doc_ids), _LENGTH_PIECE):
-        docs = doc_ids[start:start + _LENGTH_PIECE]
-        if docs.size and (docs.min() < 0 or docs.max() >= index.num_docs):
-            raise IndexFormatError(f"{index.path}: posting lists hold document numbers outside 0..num_docs-1; "
-                                   f"{REBUILD}")
-        lengths += np.bincount(docs, weights=impacts[start:start + _LENGTH_PIECE],
-                               minlength=index.num_docs).astype(np.int64)
+    for _, _, docs, impacts in index.decoded_pieces():  # decoding checks every document number < num_docs
+        lengths += np.bincount(docs, weights=impacts, minlength=index.num_docs).astype(np.int64)
     return lengths
 
 
@@ -56,14 +48,14 @@ def header(source: ExportSource, num_lists: int, total_terms: int) -> Any:
 
 
 def postings_messages(source: ExportSource, terms: np.ndarray, progress: bool) -> Iterator[Any]:
-    """The PostingsList of each term of `terms`, read from the mapped arrays one list at a time."""
+    """The PostingsList of each term of `terms`, decoded one list at a time."""
     index, vocabulary = source.index, source.vocabulary
     offsets = np.asarray(index.offsets)
     with tqdm(total=index.manifest.num_postings, desc="export ciff", unit="posting", unit_scale=True,
               disable=not progress) as bar:
         for term in terms.tolist():
             start, end = offsets[term], offsets[term + 1]
-            yield postings_list(vocabulary[term], index.doc_ids[start:end], index.impacts[start:end])
+            yield postings_list(vocabulary[term], *index.postings(term))
             bar.update(end - start)
 
 

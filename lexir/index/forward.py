@@ -3,15 +3,14 @@ formats (JsonVectorCollection, OpenSearch `_bulk`) stream from.
 
 The documents are cut into ranges of consecutive numbers whose postings fit a budget (`doc_nnz.npy` holds each
 document's count, so the cuts cost no posting read). For each range one pass over the vocabulary moves a cursor
-per term along its memory-mapped posting list while the documents stay inside the range, and drops each
-posting straight into its document's row: the rows of a range are filled in term order, so each document's
-terms come out ascending. Every posting is read once over the whole export; the memory held is one range's
-rows plus one cursor per term, whatever the index's size.
+per term along its memory-mapped posting list, decoding the list's blocks (codec.py) while the documents stay
+inside the range, and drops each posting straight into its document's row: the rows of a range are filled in
+term order, so each document's terms come out ascending. The memory held is one range's rows plus one cursor
+per term, whatever the index's size; a block that straddles two ranges is decoded once for each.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,13 +18,15 @@ import numpy as np
 from numba import njit
 
 from lexir.errors import IndexFormatError
+from lexir.index.codec import PostingArrays, block_span, decode_docs
 from lexir.index.format import REBUILD
 from lexir.index.reader import InvertedIndex
+from lexir.jit import CACHE
 
 DEFAULT_BATCH_POSTINGS = 4_000_000  # ~20 MB of rows (int32 term + impact) per range, and its documents' texts
-_CACHE = os.environ.get("LEXIR_NUMBA_CACHE", "1") != "0"
 _COMPLETE = -1
 _SHORT_ROWS = -2
+_DAMAGED_BLOCK = -3
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ def document_rows(index: InvertedIndex, max_postings: int = DEFAULT_BATCH_POSTIN
 
     Raises IndexFormatError when the postings disagree with the document lengths or a list is out of order
     (a damaged index: `lexir index check` names the file)."""
-    offsets, doc_ids, impacts = (np.asarray(array) for array in (index.offsets, index.doc_ids, index.impacts))
+    postings = index.posting_arrays
+    offsets, impacts = postings.offsets, postings.impacts
     doc_nnz = np.asarray(index.doc_nnz)
     cursor = offsets[:-1].copy()
     for first, stop in document_ranges(doc_nnz, max_postings):
@@ -74,7 +76,10 @@ def document_rows(index: InvertedIndex, max_postings: int = DEFAULT_BATCH_POSTIN
         np.cumsum(doc_nnz[first:stop], out=indptr[1:])
         terms = np.empty(indptr[-1], dtype=np.int32)
         row_impacts = np.empty(indptr[-1], dtype=impacts.dtype)
-        status = _fill_rows(offsets, doc_ids, impacts, cursor, first, stop, indptr, terms, row_impacts)
+        status = _fill_rows(postings, cursor, first, stop, indptr, terms, row_impacts)
+        if status == _DAMAGED_BLOCK:
+            raise IndexFormatError(f"index file {index.path / 'doc_blocks.npy'} is damaged: a block of its document "
+                                   f"numbers does not decode to what block_last_doc.npy records; {REBUILD}")
         if status != _COMPLETE:
             where = f"the posting list of term {status}" if status >= 0 else f"documents {first:,}..{stop - 1:,}"
             raise IndexFormatError(f"{index.path}: {where} disagrees with doc_nnz.npy (postings out of order or "
@@ -84,26 +89,38 @@ def document_rows(index: InvertedIndex, max_postings: int = DEFAULT_BATCH_POSTIN
         raise IndexFormatError(f"{index.path}: posting lists hold document numbers past num_docs; {REBUILD}")
 
 
-@njit(cache=_CACHE, nogil=True)
-def _fill_rows(offsets: np.ndarray, doc_ids: np.ndarray, impacts: np.ndarray, cursor: np.ndarray, first: int,
-               stop: int, indptr: np.ndarray, terms: np.ndarray, row_impacts: np.ndarray) -> int:
+@njit(cache=CACHE, nogil=True)
+def _fill_rows(postings: PostingArrays, cursor: np.ndarray, first: int, stop: int, indptr: np.ndarray,
+               terms: np.ndarray, row_impacts: np.ndarray) -> int:
     """Move every term's cursor past the documents below `stop`, writing each posting into its document's row.
-    Returns _COMPLETE, the term whose list breaks the rows (out of order, or a row overfilled), or _SHORT_ROWS
-    when a row is left short of its document's length."""
+    Returns _COMPLETE, the term whose list breaks the rows (out of order, or a row overfilled), _SHORT_ROWS
+    when a row is left short of its document's length, or _DAMAGED_BLOCK when a block fails to decode."""
+    offsets, block_offsets, block_last_doc = postings.offsets, postings.block_offsets, postings.block_last_doc
+    block_size = postings.block_size
+    docs = np.empty(block_size, dtype=np.int32)
     fill = indptr[:-1].copy()
     for term in range(len(cursor)):
-        position, end = cursor[term], offsets[term + 1]
+        position, start, end = cursor[term], offsets[term], offsets[term + 1]
         while position < end:
-            doc = doc_ids[position]
-            if doc >= stop:
+            block = block_offsets[term] + (position - start) // block_size
+            block_first, count, previous = block_span(block_size, block_last_doc, start, end, block_offsets[term],
+                                                      block)
+            if not decode_docs(postings.doc_blocks, postings.block_words, block_last_doc, postings.num_docs, block,
+                               count, previous, docs):
+                return _DAMAGED_BLOCK
+            for j in range(position - block_first, count):
+                doc = docs[j]
+                if doc >= stop:
+                    break
+                row = doc - first
+                if row < 0 or fill[row] >= indptr[row + 1]:
+                    return term
+                terms[fill[row]] = term
+                row_impacts[fill[row]] = postings.impacts[position]
+                fill[row] += 1
+                position += 1
+            if position < block_first + count:  # stopped at a document of a later range
                 break
-            row = doc - first
-            if row < 0 or fill[row] >= indptr[row + 1]:
-                return term
-            terms[fill[row]] = term
-            row_impacts[fill[row]] = impacts[position]
-            fill[row] += 1
-            position += 1
         cursor[term] = position
     for row in range(len(fill)):
         if fill[row] != indptr[row + 1]:

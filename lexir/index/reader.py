@@ -102,8 +102,8 @@ class InvertedIndex:
 
     @cached_property
     def doc_ids(self) -> np.ndarray:
-        """Every posting's document number, decoded, in term order (int32[P] in memory: 4 bytes a posting), for
-        whole-index passes in term order (export, the forward view); kernels decode the blocks themselves.
+        """Every posting's document number, decoded, in term order (int32[P] in memory: 4 bytes a posting: for
+        small indexes and tests; exports and checks decode a piece at a time, kernels a block at a time).
         Raises IndexFormatError when a block is damaged."""
         return self.decoded()[0]
 
