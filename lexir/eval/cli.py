@@ -89,8 +89,9 @@ def run_command(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
     tune_on: Annotated[str | None, typer.Option(
-        help="Choose the weight alpha of two fused retrievers (weights 1-alpha,alpha) on this other split of the "
-             "collection (e.g. beir/nfcorpus/dev) by the first measure, then evaluate with it.")] = None,
+        help="Choose the fusion weights on this other split of the collection (e.g. beir/nfcorpus/dev) by the "
+             "first measure, then evaluate with them: alpha of two retrievers (1-alpha,alpha) over a grid, "
+             "coordinate ascent for more.")] = None,
     search_options: SearchOptions = SearchOptions(),
 ) -> None:
     """Build (or reuse) an index, run every judged query, and score the run."""

@@ -7,7 +7,7 @@ Each query is searched twice after a warm-up (which loads models and compiles th
 pass. Hits are listed as trec_eval reads them (score descending, ties by document id descending), so
 `trec_eval run.trec` and ir_measures score exactly the lists in the file. For BEIR datasets a hit whose
 document id equals the query id is dropped (BEIR's evaluation does the same, for collections whose queries
-are also documents). With `tune_on`, the fusion weights of two retrievers are chosen on another split first
+are also documents). With `tune_on`, the fusion weights of several retrievers are chosen on another split first
 (eval/tuning.py).
 """
 
@@ -29,7 +29,7 @@ from lexir.eval.indexes import PreparedIndex, prepare_index
 from lexir.eval.measures import DEFAULT_MEASURES, parse_measures, score_run
 from lexir.eval.results import Efficiency, EvalResult, IndexStats
 from lexir.eval.runs import Run, search_topics
-from lexir.eval.tuning import tune_alpha, with_alpha
+from lexir.eval.tuning import tune_weights, with_weights
 from lexir.search import Searcher, SearchOptions, open_search
 
 DEFAULT_DEPTH = 1000
@@ -71,8 +71,8 @@ def evaluate(dataset: EvalDataset, *, encoder: str | None = None, index: Path | 
     try:
         tuning = None
         if tune_on is not None:
-            tuning = tune_alpha(searcher, tune_on, dataset, str(parsed[0]), depth, drop)
-            searcher = searcher.using(options.replace(fusion=with_alpha(searcher.fusion, tuning.best_alpha)))
+            tuning = tune_weights(searcher, tune_on, dataset, str(parsed[0]), depth, drop)
+            searcher = searcher.using(options.replace(fusion=with_weights(searcher.fusion, tuning.best_weights)))
         timings, run = _search_all(searcher, dataset.topics, depth, drop, progress)
         aggregate, per_query = score_run(run, dataset.qrels, parsed, [t.query_id for t in dataset.topics])
         query = {**searcher.options.to_dict(), "idf_source": _idf_source(searcher),

@@ -39,6 +39,7 @@ from lexir.search.results import Hits
 
 FEEDBACK_METHODS = ("rm3", "rocchio")
 RM3_MAX_DF_RATIO = 0.1  # Anserini's df filter: a term in more than 10% of the documents is not a feedback term
+ANALYZED_CACHE = 100_000  # feedback documents whose analyzed term counts are kept (the oldest go first)
 _RM3_TERM = re.compile(r"[a-z0-9]{2,20}")
 
 
@@ -77,67 +78,77 @@ class Feedback:
 DENSE_FEEDBACK = Feedback("rocchio", docs=3, weight=0.7)  # the dense side's defaults (see docs/benchmarks.md)
 
 
-def interpolate(query: sp.csr_matrix, feedback: sp.csr_matrix, weight: float) -> sp.csr_matrix:
-    """`weight · q/|q|₁ + (1 - weight) · feedback` row by row (feedback rows already of unit L1 norm or empty)."""
-    return (weight * _unit_l1(query) + (1.0 - weight) * feedback).tocsr().astype(np.float32)
+TermWeights = dict[int, float]  # term id -> weight: one query's or one document's vector (a few dozen terms)
 
 
-def top_terms(rows: sp.csr_matrix, terms: int) -> sp.csr_matrix:
-    """Each row cut to its `terms` largest weights and scaled to unit L1 norm."""
-    return _unit_l1(largest(rows, terms))
+def interpolate(query: TermWeights, feedback: TermWeights, weight: float) -> TermWeights:
+    """`weight · q/|q|₁ + (1 - weight) · feedback` (feedback already of unit L1 norm, or empty)."""
+    mixed = {term: weight * value for term, value in unit(query).items()}
+    for term, value in feedback.items():
+        mixed[term] = mixed.get(term, 0.0) + (1.0 - weight) * value
+    return mixed
 
 
-def largest(rows: sp.csr_matrix, terms: int) -> sp.csr_matrix:
-    """Each row cut to its `terms` largest positive weights (ties: the lower term id)."""
-    rows = sp.csr_matrix(rows, dtype=np.float64)
-    rows.sort_indices()
-    indptr, indices, data = [0], [np.zeros(0, np.int32)], [np.zeros(0)]
-    for i in range(rows.shape[0]):
-        ids, weights = rows.indices[rows.indptr[i]:rows.indptr[i + 1]], rows.data[rows.indptr[i]:rows.indptr[i + 1]]
-        keep = np.sort(np.lexsort((ids, -weights))[:terms])
-        keep = keep[weights[keep] > 0]
-        indices.append(ids[keep])
-        data.append(weights[keep])
-        indptr.append(indptr[-1] + keep.size)
-    return sp.csr_matrix((np.concatenate(data), np.concatenate(indices), indptr), shape=rows.shape, dtype=np.float64)
+def unit(weights: TermWeights) -> TermWeights:
+    """Scaled to unit L1 norm (an all-zero vector stays as it is)."""
+    total = sum(abs(value) for value in weights.values())
+    return {term: value / total for term, value in weights.items()} if total > 0 else dict(weights)
 
 
-def relevance_model(documents: Sequence[sp.csr_matrix], scores: Sequence[np.ndarray], terms: int) -> sp.csr_matrix:
-    """RM3's feedback part, one row per query: documents[q] holds the query's feedback documents' term counts
-    (already filtered and cut per document), scores[q] their first-pass scores."""
-    rows = []
-    for counts, weights in zip(documents, scores):
-        counts = _unit_l1(counts.astype(np.float64))
-        rows.append(sp.csr_matrix(np.asarray(weights, dtype=np.float64)[None, :] @ counts))
-    return top_terms(sp.vstack(rows, format="csr"), terms)
+def largest(weights: TermWeights, terms: int) -> TermWeights:
+    """The `terms` largest positive weights (ties: the lower term id)."""
+    ranked = sorted((item for item in weights.items() if item[1] > 0), key=lambda item: (-item[1], item[0]))
+    return dict(ranked[:terms])
 
 
-def rocchio_model(documents: Sequence[sp.csr_matrix], terms: int) -> sp.csr_matrix:
-    """Rocchio's feedback part, one row per query: the mean of the documents' vectors, each cut to its `terms`
-    heaviest terms and scaled to unit L1 norm, then cut to `terms` again."""
-    rows = []
-    for vectors in documents:
-        cut = top_terms(vectors, terms)
-        rows.append(sp.csr_matrix(cut.sum(axis=0) / max(cut.shape[0], 1)))
-    return top_terms(sp.vstack(rows, format="csr"), terms)
+def relevance_model(documents: Sequence[TermWeights], scores: Sequence[float], terms: int) -> TermWeights:
+    """RM3's feedback part: Σ_d count_d(t) / |d|₁ · score(d) over the feedback documents' (filtered, cut) term
+    counts, its `terms` heaviest terms, scaled to unit L1 norm."""
+    model: TermWeights = {}
+    for counts, score in zip(documents, scores):
+        norm = sum(counts.values())
+        if norm <= 0.001:  # a document with no usable term adds nothing (and divides by nothing)
+            continue
+        for term, count in counts.items():
+            model[term] = model.get(term, 0.0) + count / norm * float(score)
+    return unit(largest(model, terms))
 
 
-def rm3_counts(text: str, analyze: Any, term_ids: dict[str, int], doc_freq: np.ndarray, num_docs: int,
-               terms: int, size: int) -> sp.csr_matrix:
-    """One feedback document as RM3 reads it: its analyzed term counts, filtered, its `terms` most frequent."""
-    counts = Counter(term_ids[term] for term in analyze(text) if _RM3_TERM.fullmatch(term) and term in term_ids)
-    kept = {i: n for i, n in counts.items() if doc_freq[i] <= RM3_MAX_DF_RATIO * num_docs}
-    row = sp.csr_matrix((np.fromiter(kept.values(), dtype=np.float64, count=len(kept)),
-                         (np.zeros(len(kept), dtype=np.int64), np.fromiter(kept, dtype=np.int64, count=len(kept)))),
-                        shape=(1, size))
-    return largest(row, terms)
+def rocchio_model(documents: Sequence[TermWeights], terms: int) -> TermWeights:
+    """Rocchio's feedback part: the mean of the documents' vectors, each cut to its `terms` heaviest terms and
+    scaled to unit L1 norm; then its `terms` heaviest, scaled to unit L1 norm."""
+    model: TermWeights = {}
+    for vector in documents:
+        for term, value in unit(largest(vector, terms)).items():
+            model[term] = model.get(term, 0.0) + value / len(documents)
+    return unit(largest(model, terms))
 
 
-def _unit_l1(rows: sp.csr_matrix) -> sp.csr_matrix:
-    rows = sp.csr_matrix(rows, dtype=np.float64)
-    norms = np.asarray(abs(rows).sum(axis=1)).ravel()
-    norms[norms == 0] = 1.0
-    return sp.diags(1.0 / norms) @ rows
+def term_counts(terms_of_text: Sequence[str], term_ids: dict[str, int]) -> TermWeights:
+    """The counts of a document's analyzed terms that RM3 may feed back: in the vocabulary, 2-20 characters of
+    [a-z0-9]."""
+    return {term_ids[term]: float(count) for term, count in Counter(terms_of_text).items()
+            if term in term_ids and _RM3_TERM.fullmatch(term)}
+
+
+def rm3_counts(counts: TermWeights, common: np.ndarray, terms: int) -> TermWeights:
+    """One feedback document as RM3 reads it: its `term_counts` without the `common` terms (in over 10% of the
+    documents), cut to its `terms` most frequent."""
+    return largest({term: count for term, count in counts.items() if not common[term]}, terms)
+
+
+def to_rows(vectors: Sequence[TermWeights], size: int) -> sp.csr_matrix:
+    """Query vectors as CSR rows over a vocabulary of `size` terms."""
+    indptr = np.cumsum([0] + [len(vector) for vector in vectors])
+    ids = np.fromiter((term for vector in vectors for term in sorted(vector)), dtype=np.int32, count=indptr[-1])
+    weights = np.fromiter((vector[term] for vector in vectors for term in sorted(vector)), dtype=np.float32,
+                          count=indptr[-1])
+    return sp.csr_matrix((weights, ids, indptr), shape=(len(vectors), size), dtype=np.float32)
+
+
+def row_weights(rows: sp.csr_matrix, i: int) -> TermWeights:
+    start, end = rows.indptr[i], rows.indptr[i + 1]
+    return dict(zip(rows.indices[start:end].tolist(), rows.data[start:end].astype(np.float64).tolist()))
 
 
 class ForwardRows:
@@ -148,7 +159,7 @@ class ForwardRows:
         self._rows: dict[str, sp.csr_matrix] = {}
         self._lock = threading.Lock()
 
-    def of(self, name: str, index: InvertedIndex) -> sp.csr_matrix:
+    def of(self, index: InvertedIndex) -> sp.csr_matrix:
         key = str(index.path)
         rows = self._rows.get(key)
         if rows is None:
@@ -170,17 +181,9 @@ def _forward(index: InvertedIndex) -> sp.csr_matrix:
                          shape=(index.num_docs, index.num_terms), dtype=np.float32)
 
 
-def stored_vectors(snapshot: Snapshot, hits: Hits, forward: ForwardRows, size: int) -> sp.csr_matrix:
-    """The hits' stored sparse vectors (one row each, widened to the snapshot's vocabulary `size`)."""
-    rows = []
-    for name, num in zip(hits.segments, hits.nums):
-        row = forward.of(str(name), snapshot.segments[str(name)])[int(num)]
-        rows.append(sp.csr_matrix((row.data, row.indices, row.indptr), shape=(1, size)))
-    return sp.vstack(rows, format="csr") if rows else sp.csr_matrix((0, size))
-
-
-def hit_documents(snapshot: Snapshot, hits: Hits) -> list[Document]:
-    return [snapshot.segments[str(name)].docstore.documents([int(num)])[0] for name, num in zip(hits.segments,
+def stored_vectors(snapshot: Snapshot, hits: Hits, forward: ForwardRows) -> list[TermWeights]:
+    """The hits' stored sparse vectors (dequantized impacts)."""
+    return [row_weights(forward.of(snapshot.segments[str(name)]), int(num)) for name, num in zip(hits.segments,
                                                                                                  hits.nums)]
 
 
@@ -205,6 +208,7 @@ class FeedbackRetriever:
         self._forward = ForwardRows()
         self._vocabulary: Sequence[str] | None = None
         self._ids: dict[str, int] = {}
+        self._analyzed: dict[tuple[str, int], TermWeights] = {}  # (segment, number) -> its term counts
 
     @property
     def spec(self) -> EncoderSpec:
@@ -236,24 +240,34 @@ class FeedbackRetriever:
         documents)."""
         if self.kind == "dense":
             return replace(queries, vectors=self._dense(queries, first))
-        vectors = queries.vectors[:len(first)]
+        vectors = queries.vectors
         if self.feedback.method == "rm3":
-            model = relevance_model([self._counts(queries, hits) for hits in first],
-                                    [hits.scores for hits in first], self.feedback.terms)
+            models = [relevance_model(self._counts(queries, hits), hits.scores, self.feedback.terms)
+                      for hits in first]
         else:
-            size = vectors.shape[1]
-            model = rocchio_model([stored_vectors(queries.snapshot, hits, self._forward, size) for hits in first],
-                                  self.feedback.terms)
-        return replace(queries, vectors=interpolate(vectors, model, self.feedback.weight))
+            models = [rocchio_model(stored_vectors(queries.snapshot, hits, self._forward), self.feedback.terms)
+                      for hits in first]
+        expanded = [interpolate(row_weights(vectors, row), model, self.feedback.weight)
+                    for row, model in enumerate(models)]
+        return replace(queries, vectors=to_rows(expanded, vectors.shape[1]))
 
-    def _counts(self, queries: Any, hits: Hits) -> sp.csr_matrix:
-        encoder = self.inner.encoder
+    def _counts(self, queries: Any, hits: Hits) -> list[TermWeights]:
+        """The hits' term counts as RM3 reads them (their stored text through the index's analyzer)."""
         snapshot = queries.snapshot
-        size = queries.vectors.shape[1]
         term_ids = self._term_ids(queries.vocabulary)
-        rows = [rm3_counts(f"{doc.title} {doc.text}", encoder.analyzer, term_ids, snapshot.doc_freq,
-                           snapshot.num_docs, self.feedback.terms, size) for doc in hit_documents(snapshot, hits)]
-        return sp.vstack(rows, format="csr") if rows else sp.csr_matrix((0, size))
+        common = np.asarray(snapshot.doc_freq) > RM3_MAX_DF_RATIO * snapshot.num_docs
+        counts = []
+        for name, num in zip(hits.segments, hits.nums):
+            key = (str(snapshot.segments[str(name)].path), int(num))
+            found = self._analyzed.get(key)
+            if found is None:
+                document = snapshot.segments[str(name)].docstore.documents([int(num)])[0]
+                found = term_counts(self.inner.encoder.analyzer(f"{document.title} {document.text}"), term_ids)
+                if len(self._analyzed) >= ANALYZED_CACHE:
+                    self._analyzed.pop(next(iter(self._analyzed)))
+                self._analyzed[key] = found
+            counts.append(rm3_counts(found, common, self.feedback.terms))
+        return counts
 
     def _term_ids(self, vocabulary: Sequence[str]) -> dict[str, int]:
         """Term -> id of a snapshot's vocabulary, made once per vocabulary (a live write may grow it)."""
