@@ -70,22 +70,47 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {  # parameter name -> (annotation, defau
 }
 
 
+_PRESET = (Annotated[str | None, typer.Option(
+    "--preset", help="A named configuration from lexir/presets.toml (e.g. offline-best): its search options "
+                     "(and, for lexir eval, the indexes it needs), in place of the options above.")], None)
+
+
 def with_search_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a typer command every search option; it receives them as one `search_options: SearchOptions`."""
+    """Give a typer command every search option and --preset; it receives them as one `search_options:
+    SearchOptions` (and, if it has a `preset` parameter, the chosen Preset or None)."""
     signature = inspect.signature(command, eval_str=True)
-    own = [parameter for parameter in signature.parameters.values() if parameter.name != "search_options"]
+    wants_preset = "preset" in signature.parameters
+    own = [parameter for parameter in signature.parameters.values()
+           if parameter.name not in ("search_options", "preset")]
     added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-             for name, (annotation, default) in _OPTIONS.items()]
+             for name, (annotation, default) in {**_OPTIONS, "preset": _PRESET}.items()]
 
     @functools.wraps(command)
     def wrapper(**values: Any) -> Any:
         search_values = {name: values.pop(name) for name in _OPTIONS}
-        return command(search_options=search_options_from_cli(**search_values), **values)
+        preset = _preset(values.pop("preset"), search_values)
+        options = preset.options if preset is not None else search_options_from_cli(**search_values)
+        if wants_preset:
+            values["preset"] = preset
+        return command(search_options=options, **values)
 
     parameters = own + added
     wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
     return wrapper
+
+
+def _preset(name: str | None, search_values: dict[str, Any]) -> Any:
+    """The named preset (None without --preset); other search options beside it are refused."""
+    if name is None:
+        return None
+    from lexir.presets import load_preset
+
+    given = [name for name, value in search_values.items() if value != _OPTIONS[name][1]]
+    if given:
+        flags = ", ".join("--" + one.replace("_", "-") for one in given)
+        raise LexirError(f"--preset sets every search option; give it alone, not with {flags}")
+    return load_preset(name)
 
 
 def search_options_from_cli(*, mode: str, query_weighting: str, query_option: Sequence[str] | None, algorithm: str,

@@ -21,6 +21,7 @@ from lexir.eval.report import Table, compare, comparison_table, result_tables, t
 from lexir.eval.results import load_result
 from lexir.eval.runner import DEFAULT_DEPTH, evaluate
 from lexir.formats.topics import read_query_vectors
+from lexir.presets import Preset
 from lexir.search import SearchOptions
 
 DEFAULT_COMMAND = "run"
@@ -93,6 +94,7 @@ def run_command(
              "first measure, then evaluate with them: alpha of two retrievers (1-alpha,alpha) over a grid, "
              "coordinate ascent for more.")] = None,
     search_options: SearchOptions = SearchOptions(),
+    preset: Preset | None = None,
 ) -> None:
     """Build (or reuse) an index, run every judged query, and score the run."""
     names = [str(measure) for measure in parse_measures(measures or DEFAULT_MEASURES)]  # fail before any work
@@ -101,7 +103,7 @@ def run_command(
         data = with_query_vectors(data, read_query_vectors(queries), str(queries))
     result = evaluate(data, encoder=encoder, index=index, options=search_options, measures=names, depth=depth,
                       drop_self_hits=drop_self_hits, progress=progress,
-                      tune_on=load_dataset(tune_on) if tune_on is not None else None)
+                      tune_on=load_dataset(tune_on) if tune_on is not None else None, preset=preset)
     _print(result_tables(result), markdown)
     if out is not None:
         result_path, run_path = result.save(out)

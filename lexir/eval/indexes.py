@@ -26,6 +26,7 @@ from lexir.errors import LexirError
 from lexir.eval.datasets import EvalDataset, slugify
 from lexir.index import InvertedIndex, build_index
 from lexir.index.format import FORMAT_VERSION, Manifest, is_index, read_manifest
+from lexir.presets import Preset
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,25 @@ def prepare_index(dataset: EvalDataset, *, encoder_name: str | None = None, inde
     build_index(dataset.corpus(), encoder, path, resume=not is_index(path), overwrite=is_index(path),
                 progress=progress)
     return replace(_recorded_figures(path, read_manifest(path)), built_now=True)
+
+
+def prepare_preset_index(dataset: EvalDataset, preset: Preset, *, cache: Path | None = None,
+                         progress: bool = True) -> PreparedIndex:
+    """The cached index a preset searches: its sparse encoder's (built if missing), with a dense side of its
+    dense encoder added once (the sparse-only runs of the same cached index ignore it)."""
+    from lexir.encoders.registry import create_dense_encoder
+    from lexir.index.dense import has_dense, read_dense_manifest
+    from lexir.index.dense_builder import add_dense
+
+    prepared = prepare_index(dataset, encoder_name=preset.sparse, cache=cache, progress=progress)
+    if preset.dense is None:
+        return prepared
+    encoder = create_dense_encoder(preset.dense)
+    if has_dense(prepared.path) and not read_dense_manifest(prepared.path).encoder.differences(encoder.spec):
+        return prepared
+    logger.info("adding a %s dense side to %s", preset.dense, prepared.path)
+    add_dense(prepared.path, encoder, overwrite=True, progress=progress)
+    return prepared
 
 
 def _recorded_figures(path: Path, manifest: Manifest) -> PreparedIndex:

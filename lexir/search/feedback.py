@@ -39,6 +39,7 @@ from lexir.search.results import Hits
 
 FEEDBACK_METHODS = ("rm3", "rocchio")
 RM3_MAX_DF_RATIO = 0.1  # Anserini's df filter: a term in more than 10% of the documents is not a feedback term
+MAX_FEEDBACK_DOCS = 1000
 ANALYZED_CACHE = 100_000  # feedback documents whose analyzed term counts are kept (the oldest go first)
 _RM3_TERM = re.compile(r"[a-z0-9]{2,20}")
 
@@ -64,8 +65,9 @@ class Feedback:
             raise LexirError(f"unknown feedback method {self.method!r}; use one of {', '.join(FEEDBACK_METHODS)}")
         for name in ("docs", "terms"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise LexirError(f"feedback {name} must be a whole number of at least 1, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_FEEDBACK_DOCS:
+                raise LexirError(f"feedback {name} must be a whole number from 1 to {MAX_FEEDBACK_DOCS}, "
+                                 f"got {value!r}")
         if not isinstance(self.weight, (int, float)) or not 0 <= float(self.weight) <= 1:
             raise LexirError(f"the feedback weight (the original query's share) must be in [0, 1], "
                              f"got {self.weight!r}")
