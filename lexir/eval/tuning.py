@@ -81,6 +81,7 @@ def coordinate_ascent(score: Callable[[Weights], float], count: int) -> dict[Wei
         return tried[weights]
 
     best: Weights = (1.0,) * count
+    value(best)
     for _ in range(MAX_ROUNDS):
         start = best
         for position in range(count):
