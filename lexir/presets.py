@@ -47,7 +47,8 @@ def _preset(name: str, table: Any) -> Preset:
         raise LexirError(f"preset {name!r} in {PRESETS_FILE} must be a table of settings")
     unknown = sorted(set(table) - _KEYS)
     if unknown:
-        raise LexirError(f"preset {name!r} has unknown settings {', '.join(unknown)}; known: {', '.join(sorted(_KEYS))}")
+        raise LexirError(f"preset {name!r} has unknown settings {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(_KEYS))}")
     if not isinstance(table.get("sparse"), str):
         raise LexirError(f"preset {name!r} must name its sparse encoder (sparse = \"bm25\")")
     mode = table.get("mode", "sparse")
