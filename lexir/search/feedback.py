@@ -77,7 +77,7 @@ class Feedback:
         return {"method": self.method, "docs": self.docs, "terms": self.terms, "weight": self.weight}
 
 
-DENSE_FEEDBACK = Feedback("rocchio", docs=3, weight=0.7)  # the dense side's defaults (see docs/benchmarks.md)
+DENSE_FEEDBACK = Feedback("rocchio", docs=5, weight=0.9)  # the dense side's defaults (see docs/benchmarks.md)
 
 
 TermWeights = dict[int, float]  # term id -> weight: one query's or one document's vector (a few dozen terms)
