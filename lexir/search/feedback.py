@@ -211,6 +211,7 @@ class FeedbackRetriever:
         self._vocabulary: Sequence[str] | None = None
         self._ids: dict[str, int] = {}
         self._analyzed: dict[tuple[str, int], TermWeights] = {}  # (segment, number) -> its term counts
+        self._caching = threading.Lock()
 
     @property
     def spec(self) -> EncoderSpec:
@@ -265,9 +266,10 @@ class FeedbackRetriever:
             if found is None:
                 document = snapshot.segments[str(name)].docstore.documents([int(num)])[0]
                 found = term_counts(self.inner.encoder.analyzer(f"{document.title} {document.text}"), term_ids)
-                if len(self._analyzed) >= ANALYZED_CACHE:
-                    self._analyzed.pop(next(iter(self._analyzed)))
-                self._analyzed[key] = found
+                with self._caching:  # API threads share the cache
+                    if len(self._analyzed) >= ANALYZED_CACHE:
+                        self._analyzed.pop(next(iter(self._analyzed)))
+                    self._analyzed[key] = found
             counts.append(rm3_counts(found, common, self.feedback.terms))
         return counts
 
