@@ -58,6 +58,7 @@ def evaluate(dataset: EvalDataset, *, encoder: str | None = None, index: Path | 
         if encoder is not None:
             raise LexirError(f"the preset {preset.name} names its own encoders; give --preset or --encoder, not both")
         options = preset.options
+    options = options or SearchOptions()
     parsed = parse_measures(measures)
     if depth < 1:
         raise LexirError(f"the run depth must be at least 1 hit per query, got {depth}")
