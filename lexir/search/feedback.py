@@ -208,8 +208,7 @@ class FeedbackRetriever:
             raise LexirError(f"rm3 needs term counts, which a BM25 index has; this index is {inner.spec.kind} "
                              "(use --prf rocchio, which reads its stored vectors)")
         self._forward = ForwardRows()
-        self._vocabulary: Sequence[str] | None = None
-        self._ids: dict[str, int] = {}
+        self._ids: tuple[Sequence[str] | None, dict[str, int]] = (None, {})  # one (vocabulary, ids) pair
         self._analyzed: dict[tuple[str, int], TermWeights] = {}  # (segment, number) -> its term counts
         self._caching = threading.Lock()
 
@@ -275,9 +274,11 @@ class FeedbackRetriever:
 
     def _term_ids(self, vocabulary: Sequence[str]) -> dict[str, int]:
         """Term -> id of a snapshot's vocabulary, made once per vocabulary (a live write may grow it)."""
-        if self._vocabulary is not vocabulary:
-            self._ids, self._vocabulary = {term: i for i, term in enumerate(vocabulary)}, vocabulary
-        return self._ids
+        known, ids = self._ids  # read once: another thread may replace the pair meanwhile
+        if known is not vocabulary:
+            ids = {term: i for i, term in enumerate(vocabulary)}
+            self._ids = (vocabulary, ids)
+        return ids
 
     def _dense(self, queries: Any, first: list[Hits]) -> np.ndarray:
         vectors = np.array(queries.vectors[:len(first)], dtype=np.float32)
