@@ -129,3 +129,25 @@ def test_dense_rocchio_moves_the_query_to_the_top_documents(dense_index, minilm)
     expected = 0.6 * queries.vectors[0] + 0.4 * mean
     assert moved == pytest.approx(expected / np.linalg.norm(expected), abs=1e-6)
     assert len(searcher.search("strong bones and sunlight", k=3).hits) == 3
+
+
+def test_api_takes_feedback_settings(bm25_index, dense_index, tmp_path):
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from lexir.api.app import create_app
+
+    copy = tmp_path / "index"
+    shutil.copytree(bm25_index, copy)
+    with TestClient(create_app(copy)) as client:
+        plain = client.get("/search", params={"q": "apple"}).json()
+        expanded = client.post("/search", json={"q": "apple", "prf": "rm3", "prf_docs": 5}).json()
+        assert [hit["id"] for hit in plain["hits"]] == ["d0"]
+        assert [hit["id"] for hit in expanded["hits"]] == ["d0", "d19"]
+        assert client.post("/search", json={"q": "apple", "prf": "bo1"}).status_code == 422
+        assert client.post("/search", json={"q": "apple", "prf": "rm3", "prf_weight": 2}).status_code == 422
+    shutil.copytree(dense_index, tmp_path / "hybrid")  # the shared fixture stays read-only
+    with TestClient(create_app(tmp_path / "hybrid")) as client:
+        moved = client.post("/search", json={"q": "strong bones", "mode": "hybrid", "dense_prf": True, "k": 3})
+        assert moved.status_code == 200 and len(moved.json()["hits"]) == 3
