@@ -166,28 +166,31 @@ class Pisa(Engine):
         self.shared = shared if shared is not None else {}
 
     def build(self, collection: Collection, folder: Path) -> Built:
-        from pyterrier_pisa import PisaIndex, PisaRetrieve, _pisathon
+        from pyterrier_pisa import _pisathon
 
         if "pisa" not in self.shared:
             folder = folder / "pisa"
             began = time.perf_counter()
             _write_pisa_inputs(collection, folder, _pisathon)
-            index = PisaIndex(str(folder), stemmer="none", stops="none")
-            with _quiet():
-                retriever = PisaRetrieve(index, "quantized", num_results=10, stops="none", threads=1,
-                                         toks_scale=1.0)
+            retriever = open_pisa(folder)
             seconds = time.perf_counter() - began
-            inputs = sum((folder / name).stat().st_size for name in ("inv.docs", "inv.freqs", "inv.sizes"))
-            self.shared["pisa"] = (retriever, Built(seconds, folder_bytes(folder) - inputs,
+            self.shared["pisa"] = (retriever, Built(seconds, pisa_index_bytes(folder),
                                                     ["index bytes: compressed lists + block-max data + lexicons"]))
-        self.retriever, built = self.shared["pisa"]
-        self._pisathon = _pisathon
+        retriever, built = self.shared["pisa"]
         self.collection = collection
-        self.queries = []
+        queries = []
         for i in range(collection.queries.shape[0]):
             terms, weights = collection.query_terms(i)
-            self.queries.append((i, {f"t{t}": float(w) for t, w in zip(terms, weights)}))
+            queries.append({f"t{t}": float(w) for t, w in zip(terms, weights)})
+        self.attach(retriever, queries)
         return built
+
+    def attach(self, retriever, queries: list[dict[str, float]]) -> None:
+        """Search `retriever` (an open PisaRetrieve) with these {term: integer weight} queries."""
+        from pyterrier_pisa import _pisathon
+
+        self.retriever, self._pisathon = retriever, _pisathon
+        self.queries = list(enumerate(queries))
 
     def _retrieve(self, queries: list, k: int, threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         shape = (len(queries) * k,)
@@ -210,6 +213,22 @@ class Pisa(Engine):
         for q, d in zip(qidx, docnos):
             found[q].append(int(d))
         return [np.array(f) for f in found]
+
+
+def open_pisa(folder: Path):
+    """A single-threaded PisaRetrieve over the index at `folder` (its first opening compresses the inverted
+    files and builds the block-max data: part of PISA's build)."""
+    from pyterrier_pisa import PisaIndex, PisaRetrieve
+
+    index = PisaIndex(str(folder), stemmer="none", stops="none")
+    with _quiet():
+        return PisaRetrieve(index, "quantized", num_results=10, stops="none", threads=1, toks_scale=1.0)
+
+
+def pisa_index_bytes(folder: Path) -> int:
+    """PISA's index bytes: compressed lists, block-max data and lexicons, without the uncompressed inputs."""
+    inputs = sum((folder / name).stat().st_size for name in ("inv.docs", "inv.freqs", "inv.sizes"))
+    return folder_bytes(folder) - inputs
 
 
 def _write_pisa_inputs(collection: Collection, folder: Path, pisathon) -> None:
@@ -273,13 +292,19 @@ class Seismic(Engine):
             with _quiet():
                 index.save(str(path))
             self.shared[self.build_key] = (index, Built(seconds, folder_bytes(folder)))
-        self.index, built = self.shared[self.build_key]
-        string = seismic.get_seismic_string()
-        self.queries = []
-        for i in range(collection.queries.shape[0]):
-            terms, weights = collection.query_terms(i)
-            self.queries.append((np.array([str(t) for t in terms], dtype=string), weights.astype(np.float32)))
+        index, built = self.shared[self.build_key]
+        self.attach(index, [dict(zip(map(str, terms), weights)) for terms, weights in
+                            map(collection.query_terms, range(collection.queries.shape[0]))])
         return built
+
+    def attach(self, index, queries: list[dict[str, float]]) -> None:
+        """Search `index` (a built or loaded SeismicIndex) with these {component: weight} queries."""
+        import seismic
+
+        string = seismic.get_seismic_string()
+        self.index = index
+        self.queries = [(np.array(list(q), dtype=string), np.array(list(q.values()), dtype=np.float32))
+                        for q in queries]
 
     def search(self, i: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         components, values = self.queries[i]
@@ -323,14 +348,17 @@ class Bmp(Engine):
                 indexer.finish()
             seconds = time.perf_counter() - began
             self.shared[self.block_size] = (bmp.Searcher(str(path)), Built(seconds, path.stat().st_size))
-        self.searcher, built = self.shared[self.block_size]
-        indexed = np.diff(collection.documents.tocsc().indptr) > 0
-        self.queries = []
-        for i in range(collection.queries.shape[0]):
-            terms, weights = collection.query_terms(i)
-            # BMP panics on a query term it has never seen: give it only indexed terms (others cannot match)
-            self.queries.append({f"t{t}": float(w) for t, w in zip(terms, weights) if indexed[t]})
+        searcher, built = self.shared[self.block_size]
+        indexed = np.flatnonzero(np.diff(collection.documents.tocsc().indptr) > 0)
+        self.attach(searcher, [{f"t{t}": float(w) for t, w in zip(*collection.query_terms(i))}
+                               for i in range(collection.queries.shape[0])], {f"t{t}" for t in indexed})
         return built
+
+    def attach(self, searcher, queries: list[dict[str, float]], indexed: set[str]) -> None:
+        """Search with `searcher` (a bmp.Searcher); BMP panics on a query term it has never seen, so each
+        query keeps only the `indexed` terms (the others cannot match)."""
+        self.searcher = searcher
+        self.queries = [{t: w for t, w in q.items() if t in indexed} for q in queries]
 
     def search(self, i: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         if not self.queries[i]:  # BMP panics on an empty query; nothing can match it anyway

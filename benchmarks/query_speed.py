@@ -118,28 +118,32 @@ def measure(collection: anchors.Collection, engines: list[anchors.Engine], passe
                          "index_bytes": built.index_bytes, "rss_delta_bytes": rss_bytes() - before,
                          "notes": built.notes})
         engines = built_engines
-        num_queries = collection.queries.shape[0]
-        best = np.full((len(engines), num_queries), np.inf)
-        results: list[list] = [[None] * num_queries for _ in engines]
-        for p in range(passes):
-            for shift in range(len(engines)):
-                e = (shift + p) % len(engines)
-                logger.info("%s: pass %d %s", collection.name, p + 1, engines[e].name)
-                for i in range(num_queries):
-                    began = time.perf_counter()
-                    found = engines[e].search(i, K)
-                    elapsed = time.perf_counter() - began
-                    best[e, i] = min(best[e, i], elapsed)
-                    results[e][i] = found
-        for e, (engine, row) in enumerate(zip(engines, rows)):
-            latency = best[e] * 1000
-            row.update(mean_ms=float(latency.mean()), p50_ms=float(np.percentile(latency, 50)),
-                       p99_ms=float(np.percentile(latency, 99)))
-            row["qps"] = batch_qps(engine, num_queries)
-            row["results"] = results[e]
+        for engine, row, timed in zip(engines, rows, time_queries(engines, collection.queries.shape[0], passes)):
+            row.update(timed)
+            row["qps"] = batch_qps(engine, collection.queries.shape[0])
         return rows
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def time_queries(engines: list[anchors.Engine], num_queries: int, passes: int) -> list[dict]:
+    """Single-query latency of every engine (best of `passes`; engines take turns in a rotating order so that
+    load from other processes hits them alike): per engine mean_ms, p50_ms, p99_ms and the top-K results."""
+    best = np.full((len(engines), num_queries), np.inf)
+    results: list[list] = [[None] * num_queries for _ in engines]
+    for p in range(passes):
+        for shift in range(len(engines)):
+            e = (shift + p) % len(engines)
+            logger.info("pass %d %s", p + 1, engines[e].name)
+            for i in range(num_queries):
+                began = time.perf_counter()
+                found = engines[e].search(i, K)
+                elapsed = time.perf_counter() - began
+                best[e, i] = min(best[e, i], elapsed)
+                results[e][i] = found
+    latency = best * 1000
+    return [{"mean_ms": float(latency[e].mean()), "p50_ms": float(np.percentile(latency[e], 50)),
+             "p99_ms": float(np.percentile(latency[e], 99)), "results": results[e]} for e in range(len(engines))]
 
 
 def batch_qps(engine: anchors.Engine, num_queries: int) -> float:
@@ -152,9 +156,9 @@ def batch_qps(engine: anchors.Engine, num_queries: int) -> float:
     return num_queries / best
 
 
-def compare_to_exact(rows: list[dict]) -> None:
-    """Recall@10 against lexir exhaustive, and for exact engines whether top-10 documents and scores agree."""
-    exact = next(r for r in rows if r["engine"] == "lexir exhaustive")["results"]
+def compare_to_exact(rows: list[dict], reference: str = "lexir exhaustive") -> None:
+    """Recall@10 against `reference`, and for exact engines whether top-10 documents and scores agree."""
+    exact = next(r for r in rows if r["engine"] == reference)["results"]
     for row in rows:
         recalls, same_docs, same_scores = [], 0, 0
         for (want_docs, want_scores), (docs, scores) in zip(exact, row["results"]):
@@ -216,6 +220,8 @@ def vector_sets(names: list[str], quick: bool):
     for name in names:
         if name == "nfcorpus":
             yield speed_data.nfcorpus_index()
+        elif name == "imdb-100k-bm25":
+            yield speed_data.imdb_bm25(stride=1)
         elif name in ("imdb-splade", "imdb-bm25", "imdb-inference-free") or name.startswith("synthetic"):
             imdb = imdb or speed_data.imdb_splade()
             if name == "imdb-splade":
@@ -230,8 +236,8 @@ def vector_sets(names: list[str], quick: bool):
                 yield speed_data.synthetic(imdb, int(float(name.split("-")[1]) * 1000))
 
 
-SETS = ["nfcorpus", "imdb-splade", "imdb-bm25", "imdb-inference-free", "synthetic-10", "synthetic-100",
-        "synthetic-1000", "synthetic-if-1000"]
+SETS = ["nfcorpus", "imdb-splade", "imdb-bm25", "imdb-100k-bm25", "imdb-inference-free", "synthetic-10",
+        "synthetic-100", "synthetic-1000", "synthetic-if-1000"]
 
 
 def machine() -> str:
@@ -265,7 +271,9 @@ def main() -> None:
         pisa = fastest_pisa(rows)
         if pisa:
             ratios.append(lexir["mean_ms"] / pisa["mean_ms"])
-            print(f"\nlexir auto / fastest PISA on this set: {ratios[-1]:.2f}", flush=True)
+            print(f"\nlexir auto / fastest PISA on this set: {ratios[-1]:.2f}; index bytes lexir / PISA: "
+                  f"{lexir['index_bytes'] / pisa['index_bytes']:.3f} ({lexir['index_bytes']:,} / "
+                  f"{pisa['index_bytes']:,})", flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))
     if not ratios:

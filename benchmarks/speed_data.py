@@ -2,7 +2,8 @@
 
 Real sets:
   imdb    every 10th review of imdb-100k (SPLADE-tiny, cached under .cache/lexir/bench/); queries are
-          held-out review sentences, nfcorpus test queries and Cranfield queries (~1,000).
+          held-out review sentences, nfcorpus test queries and Cranfield queries (~1,000). BM25 sets use
+          every 10th review, or all 100k (`imdb_bm25(stride=1)`).
   nfcorpus  the quick-start index indexes/nfcorpus-splade-tiny (read, never modified; built when missing)
             with its test queries.
 Synthetic sets draw document lengths, query lengths, term frequencies and weights from a real set's
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("LEXIR_CACHE", ROOT / ".cache" / "lexir")) / "bench"
@@ -72,12 +74,12 @@ def real_queries(held_out: int = 450) -> list[str]:
     return texts
 
 
-def encode_cached(name: str, texts: list[str], encoder, kind: str) -> sp.csr_matrix:
-    """Encode `texts` in chunks saved under CACHE/name/ so an interrupted run resumes where it stopped."""
-    folder = CACHE / name
+def encode_cached(name: str, texts: list[str], encoder, kind: str, cache: Path = CACHE) -> sp.csr_matrix:
+    """Encode `texts` in chunks saved under cache/name/ so an interrupted run resumes where it stopped."""
+    folder = cache / name
     folder.mkdir(parents=True, exist_ok=True)
     parts = []
-    for start in range(0, len(texts), ENCODE_CHUNK):
+    for start in tqdm(range(0, len(texts), ENCODE_CHUNK), desc=f"encoding {name}", unit="chunk"):
         path = folder / f"{start:07d}.npz"
         if not path.is_file():
             began = time.perf_counter()
@@ -106,11 +108,12 @@ def imdb_splade(encoder=None, limit: int | None = None) -> VectorSet:
     return VectorSet(f"imdb-{len(texts) // 1000}k splade-tiny", documents, queries, len(encoder.vocabulary))
 
 
-def imdb_bm25(limit: int | None = None) -> VectorSet:
-    """BM25 (lexir's analyzer, k1=0.9, b=0.4) over the same reviews; queries are term counts."""
+def imdb_bm25(limit: int | None = None, stride: int = IMDB_STRIDE) -> VectorSet:
+    """BM25 (lexir's analyzer, k1=0.9, b=0.4) over every `stride`-th review (1: all 100k); queries are term
+    counts."""
     from lexir.encoders import create_encoder
 
-    texts = imdb_texts()[:limit]
+    texts = imdb_texts(stride)[:limit]
     encoder = create_encoder("bm25")
     encoder.fit(texts)
     return VectorSet(f"imdb-{len(texts) // 1000}k bm25", encoder.encode_documents(texts),
@@ -152,8 +155,9 @@ def nfcorpus_index(path: Path = ROOT / "indexes" / "nfcorpus-splade-tiny", encod
     from lexir.search import open_search
 
     index = InvertedIndex(quick_start_index(path))
-    by_term = sp.csc_matrix((np.asarray(index.impacts, dtype=np.float32), np.asarray(index.doc_ids),
-                             np.asarray(index.offsets)), shape=(index.num_docs, index.num_terms))
+    doc_ids, impacts = index.decoded()
+    by_term = sp.csc_matrix((impacts.astype(np.float32), doc_ids, np.asarray(index.offsets)),
+                            shape=(index.num_docs, index.num_terms))
     sparse = open_search(path, encoder=encoder).retrievers["sparse"]
     queries = sparse.encode([q.text for q in ir_datasets.load("beir/nfcorpus/test").queries_iter()]).vectors
     return VectorSet("nfcorpus splade-tiny", by_term.tocsr(), queries, index.num_terms)

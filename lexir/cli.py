@@ -68,6 +68,9 @@ def index_build(
     precision: Annotated[str | None, typer.Option(help="model encoders: fp32 (exact, default) or bf16 (faster "
                                                        "where the CPU has bf16, slightly lossy)")] = None,
     chunk_size: Annotated[int, typer.Option(help="documents per resumable chunk")] = 2048,
+    memory_limit: Annotated[str | None, typer.Option(help="memory the assembly of the postings may take, whatever "
+                                                          "the corpus size (e.g. 512MiB, 8GiB; default 2GiB)")]
+    = None,
     resume: Annotated[bool, typer.Option(help="continue an interrupted build from its last finished chunk")]
     = False,
     overwrite: Annotated[bool, typer.Option(help="replace an existing index or discard an interrupted build")]
@@ -89,6 +92,7 @@ def index_build(
     from lexir.index import build_index
     from lexir.index.dense_builder import add_dense
     from lexir.index.faiss_types import FaissType
+    from lexir.sizes import parse_size
 
     if preset is not None:
         from lexir.presets import load_preset
@@ -96,6 +100,7 @@ def index_build(
         if encoder is not None or dense is not None:
             raise LexirError("--preset names its own encoders; give --preset or --encoder/--dense, not both")
         encoder, dense = load_preset(preset).sparse, load_preset(preset).dense
+    limits = {"memory_limit": parse_size(memory_limit, "--memory-limit")} if memory_limit is not None else {}
     if dense_index is not None and dense is None:
         raise LexirError("--dense-index needs --dense ENCODER (or add a dense side later with `lexir index add-dense`)")
     faiss_type = FaissType.parse(dense_index or "flat")
@@ -117,7 +122,7 @@ def index_build(
                                               work_folder=out.parent, progress=not quiet)
     try:
         report = build_index(corpus, sparse_encoder, out, chunk_size=chunk_size, resume=resume, overwrite=overwrite,
-                             progress=not quiet, workers=workers)
+                             progress=not quiet, workers=workers, **limits)
     finally:
         getattr(corpus, "close", lambda: None)()  # a CIFF file's inversion work folder
     if corpus.skipped:
@@ -227,6 +232,24 @@ def index_check(
     from lexir.index.check import check_index
 
     stdout.print(check_index(index, full=not quick).summary(), highlight=False, soft_wrap=True)
+
+
+@index_app.command("upgrade")
+def index_upgrade(
+    index: Annotated[Path, typer.Argument(help="index directory")],
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Convert an index of an earlier format version (its base and every live segment) to the current one, in
+    place: version 1's uncompressed postings become version 2's compressed blocks."""
+    from lexir.index.format import FORMAT_VERSION
+    from lexir.index.upgrade import upgrade_index
+
+    converted = upgrade_index(index, progress=progress)
+    if converted:
+        stdout.print(f"{index}: {len(converted)} part(s) converted to format version {FORMAT_VERSION}", highlight=False,
+                     soft_wrap=True)
+    else:
+        stdout.print(f"{index}: already format version {FORMAT_VERSION}", highlight=False, soft_wrap=True)
 
 
 @index_app.command("export")

@@ -5,17 +5,21 @@ A build works in a hidden staging folder beside the target, `.NAME.partial/`:
     encoder/          state of a fitted encoder (BM25), saved before any chunk is encoded
     chunks/NNNNNN.npz encoded document vectors, one file per finished chunk (written via rename)
     docs.sqlite       the document store, one transaction per chunk
-When every chunk is encoded, the postings are assembled into `staging/index/` (with the
+    postings/         the assembly's intermediate files (see assembly.py)
+When every chunk is encoded, the postings are assembled in memory bounded by `memory_limit` (assembly.py:
+two passes over the chunks, runs inverted into raw files) and written into `staging/index/` (with the
 documents' text df, for encoders that weigh queries by text IDF, counted from the finished
 docs.sqlite), the manifest is written last, and that folder is renamed onto the target. An interrupted
 build therefore leaves either the old target untouched or no target at all, never a
-directory that opens as a wrong index; `resume=True` continues from the last finished chunk.
+directory that opens as a wrong index; `resume=True` continues from the last finished chunk (an interrupted
+assembly is done again).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from collections import deque
@@ -35,17 +39,32 @@ from lexir.encoders.base import SparseEncoder, needs_corpus_fit
 from lexir.errors import LexirError
 from lexir.files import atomic_write, folder_bytes, swap_folder, write_json_atomic
 from lexir.formats.weights import WeightRange
+from lexir.index.assembly import (
+    DEFAULT_MEMORY_LIMIT,
+    POSTINGS_DIR,
+    MemoryPlan,
+    count_chunks,
+    fresh_folder,
+    invert_chunks,
+)
 from lexir.index.docstore import DOCSTORE_FILE, DocStore, DuplicateIdError
 from lexir.index.encoding import ChunkEncoder, PendingChunk
 from lexir.index.format import (
     ENCODER_STATE_DIR,
+    ArrayStream,
     Manifest,
     is_index,
     write_added_terms,
-    write_arrays,
+    write_array,
     write_manifest,
 )
-from lexir.index.postings import DEFAULT_BLOCK_SIZE, build_postings
+from lexir.index.postings import (
+    DEFAULT_BLOCK_SIZE,
+    PIECE_POSTINGS,
+    InvertedPostings,
+    read_piece,
+    write_posting_files,
+)
 from lexir.index.quantize import Quantizer
 
 logger = logging.getLogger(__name__)
@@ -91,12 +110,14 @@ def build_index(
     progress: bool = True,
     quantizer: Quantizer | None = None,
     workers: int = 1,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
 ) -> BuildReport:
     """Encode every document of `corpus` and write an index directory at `target`.
 
     `quantizer` fixes the impact scale (live segments share their base index's scale, so that merging
     them is exact); by default the scale comes from this corpus's largest weight. `workers > 1` encodes
-    in that many processes (see encoding.py).
+    in that many processes (see encoding.py). `memory_limit` (bytes) bounds the memory the assembly of the
+    postings takes, whatever the corpus size (see assembly.py).
     """
     started = time.perf_counter()
     target = Path(target)
@@ -117,7 +138,7 @@ def build_index(
                          "resumed_chunks": resumed}
         quantizer = quantizer or _exact_quantizer(corpus, bits)
         num_docs, num_postings = _assemble(staging, encoder, corpus.source, quantizer or bits, block_size,
-                                           build_figures, started)
+                                           memory_limit, build_figures, started, progress)
     except LexirError as error:
         if not staging_existed:
             _keep_staging_only_with_work(staging, error)
@@ -164,6 +185,7 @@ def _prepare_staging(target: Path, corpus: DocumentSource, encoder: SparseEncode
     if staging.exists():
         _load_fitted_state(staging, encoder)
         _check_same_build(staging, corpus, encoder, chunk_size)
+        _unshare(staging / DOCSTORE_FILE)
         return
     staging.mkdir(parents=True)
     (staging / "chunks").mkdir()
@@ -248,56 +270,88 @@ def _save_chunk(path: Path, vectors: sp.csr_matrix) -> None:
 
 
 def _assemble(staging: Path, encoder: SparseEncoder, source: str, bits: int | Quantizer, block_size: int,
-              build_figures: dict[str, object], started: float) -> tuple[int, int]:
+              memory_limit: int, build_figures: dict[str, object], started: float, progress: bool
+              ) -> tuple[int, int]:
+    """Invert the encoded chunks in bounded memory (assembly.py) and write staging/index from them."""
+    assemble_started = time.perf_counter()
     chunk_files = sorted((staging / "chunks").glob(CHUNK_GLOB))
-    vectors = sp.vstack([sp.load_npz(f) for f in chunk_files], format="csr", dtype=np.float32)
-    if isinstance(bits, Quantizer):
-        quantizer = bits
-    else:
-        quantizer = Quantizer.fit(float(vectors.data.max()) if vectors.nnz else 0.0, bits)
+    folder = fresh_folder(staging / POSTINGS_DIR)
+    counts = count_chunks(chunk_files, folder, progress)
+    quantizer = bits if isinstance(bits, Quantizer) else Quantizer.fit(counts.max_weight, bits)
+    plan = MemoryPlan.fit(memory_limit, counts, quantizer.dtype.itemsize)
     store = DocStore(staging / DOCSTORE_FILE)
     try:
-        if store.count() != vectors.shape[0]:
-            raise LexirError(f"the document store holds {store.count()} documents but {vectors.shape[0]} were "
+        if store.count() != counts.num_docs:
+            raise LexirError(f"the document store holds {store.count()} documents but {counts.num_docs} were "
                              "encoded; pass --overwrite to rebuild")
         store.finish()
     finally:
         store.close()
+    postings = invert_chunks(chunk_files, counts, quantizer, plan, folder, progress)
     output = staging / "index"
     if output.exists():
         shutil.rmtree(output)
     state = staging / ENCODER_STATE_DIR
+    assembly = {"memory_limit": memory_limit, "runs": len(plan.runs(counts))}
 
     def figures() -> dict[str, object]:
-        return {"build": {**build_figures, "build_seconds": round(time.perf_counter() - started, 3)}}
+        now = time.perf_counter()
+        return {"build": {**build_figures, "assemble_seconds": round(now - assemble_started, 3),
+                          "assembly": assembly, "build_seconds": round(now - started, 3)}}
 
-    manifest = write_index_folder(output, vectors, quantizer, block_size, encoder, source,
-                                  staging / DOCSTORE_FILE, state if state.is_dir() else None, figures)
+    manifest = write_index_folder(output, postings, quantizer, block_size, encoder, source,
+                                  staging / DOCSTORE_FILE, state if state.is_dir() else None, figures,
+                                  piece_postings=plan.piece_postings, progress=progress)
     return manifest.num_docs, manifest.num_postings
 
 
-def write_index_folder(output: Path, vectors: sp.csr_matrix, quantizer: Quantizer, block_size: int,
+def write_index_folder(output: Path, postings: InvertedPostings, quantizer: Quantizer, block_size: int,
                        encoder: SparseEncoder, source: str, docstore_file: Path, encoder_state: Path | None,
-                       extra: Callable[[], dict[str, object]]) -> Manifest:
-    """Write a complete index folder from document vectors and a finished document store; manifest last.
+                       extra: Callable[[], dict[str, object]], *, piece_postings: int = PIECE_POSTINGS,
+                       progress: bool = False) -> Manifest:
+    """Write a complete index folder from inverted postings (quantized with `quantizer`; in memory or memory-
+    mapped) and a finished document store; manifest last. Posting files go through the one seam,
+    postings.write_posting_files, `piece_postings` postings at a time.
 
     `extra` is called just before the manifest is written (so build timings include the postings).
     """
     output.mkdir(parents=True)
-    arrays = build_postings(vectors, quantizer, block_size)
+    write_posting_files(output, postings.offsets, postings.doc_ids, postings.impacts, block_size,
+                        piece_postings=piece_postings, progress=progress)
+    with ArrayStream(output, "doc_nnz", np.int32, postings.num_docs) as doc_nnz:
+        for start in range(0, postings.num_docs, piece_postings):
+            doc_nnz.append(read_piece(postings.doc_nnz, start, start + piece_postings))
     text_df = stored_text_doc_freq(encoder, docstore_file)
-    write_arrays(output, arrays if text_df is None else {**arrays, "text_doc_freq": text_df})
+    if text_df is not None:
+        write_array(output, "text_doc_freq", text_df)
     write_added_terms(output, encoder.added_terms)
-    shutil.copy2(docstore_file, output / DOCSTORE_FILE)
+    _link_or_copy(docstore_file, output / DOCSTORE_FILE)
     if encoder_state is not None:
         shutil.copytree(encoder_state, output / ENCODER_STATE_DIR)
     manifest = Manifest(
-        encoder=encoder.spec, num_docs=vectors.shape[0], num_terms=vectors.shape[1],
-        num_postings=int(arrays["doc_ids"].size), quantization=quantizer, block_size=block_size,
+        encoder=encoder.spec, num_docs=postings.num_docs, num_terms=postings.num_terms,
+        num_postings=postings.num_postings, quantization=quantizer, block_size=block_size,
         lexir_version=lexir.__version__, source=source,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), extra=extra(),
     )
     return write_manifest(output, manifest)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A finished file into the index folder: a hard link (no bytes copied: the document store of a large
+    corpus is gigabytes), or a copy where the file system has no links."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _unshare(path: Path) -> None:
+    """Give a resumed build its own copy of a file it will write to that a finished index also links (a build
+    killed after its index was swapped in, before its staging folder was removed)."""
+    if path.is_file() and path.stat().st_nlink > 1:
+        with atomic_write(path) as handle, open(path, "rb") as original:
+            shutil.copyfileobj(original, handle)
 
 
 def stored_text_doc_freq(encoder: SparseEncoder, docstore_file: Path) -> np.ndarray | None:

@@ -5,8 +5,9 @@ size, array headers and shapes, offsets and block offsets; the document store's 
 dense side's manifest and file sizes) over every part of a live index, cheaply: `lexir serve` runs it before
 it starts. `check_index(path, full=True)` (`lexir index check`) reads every byte as well: each recorded file
 against its CRC-32 (an index written before lexir recorded them is reported as such and checked without),
-every posting (document numbers below num_docs, ascending lists, positive impacts; term maxima, blocks,
-document frequencies and lengths recomputed and compared), SQLite's own integrity check, a fitted encoder's
+every posting (each block's document numbers decoded and checked against its last document: below num_docs,
+ascending lists; positive impacts; block and term maxima, document frequencies and lengths recomputed and
+compared), SQLite's own integrity check, a fitted encoder's
 state (BM25's vocabulary), and a dense side without checksums read by FAISS.
 
 Problems are collected, each naming its file; an index with any raises one IndexFormatError listing them.
@@ -25,10 +26,7 @@ from lexir.index.dense import READD, DenseIndex, check_dense_files, dense_folder
 from lexir.index.docstore import DOCSTORE_FILE
 from lexir.index.format import ENCODER_STATE_DIR, REBUILD, checksum_problems
 from lexir.index.live import SEGMENTS_DIR, read_commit
-from lexir.index.postings import block_arrays
 from lexir.index.reader import InvertedIndex
-
-PIECE = 2**24  # postings read at a time by the full check (64 MiB of document numbers)
 
 
 @dataclass
@@ -136,30 +134,37 @@ def _verify_files(index: InvertedIndex, label: str, report: IndexCheck) -> None:
 
 
 def _posting_problems(index: InvertedIndex) -> list[str]:
-    """Every posting against the manifest and the other arrays, a piece of PIECE postings at a time."""
-    folder, num_docs, num_terms = index.path, index.num_docs, index.num_terms
-    offsets, doc_ids, impacts = np.asarray(index.offsets), index.doc_ids, index.impacts
-    starts = offsets[:-1][np.diff(offsets) > 0]  # where a list begins, a document number may fall
+    """Every posting against the manifest and the other arrays, decoded a piece of lists at a time: each block
+    decodes within its words to ascending document numbers below num_docs that end at its block_last_doc
+    (codec.py), the block words ascend, impacts are >= 1; block maxima, term maxima, document frequencies and
+    lengths are recomputed and compared."""
+    folder, num_docs, block_size = index.path, index.num_docs, index.manifest.block_size
+    if (np.diff(np.asarray(index.block_words)) < 1).any():
+        return [f"{folder / 'block_words.npy'} holds word offsets that do not ascend"]
+    offsets, block_offsets = np.asarray(index.offsets), np.asarray(index.block_offsets)
+    term_max = np.zeros(index.num_terms, dtype=np.int64)
     nnz = np.zeros(num_docs, dtype=np.int64)
-    for first in range(0, doc_ids.shape[0], PIECE):
-        docs = np.asarray(doc_ids[first:first + PIECE + 1])  # one more: the step into the next piece
-        if docs.min() < 0 or docs.max() >= num_docs:
-            return [f"{folder / 'doc_ids.npy'} holds document numbers outside 0..{num_docs - 1:,}"]
-        falls = np.flatnonzero(np.diff(docs) <= 0) + first + 1
-        if not np.isin(falls, starts).all():
-            return [f"{folder / 'doc_ids.npy'} holds a posting list whose document numbers do not ascend"]
-        nnz += np.bincount(docs[:PIECE], minlength=num_docs)
-        if np.asarray(impacts[first:first + PIECE]).min(initial=1) < 1:
-            return [f"{folder / 'impacts.npy'} holds impacts of 0 (quantization never stores one)"]
+    try:
+        for first_term, last_term, docs, impacts in index.decoded_pieces():
+            if impacts.min(initial=1) < 1:
+                return [f"{folder / 'impacts.npy'} holds impacts of 0 (quantization never stores one)"]
+            lengths = np.diff(offsets[first_term:last_term + 1])
+            blocks = (lengths + block_size - 1) // block_size
+            term_of_block = np.repeat(np.arange(last_term - first_term), blocks)
+            rank = np.arange(blocks.sum()) - np.repeat(np.cumsum(blocks) - blocks, blocks)
+            starts = offsets[first_term:last_term][term_of_block] - offsets[first_term] + rank * block_size
+            if starts.size and not np.array_equal(np.maximum.reduceat(impacts, starts), np.asarray(
+                    index.block_max[block_offsets[first_term]:block_offsets[last_term]])):
+                return [f"{folder / 'block_max.npy'} does not match the postings"]
+            nonempty = np.flatnonzero(lengths > 0)
+            if nonempty.size:
+                term_max[first_term + nonempty] = np.maximum.reduceat(
+                    impacts, offsets[first_term:last_term][nonempty] - offsets[first_term])
+            nnz += np.bincount(docs, minlength=num_docs)
+    except IndexFormatError as error:
+        return [_problem(error)]
     problems = []
-    lengths = np.diff(offsets)
-    term_max = np.zeros(num_terms, dtype=impacts.dtype)
-    if impacts.shape[0]:
-        term_max[lengths > 0] = np.maximum.reduceat(np.asarray(impacts), starts)
-    block_offsets, block_max, block_last_doc = block_arrays(offsets, np.asarray(doc_ids), np.asarray(impacts),
-                                                            index.manifest.block_size)
-    expected = {"term_max": term_max, "doc_freq": lengths, "doc_nnz": nnz, "block_offsets": block_offsets,
-                "block_max": block_max, "block_last_doc": block_last_doc}
+    expected = {"term_max": term_max, "doc_freq": np.diff(offsets), "doc_nnz": nnz}
     for name, values in expected.items():
         if not np.array_equal(np.asarray(getattr(index, name)), values):
             problems.append(f"{folder / name}.npy does not match the postings")

@@ -1,13 +1,18 @@
 """The on-disk index format: written here and read here, nowhere else.
 
-An index is a directory:
+An index is a directory (format version 2):
     manifest.json        format version, encoder spec, counts, quantization, block size, creation time
-    offsets.npy          int64[V+1]   posting list of term t is [offsets[t], offsets[t+1])
-    doc_ids.npy          int32[P]     document numbers, ascending within each list
-    impacts.npy          uint8[P]     quantized impacts (uint16 with 16-bit quantization)
+    offsets.npy          int64[V+1]   posting list of term t is postings [offsets[t], offsets[t+1]) (P in all)
+    doc_blocks.npy       uint32[W+1]  the document numbers of every list, bit-packed per block of BLOCK_SIZE
+                                      postings (codec.py: a 5-bit gap width, then the gaps), then one spare
+                                      zero word
+    block_words.npy      int64[B+1]   block b is doc_blocks.npy words [block_words[b], block_words[b+1]) (x 4 for
+                                      its byte offsets)
+    impacts.npy          uint8[P]     quantized impacts, in posting order (uint16 with 16-bit quantization, as
+                                      every impact array)
     term_max.npy         uint8[V]     max impact of each list (0 for an empty list)
     block_offsets.npy    int64[V+1]   blocks of term t are [block_offsets[t], block_offsets[t+1])
-    block_max.npy        uint8[B]     max impact of each block of BLOCK_SIZE postings
+    block_max.npy        uint8[B]     max impact of each block
     block_last_doc.npy   int32[B]     last document number of each block
     doc_freq.npy         int64[V]     document frequency of each term (N is in the manifest)
     doc_nnz.npy          int32[N]     nonzeros of each document vector
@@ -20,13 +25,17 @@ An index is a directory:
     docs.sqlite          external ids, titles, texts (see docstore.py)
     encoder/             state of encoders fitted on the corpus (e.g. bm25.json)
     dense/               optional FAISS side, with its own manifest (written and read in dense.py)
+Version 1 stored the document numbers uncompressed instead of doc_blocks.npy and block_words.npy: doc_ids.npy
+(int32[P]); every other file is the same. A version-1 index of at most V1_OPEN_POSTINGS postings is
+converted in memory when it opens; a larger one is refused with an error naming `lexir index upgrade`
+(upgrade.py), which converts it in place.
 The manifest is written last: a directory without one is not an index. It records every other file it
 covers (`files`: path -> bytes and CRC-32, computed when the folder was written; absent in indexes written
 before lexir recorded them). Opening checks what costs no more than the manifest, the array headers and the
 offset arrays (see `read_arrays`): file sizes, dtypes, shapes, and offsets that are monotone and end where
-the arrays do. The posting contents (document numbers below num_docs, ascending lists, block maxima) and the
-checksums are verified in full by `lexir index check` (check.py); the search kernels stay in bounds
-whatever the contents hold.
+the arrays do. The posting contents (every block decodes to document numbers below num_docs, impacts match
+the block and term maxima) and the checksums are verified in full by `lexir index check` (check.py); the
+search kernels stay in bounds whatever the contents hold (codec.py checks each block it decodes).
 """
 
 from __future__ import annotations
@@ -46,12 +55,16 @@ from lexir.errors import IndexFormatError
 from lexir.files import write_json_atomic
 from lexir.index.quantize import SUPPORTED_BITS, Quantizer
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+V1_OPEN_POSTINGS = 2**24  # a version-1 index up to this size is converted in memory when it opens (~1 s)
 MANIFEST_FILE = "manifest.json"
 ENCODER_STATE_DIR = "encoder"
 ADDED_TERMS_FILE = "added_terms.json"
-ARRAY_NAMES = ("offsets", "doc_ids", "impacts", "term_max", "block_offsets", "block_max", "block_last_doc",
-               "doc_freq", "doc_nnz")
+ARRAY_NAMES = ("offsets", "doc_blocks", "block_words", "impacts", "term_max", "block_offsets", "block_max",
+               "block_last_doc", "doc_freq", "doc_nnz")
+V1_ARRAY_NAMES = ("offsets", "doc_ids", "impacts", "term_max", "block_offsets", "block_max", "block_last_doc",
+                  "doc_freq", "doc_nnz")
 OPTIONAL_ARRAY_NAMES = ("text_doc_freq",)
 CHECKSUM = "crc32"  # zlib's CRC-32: in the standard library, ~2 GB/s (an index of 1e9 postings: ~5 s)
 MAX_DOCS = 2**31 - 1  # document numbers are int32
@@ -103,7 +116,54 @@ def is_index(folder: Path) -> bool:
 def write_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
     """Every array of ARRAY_NAMES, and those of OPTIONAL_ARRAY_NAMES that `arrays` holds."""
     for name in (*ARRAY_NAMES, *(name for name in OPTIONAL_ARRAY_NAMES if name in arrays)):
-        np.save(folder / f"{name}.npy", arrays[name])
+        write_array(folder, name, arrays[name])
+
+
+def write_array(folder: Path, name: str, values: np.ndarray) -> None:
+    """One array held in memory, as NAME.npy."""
+    np.save(folder / f"{name}.npy", values)
+
+
+class ArrayStream:
+    """One NAME.npy of a given dtype, written piece by piece in order: what arrays too large to hold in memory
+    are written with. A context manager: leaving it without an error checks that every announced value was
+    written. The file is byte for byte what np.save writes.
+
+    `length` None: the length is what was appended, known at the end (the header, whose size does not depend on
+    a 1-D array's length below 10**20, is written first with a length of 0 and rewritten when the stream closes).
+    """
+
+    def __init__(self, folder: Path, name: str, dtype: np.dtype, length: int | None = None) -> None:
+        self.path = folder / f"{name}.npy"
+        self.dtype, self.length, self.written = np.dtype(dtype), length, 0
+        self._file = open(self.path, "wb")  # noqa: SIM115 - closed by __exit__
+        self._header_bytes = self._write_header(length or 0)
+
+    def _write_header(self, length: int) -> int:
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (length,)}
+        start = self._file.tell()
+        np.lib.format.write_array_header_1_0(self._file, header)
+        return self._file.tell() - start
+
+    def __enter__(self) -> ArrayStream:
+        return self
+
+    def append(self, values: np.ndarray) -> None:
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        if self.length is not None and self.written + values.size > self.length:
+            raise ValueError(f"{self.path}: more than the {self.length:,} values announced")
+        values.tofile(self._file)  # as np.save writes an array's data
+        self.written += values.size
+
+    def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        if error_type is None and self.length is None:
+            self._file.seek(0)
+            if self._write_header(self.written) != self._header_bytes:  # not below 10**20 values: cannot happen
+                raise ValueError(f"{self.path}: the header of {self.written:,} values does not fit its place")
+            self.length = self.written
+        self._file.close()
+        if error_type is None and self.written != self.length:
+            raise ValueError(f"{self.path}: {self.written:,} values written of the {self.length:,} announced")
 
 
 def write_added_terms(folder: Path, terms: tuple[str, ...]) -> None:
@@ -146,10 +206,10 @@ def read_manifest(folder: Path) -> Manifest:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise IndexFormatError(f"{path} is not valid JSON: {error}") from error
     version = data.get("format_version") if isinstance(data, dict) else None
-    if version != FORMAT_VERSION:
-        raise IndexFormatError(
-            f"{folder} has index format version {version}; this lexir reads version {FORMAT_VERSION}. Rebuild it."
-        )
+    if version not in READABLE_VERSIONS:
+        raise IndexFormatError(f"{folder} has index format version {version!r}; this lexir reads versions "
+                               f"{' and '.join(map(str, READABLE_VERSIONS))}: rebuild it with this lexir, or open it "
+                               "with the lexir that wrote it")
     try:
         manifest = Manifest.from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -239,26 +299,33 @@ def expected_dtypes(manifest: Manifest) -> dict[str, np.dtype]:
     """The dtype of every array (impacts, term and block maxima follow the quantization bits)."""
     impact = np.dtype(manifest.quantization.dtype).newbyteorder("<")
     int32, int64 = np.dtype("<i4"), np.dtype("<i8")
-    return {"offsets": int64, "doc_ids": int32, "impacts": impact, "term_max": impact, "block_offsets": int64,
-            "block_max": impact, "block_last_doc": int32, "doc_freq": int64, "doc_nnz": int32,
-            "text_doc_freq": int64}
+    return {"offsets": int64, "doc_blocks": np.dtype("<u4"), "block_words": int64, "doc_ids": int32, "impacts": impact,
+            "term_max": impact, "block_offsets": int64, "block_max": impact, "block_last_doc": int32, "doc_freq": int64,
+            "doc_nnz": int32, "text_doc_freq": int64}
+
+
+def array_names(manifest: Manifest) -> tuple[str, ...]:
+    """The required arrays of the manifest's format version."""
+    return V1_ARRAY_NAMES if manifest.format_version == 1 else ARRAY_NAMES
 
 
 def read_arrays(folder: Path, manifest: Manifest, mmap: bool = True) -> dict[str, np.ndarray]:
-    """The arrays of ARRAY_NAMES (all required) and of OPTIONAL_ARRAY_NAMES (those the index has), checked
-    against the manifest at the cost of reading their headers and the two offset arrays: each file's size,
-    dtype and shape, offsets from 0 to num_postings and never decreasing, and as many blocks per list as its
-    postings fill (so every position the kernels compute from the offsets lies inside the arrays).
+    """The arrays of the manifest's version (`array_names`, all required) and of OPTIONAL_ARRAY_NAMES (those the
+    index has), checked against the manifest at the cost of reading their headers and the offset arrays: each
+    file's size, dtype and shape, offsets from 0 to num_postings and never decreasing, as many blocks per list
+    as its postings fill, and block words from 0 to the end of doc_blocks.npy (so every position the kernels
+    compute from the offsets lies inside the arrays; codec.py checks each block's own word range).
 
     Raises IndexFormatError naming the first file that fails."""
     check_file_sizes(folder, manifest)
     dtypes = expected_dtypes(manifest)
+    required = array_names(manifest)
     arrays = {}
-    for name in (*ARRAY_NAMES, *OPTIONAL_ARRAY_NAMES):
+    for name in (*required, *OPTIONAL_ARRAY_NAMES):
         path = folder / f"{name}.npy"
         if path.is_file():
             arrays[name] = _load_array(path, dtypes[name], mmap)
-        elif name in ARRAY_NAMES:
+        elif name in required:
             raise IndexFormatError(f"index file {path} is missing; {REBUILD}")
     num_terms, num_postings = manifest.num_terms, manifest.num_postings
     offsets, block_offsets = arrays["offsets"], arrays["block_offsets"]
@@ -279,10 +346,15 @@ def read_arrays(folder: Path, manifest: Manifest, mmap: bool = True) -> dict[str
     if block_offsets[0] != 0 or not np.array_equal(np.diff(block_offsets), blocks):
         raise IndexFormatError(f"index file {folder / 'block_offsets.npy'} is damaged: its blocks do not match the "
                                f"posting lists (blocks of {manifest.block_size}); {REBUILD}")
-    for name in ("block_max", "block_last_doc"):
-        if arrays[name].shape[0] != block_offsets[-1]:
+    num_blocks = int(block_offsets[-1])
+    for name, length in (("block_max", num_blocks), ("block_last_doc", num_blocks), ("block_words", num_blocks + 1)):
+        if name in arrays and arrays[name].shape[0] != length:
             raise IndexFormatError(f"index file {folder / name}.npy holds {arrays[name].shape[0]:,} values for "
-                                   f"{int(block_offsets[-1]):,} blocks; {REBUILD}")
+                                   f"{num_blocks:,} blocks; {REBUILD}")
+    if "block_words" in arrays and (arrays["block_words"][0] != 0 or
+                                    arrays["block_words"][-1] != arrays["doc_blocks"].shape[0] - 1):
+        raise IndexFormatError(f"index file {folder / 'block_words.npy'} is damaged: its word offsets do not run "
+                               f"from 0 to the spare word that ends doc_blocks.npy; {REBUILD}")
     return arrays
 
 

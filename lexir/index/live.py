@@ -46,6 +46,7 @@ from lexir.index.dense import has_dense, read_dense_manifest
 from lexir.index.dense_builder import add_dense, merge_dense
 from lexir.index.docstore import DocStore
 from lexir.index.format import read_manifest
+from lexir.index.postings import invert, quantize_rows
 from lexir.index.reader import InvertedIndex
 
 logger = logging.getLogger(__name__)
@@ -263,9 +264,12 @@ class Snapshot:
 
 def _terms_of_documents(index: InvertedIndex, nums: np.ndarray) -> np.ndarray:
     """How many of the given documents each term's posting list holds (a scan of the postings)."""
-    positions = np.flatnonzero(np.isin(index.doc_ids, nums))
-    terms = np.searchsorted(index.offsets, positions, side="right") - 1
-    return np.bincount(terms, minlength=index.num_terms)
+    counts = np.zeros(index.num_terms, dtype=np.int64)
+    offsets = np.asarray(index.offsets)
+    for first_term, _, docs, _ in index.decoded_pieces():
+        positions = np.flatnonzero(np.isin(docs, nums)) + offsets[first_term]
+        counts += np.bincount(np.searchsorted(offsets, positions, side="right") - 1, minlength=index.num_terms)
+    return counts
 
 
 class _Write:
@@ -602,8 +606,9 @@ def _write_merged(snapshot: Snapshot, names: list[str], target: Path, encoder: S
         index = snapshot.segments[name]
         keep = np.flatnonzero(~snapshot.is_deleted(name, np.arange(index.num_docs)))
         kept.append((index.path, keep))
-        by_term = sp.csc_matrix((index.quantizer.dequantize(np.asarray(index.impacts)), index.doc_ids,
-                                 index.offsets), shape=(index.num_docs, index.num_terms))
+        doc_ids, impacts = index.decoded()
+        by_term = sp.csc_matrix((index.quantizer.dequantize(impacts), doc_ids, index.offsets),
+                                shape=(index.num_docs, index.num_terms))
         kept_rows = by_term.tocsr()[keep]  # columns of the whole live vocabulary (an older segment knows fewer)
         rows.append(sp.csr_matrix((kept_rows.data, kept_rows.indices, kept_rows.indptr),
                                   shape=(len(keep), snapshot.num_terms)))
@@ -634,7 +639,8 @@ def write_segment_folder(base: InvertedIndex, target: Path, documents: list[Docu
         store.close()
     manifest = base.manifest
     # no copy of the encoder state (BM25's vocabulary: megabytes, fsynced on every write): the base's serves
-    write_index_folder(staging / "index", vectors, manifest.quantization, manifest.block_size, encoder, source,
+    postings = invert(quantize_rows(vectors, manifest.quantization))
+    write_index_folder(staging / "index", postings, manifest.quantization, manifest.block_size, encoder, source,
                        store_file, None, lambda: {})
     if dense is not None:
         dense(staging / "index")

@@ -73,17 +73,17 @@ def test_document_ranges_cut_by_postings():
 def test_a_posting_past_the_documents_is_reported_not_exported(bm25_index, tmp_path):
     damaged = tmp_path / "index"
     shutil.copytree(bm25_index, damaged)
-    doc_ids = np.load(damaged / "doc_ids.npy", mmap_mode="r+")
-    doc_ids[0] = 10**6  # opening checks shapes and offsets, not document numbers
-    doc_ids.flush()
-    del doc_ids
+    words = np.load(damaged / "doc_blocks.npy", mmap_mode="r+")
+    words[0] = 0xFFFFFFFF  # 31-bit gaps past the block and every document; opening checks shapes, not contents
+    words.flush()
+    del words
     with pytest.raises(IndexFormatError, match="damaged|disagrees|past num_docs"):
         list(document_rows(InvertedIndex(damaged), max_postings=5))
     assert_one_line_error(lexir("index", "export", damaged, "--format", "jsonvector", "--out", tmp_path / "v.jsonl",
                                 "--quiet", check=False), "rebuild")
     assert not (tmp_path / "v.jsonl").exists()
     assert_one_line_error(lexir("index", "export", damaged, "--format", "ciff", "--out", tmp_path / "v.ciff",
-                                "--quiet", check=False), "outside 0..num_docs-1")
+                                "--quiet", check=False), "doc_blocks.npy", "rebuild")
     assert not (tmp_path / "v.ciff").exists()
     assert_one_line_error(lexir("index", "export", damaged, "--format", "opensearch", "--out", tmp_path / "os",
                                 "--quiet", check=False), "rebuild")

@@ -13,8 +13,10 @@ from lexir.encoders import create_encoder
 from lexir.errors import IndexFormatError, LexirError
 from lexir.index import InvertedIndex, build_index
 from lexir.index.builder import staging_folder
+from lexir.index.codec import decode_terms
 from lexir.index.postings import build_postings
 from lexir.index.quantize import Quantizer
+from lexir.search.algorithms.postings import postings_from_arrays
 from tests.helpers import write_jsonl
 from tests.texts import DOCUMENTS
 
@@ -31,16 +33,19 @@ def test_postings_are_the_quantized_matrix_transposed():
     matrix = sp.random(300, 50, density=0.1, format="csr", dtype=np.float32, random_state=rng)
     quantizer = Quantizer.fit(float(matrix.data.max()))
     arrays = build_postings(matrix, quantizer, block_size=4)
+    doc_ids, ok = decode_terms(postings_from_arrays(arrays, 4, 300), 0, 50)
+    impacts_all = arrays["impacts"]
+    assert ok
     quantized_rows = sp.csr_matrix((quantizer.quantize(matrix.data), matrix.indices, matrix.indptr),
                                    shape=matrix.shape)
     expected = sp.csc_matrix(quantized_rows)
     expected.sort_indices()
     np.testing.assert_array_equal(arrays["offsets"], expected.indptr)
-    np.testing.assert_array_equal(arrays["doc_ids"], expected.indices)
-    np.testing.assert_array_equal(arrays["impacts"], expected.data)
+    np.testing.assert_array_equal(doc_ids, expected.indices)
+    np.testing.assert_array_equal(impacts_all, expected.data)
     for term in range(50):
         start, end = arrays["offsets"][term], arrays["offsets"][term + 1]
-        impacts, docs = arrays["impacts"][start:end], arrays["doc_ids"][start:end]
+        impacts, docs = impacts_all[start:end], doc_ids[start:end]
         assert arrays["term_max"][term] == (impacts.max() if end > start else 0)
         blocks = range(arrays["block_offsets"][term], arrays["block_offsets"][term + 1])
         assert len(blocks) == -(-(end - start) // 4)
@@ -55,7 +60,7 @@ def test_built_index_describes_itself(bm25_index):
     assert manifest.num_docs == len(DOCUMENTS)
     assert manifest.encoder.kind == "bm25"
     assert manifest.quantization.bits == 8
-    assert isinstance(bm25_index.impacts, np.memmap)
+    assert isinstance(bm25_index.doc_blocks, np.memmap) and isinstance(bm25_index.block_words, np.memmap)
     assert bm25_index.docstore.ids(range(3)) == ["d0", "d1", "d2"]
     assert bm25_index.doc_nnz[10] == 2  # empty text: only its title, "empti" and "document"
     assert not staging_folder(bm25_index.path).exists()

@@ -1,13 +1,13 @@
 """The on-disk index format: an index written by an earlier lexir still opens and answers the same, and every file
-of a new index has the dtype, shape and layout docs/architecture.md ("Index directory format (version 1)") gives.
+of a new index has the dtype, shape and layout docs/architecture.md ("Index directory format (version 2)") gives.
 
 tests/fixtures/index-v1/ was written once by tests/fixtures/make_index_v1.py (format version 1: BM25 over five
 documents, a flat MiniLM dense side, a live segment with one added document and a tombstone) and is never
 rewritten; index-v1.expected.json holds what searching it returned then. A change of the format must keep opening
-(or upgrading) it with identical results; a change that writer and reader both follow without a version bump
-fails the layout checks on a freshly built index. The one addition within version 1 is optional and ignored by
-readers that predate it (`Manifest.from_dict` reads only the keys it knows): the `files` records of both
-manifests, checked here against the files themselves.
+(or upgrading) it with identical results: version 2 opens it converted in memory, and `lexir index upgrade`
+converts it in place; both must answer as recorded. A change that writer and reader both follow without a
+version bump fails the layout checks on a freshly built index. The `files` records of both manifests (optional:
+the fixture predates them) are checked against the files themselves.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import lexir, write_jsonl
+from tests.helpers import assert_one_line_error, lexir, write_jsonl
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 V1 = FIXTURES / "index-v1"
 EXPECTED = json.loads((FIXTURES / "index-v1.expected.json").read_text()) if V1.is_dir() else {}
-FORMAT_VERSION = 1  # docs/architecture.md, "Index directory format (version 1)"
+FORMAT_VERSION = 2  # docs/architecture.md, "Index directory format (version 2)"
 MANIFEST_KEYS = {"format_version", "lexir_version", "created_at", "source", "encoder", "num_docs", "num_terms",
                  "num_postings", "quantization", "block_size", "extra"}
 DENSE_MANIFEST_KEYS = {"format_version", "lexir_version", "faiss_version", "created_at", "encoder", "faiss", "metric",
@@ -44,6 +44,37 @@ def v1_index(tmp_path) -> Path:
 
 
 def test_a_version_1_index_opens_and_answers_exactly_as_when_it_was_written(v1_index, minilm):
+    assert_answers_as_recorded(v1_index, format_version=1)
+
+
+def test_an_upgraded_version_1_index_answers_exactly_as_when_it_was_written(v1_index, minilm):
+    """`lexir index upgrade` converts the base and its live segment in place; the index then checks sound (every
+    file against its new record) and answers as recorded, and upgrading again changes nothing."""
+    report = lexir("index", "upgrade", v1_index, "--no-progress").stdout
+    assert "2 part(s) converted to format version 2" in report
+    for folder in (v1_index, v1_index / "segments" / "000001"):
+        check_index_layout(folder)
+        assert not (folder / "doc_ids.npy").exists()
+    assert "sound" in lexir("index", "check", v1_index).stdout
+    assert_answers_as_recorded(v1_index, format_version=2)
+    assert "already format version 2" in lexir("index", "upgrade", v1_index, "--no-progress").stdout
+
+
+def test_a_large_version_1_index_is_refused_with_the_upgrade_command(v1_index, monkeypatch):
+    import lexir.index.reader as reader
+
+    monkeypatch.setattr(reader, "V1_OPEN_POSTINGS", 3)
+    assert_one_line_error(lexir("search", v1_index, "vitamin d", check=False), f"lexir index upgrade {v1_index}")
+
+
+def test_an_unknown_format_version_is_a_clear_error(v1_index):
+    manifest = json.loads((v1_index / "manifest.json").read_text())
+    (v1_index / "manifest.json").write_text(json.dumps({**manifest, "format_version": 3}))
+    for args in (("search", v1_index, "vitamin d"), ("index", "upgrade", v1_index)):
+        assert_one_line_error(lexir(*args, check=False), "format version 3", "versions 1 and 2")
+
+
+def assert_answers_as_recorded(v1_index: Path, format_version: int) -> None:
     from fastapi.testclient import TestClient
 
     from lexir.api.app import create_app
@@ -52,7 +83,8 @@ def test_a_version_1_index_opens_and_answers_exactly_as_when_it_was_written(v1_i
         found = lexir("search", v1_index, query, "--json", "--explain", "-k", "10").json()["hits"]
         assert found == EXPECTED["cli"]["sparse"][query], query
     info = lexir("index", "info", v1_index, "--json").json()
-    for key in ("format_version", "num_docs", "num_terms", "num_postings", "encoder", "quantization", "block_size"):
+    assert info["format_version"] == format_version
+    for key in ("num_docs", "num_terms", "num_postings", "encoder", "quantization", "block_size"):
         assert info[key] == EXPECTED["info"][key], key
     assert {key: info["dense"][key] for key in ("faiss", "dim", "count", "encoder", "docs_fingerprint")} == {
         key: EXPECTED["info"]["dense"][key] for key in ("faiss", "dim", "count", "encoder", "docs_fingerprint")}
@@ -89,11 +121,11 @@ def reciprocal_rank_fusion(query: str) -> list[dict]:
 
 
 def test_the_committed_fixture_is_format_version_1():
-    check_index_layout(V1)
+    check_index_layout(V1, version=1)
     live = json.loads((V1 / "live.json").read_text())
     assert live == {"generation": 2, "segments": ["000001"], "deleted": {"": [2]}}
     for segment in live["segments"]:
-        check_index_layout(V1 / "segments" / segment)
+        check_index_layout(V1 / "segments" / segment, version=1)
     check_dense_layout(V1)
 
 
@@ -136,11 +168,13 @@ def load_array(folder: Path, name: str) -> np.ndarray:
     return array
 
 
-def check_index_layout(folder: Path, own_state: bool = True) -> dict[str, np.ndarray]:
-    """docs/architecture.md's table, file by file, with the relations between the arrays. Live segments written
-    since lexir stopped copying the encoder state into them (`own_state=False`) use the base's."""
+def check_index_layout(folder: Path, version: int = FORMAT_VERSION, own_state: bool = True) -> dict[str, np.ndarray]:
+    """docs/architecture.md's table, file by file, with the relations between the arrays; version 2's packed
+    document numbers are decoded by the codec's rules written out here (a 5-bit gap width, then the gaps, each
+    block padded to a 32-bit word, one spare word at the end). Live segments written since lexir stopped copying
+    the encoder state into them (`own_state=False`) use the base's."""
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert set(manifest) - {RECORDS} == MANIFEST_KEYS and manifest["format_version"] == FORMAT_VERSION
+    assert set(manifest) - {RECORDS} == MANIFEST_KEYS and manifest["format_version"] == version
     if RECORDS in manifest:  # every file of the folder as written (live files, segments and dense/ came later)
         later = {"live.json", ".write.lock", "segments", "dense"}
         written = {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()
@@ -149,13 +183,15 @@ def check_index_layout(folder: Path, own_state: bool = True) -> dict[str, np.nda
         check_records(folder, manifest[RECORDS])
     bits, block_size = manifest["quantization"]["bits"], manifest["block_size"]
     impact = np.dtype(np.uint8 if bits == 8 else np.uint16).newbyteorder("<")
-    types = {"offsets": "<i8", "doc_ids": "<i4", "impacts": impact, "term_max": impact, "block_offsets": "<i8",
-             "block_max": impact, "block_last_doc": "<i4", "doc_freq": "<i8", "doc_nnz": "<i4"}
+    types = {"offsets": "<i8", "impacts": impact, "term_max": impact, "block_offsets": "<i8", "block_max": impact,
+             "block_last_doc": "<i4", "doc_freq": "<i8", "doc_nnz": "<i4",
+             **({"doc_ids": "<i4"} if version == 1 else {"doc_blocks": "<u4", "block_words": "<i8"})}
     arrays = {name: load_array(folder, name) for name in types}
     for name, dtype in types.items():
         assert arrays[name].dtype == np.dtype(dtype), (name, arrays[name].dtype)
     num_terms, num_docs, num_postings = manifest["num_terms"], manifest["num_docs"], manifest["num_postings"]
-    offsets, doc_ids, impacts = arrays["offsets"], arrays["doc_ids"], arrays["impacts"]
+    offsets, impacts = arrays["offsets"], arrays["impacts"]
+    doc_ids = arrays["doc_ids"] if version == 1 else unpack_by_hand(arrays, block_size)
     assert offsets.shape == (num_terms + 1,) and offsets[0] == 0 and offsets[-1] == num_postings
     assert (np.diff(offsets) >= 0).all()
     assert doc_ids.shape == impacts.shape == (num_postings,) and (impacts > 0).all()
@@ -191,6 +227,33 @@ def check_index_layout(folder: Path, own_state: bool = True) -> dict[str, np.nda
     elif not own_state:
         assert not (folder / "encoder").exists()
     return arrays
+
+
+def unpack_by_hand(arrays: dict[str, np.ndarray], block_size: int) -> np.ndarray:
+    """Every document number of a version-2 folder, read bit by bit in Python (independent of codec.py)."""
+    words, block_words, offsets = arrays["doc_blocks"], arrays["block_words"], arrays["offsets"]
+    assert block_words[0] == 0 and block_words[-1] == len(words) - 1 and words[-1] == 0  # the spare word
+    bits = "".join(format(int(word), "032b")[::-1] for word in words)  # little-endian bit order
+    doc_ids = []
+    for term in range(len(offsets) - 1):
+        previous = -1
+        for block in range(arrays["block_offsets"][term], arrays["block_offsets"][term + 1]):
+            count = min(block_size, offsets[term + 1] - offsets[term] - (block - arrays["block_offsets"][term])
+                        * block_size)
+            at = int(block_words[block]) * 32
+
+            def take(width: int) -> int:
+                nonlocal at
+                value = int(bits[at:at + width][::-1] or "0", 2)
+                at += width
+                return value
+
+            gap_bits = take(5)
+            for _ in range(count):
+                previous += take(gap_bits) + 1
+                doc_ids.append(previous)
+            assert (int(block_words[block + 1]) * 32 - at) in range(32)  # padded to the next word
+    return np.array(doc_ids, dtype=np.int32)
 
 
 def check_dense_layout(folder: Path) -> None:

@@ -77,7 +77,7 @@ def test_a_sound_index_passes_every_check(index):
     assert "sound" in report.stdout and "match their checksums" in report.stdout and "absent" not in report.stdout
     assert "structure sound" in lexir("index", "check", index, "--quick").stdout
     manifest = json.loads((index / "manifest.json").read_text())
-    assert set(manifest["files"]) >= {"doc_ids.npy", "docs.sqlite", "encoder/bm25.json"}
+    assert set(manifest["files"]) >= {"doc_blocks.npy", "block_words.npy", "docs.sqlite", "encoder/bm25.json"}
 
 
 def test_an_index_without_checksums_is_checked_without_them(index):
@@ -89,31 +89,39 @@ def test_an_index_without_checksums_is_checked_without_them(index):
 
 
 @pytest.mark.parametrize("algorithm", ["exhaustive", "auto", "maxscore", "block_max_maxscore"])
-def test_document_numbers_out_of_range_are_an_error_not_a_segfault(index, algorithm):
-    """Item 3: out-of-range doc ids made `lexir search` (exhaustive, auto) die with a segfault."""
-    rewrite_array(index / "doc_ids.npy", lambda ids: ids.__setitem__(slice(None), 10**9))
+def test_damaged_packed_postings_are_an_error_not_a_segfault(index, algorithm):
+    """Item 3: out-of-range doc ids made `lexir search` (exhaustive, auto) die with a segfault; in format version 2
+    every bit of doc_blocks.npy set means 31-bit gaps that run past every block and every document number."""
+    rewrite_array(index / "doc_blocks.npy", lambda words: words.__setitem__(slice(None), 0xFFFFFFFF))
     edit_manifest(index, files=None)  # as in an index without checksums: only the kernels can notice
-    assert_one_line_error(run("search", index, "vitamin d", "--algorithm", algorithm), "doc_ids.npy", "damaged")
-    assert_one_line_error(lexir("index", "check", index, check=False), str(index / "doc_ids.npy"))
+    assert_one_line_error(run("search", index, "vitamin d", "--algorithm", algorithm), "doc_blocks.npy", "damaged")
+    assert_one_line_error(lexir("index", "check", index, check=False), str(index / "doc_blocks.npy"))
 
 
-def test_negative_and_unordered_document_numbers_are_an_error_in_every_kernel(index):
+def test_damaged_blocks_are_an_error_in_every_kernel(index):
+    """Random, zeroed, reversed packed words, and block word offsets or last documents out of place: each kernel,
+    one query and a batch, either reports doc_blocks.npy damaged or returns documents that exist."""
     from lexir.index import InvertedIndex
 
     queries = InvertedIndex(index).load_encoder().encode_queries(["vitamin d and blood pressure", "heat transfer"])
     rng = np.random.default_rng(3)
-    damages = [lambda ids: ids.__setitem__(slice(None), -5),
-               lambda ids: ids.__setitem__(slice(None), ids[::-1].copy()),
-               lambda ids: ids.__setitem__(slice(None), rng.integers(-2**31, 2**31 - 1, ids.size, dtype=np.int32))]
-    for damage in damages:
-        shutil.copy(index / "doc_ids.npy", index / "doc_ids.saved")
-        rewrite_array(index / "doc_ids.npy", damage)
+    damages = [("doc_blocks.npy", lambda words: words.__setitem__(slice(None), 0)),
+               ("doc_blocks.npy", lambda words: words.__setitem__(slice(None), words[::-1].copy())),
+               ("doc_blocks.npy", lambda words: words.__setitem__(
+                   slice(None), rng.integers(0, 2**32, words.size, dtype=np.uint32))),
+               ("block_words.npy", lambda starts: starts.__setitem__(slice(1, -1), rng.integers(
+                   -2**40, 2**40, starts.size - 2))),
+               ("block_last_doc.npy", lambda last: last.__setitem__(slice(None), -5)),
+               ("block_last_doc.npy", lambda last: last.__setitem__(slice(None), last[::-1].copy()))]
+    for name, damage in damages:
+        shutil.copy(index / name, index / "saved.npy")
+        rewrite_array(index / name, damage)
         search_every_way(InvertedIndex(index), queries)
-        shutil.move(index / "doc_ids.saved", index / "doc_ids.npy")
+        shutil.move(index / "saved.npy", index / name)
 
 
 def search_every_way(opened, queries) -> None:
-    """Every kernel, one query and a batch: an IndexFormatError naming doc_ids.npy, or hits that exist."""
+    """Every kernel, one query and a batch: an IndexFormatError naming doc_blocks.npy, or hits that exist."""
     from lexir.search import SearchOptions
     from lexir.search.segment import SegmentSearcher
 
@@ -124,7 +132,7 @@ def search_every_way(opened, queries) -> None:
             try:
                 ranked = searcher.rank(queries, 5, options) if batch else [searcher.rank_one(queries[0], 5, options)]
             except IndexFormatError as error:
-                assert "doc_ids.npy" in str(error)
+                assert "doc_blocks.npy" in str(error)
                 continue
             for one in ranked:  # undetected damage (numbers in range, lists out of order): no crash, real numbers
                 assert ((one.nums >= 0) & (one.nums < opened.num_docs)).all()
@@ -132,21 +140,16 @@ def search_every_way(opened, queries) -> None:
 
 def test_damaged_block_last_documents_never_lead_a_kernel_out_of_its_lists(index):
     from lexir.index import InvertedIndex
-    from lexir.search import SearchOptions
-    from lexir.search.segment import SegmentSearcher
 
     rewrite_array(index / "block_last_doc.npy", lambda last: last.__setitem__(slice(None), 2**31 - 1))
     rewrite_array(index / "block_max.npy", lambda top: top.__setitem__(slice(None), 255))
     opened = InvertedIndex(index)
-    searcher = SegmentSearcher(opened)
-    vector = opened.load_encoder().encode_queries(["vitamin d and blood pressure"])
-    for algorithm in ("maxscore", "block_max_maxscore"):
-        searcher.rank_one(vector, 5, SearchOptions(algorithm=algorithm))
+    search_every_way(opened, opened.load_encoder().encode_queries(["vitamin d and blood pressure"]))
     assert_one_line_error(lexir("index", "check", index, check=False), "block_last_doc.npy")
 
 
 @pytest.mark.parametrize("recorded", [True, False], ids=["with-checksums", "without-checksums"])
-@pytest.mark.parametrize("name", ["doc_ids.npy", "offsets.npy", "impacts.npy", "block_max.npy", "doc_nnz.npy"])
+@pytest.mark.parametrize("name", ["doc_blocks.npy", "block_words.npy", "offsets.npy", "block_max.npy", "doc_nnz.npy"])
 def test_a_truncated_array_is_named_by_info_search_and_check(index, name, recorded):
     """Item 3: truncated .npy files gave raw tracebacks."""
     if not recorded:
@@ -159,9 +162,9 @@ def test_a_truncated_array_is_named_by_info_search_and_check(index, name, record
 
 
 def test_an_array_cut_inside_its_header_is_named(index):
-    truncate(index / "impacts.npy", keep=20)
+    truncate(index / "doc_blocks.npy", keep=20)
     edit_manifest(index, files=None)
-    assert_one_line_error(lexir("index", "info", index, check=False), str(index / "impacts.npy"))
+    assert_one_line_error(lexir("index", "info", index, check=False), str(index / "doc_blocks.npy"))
 
 
 @pytest.mark.parametrize("recorded", [True, False], ids=["with-checksums", "without-checksums"])
@@ -180,7 +183,7 @@ def test_a_truncated_document_store_is_named_and_info_fails(index, recorded):
     ({"num_docs": 7}, "doc_nnz.npy"),
     ({"num_docs": -1}, "num_docs"),
     ({"num_terms": 3}, "offsets.npy"),
-    ({"num_postings": 10}, "doc_ids.npy"),
+    ({"num_postings": 10}, "impacts.npy"),
     ({"scale": -0.5}, "scale"),
     ({"scale": float("nan")}, "scale"),
     ({"bits": 12}, "bits"),
@@ -194,7 +197,7 @@ def test_a_manifest_with_wrong_numbers_is_refused(index, changes, named):
         assert_one_line_error(lexir(*args, check=False), named)
 
 
-@pytest.mark.parametrize("name", ["impacts.npy", "docs.sqlite", "encoder/bm25.json", "term_max.npy"])
+@pytest.mark.parametrize("name", ["doc_blocks.npy", "docs.sqlite", "encoder/bm25.json", "term_max.npy"])
 def test_flipped_bytes_are_found_by_their_checksum(index, name):
     """Same size, other bytes: opening cannot tell (it reads no contents); `lexir index check` does."""
     flip_byte(index / name, position=-3 if name == "encoder/bm25.json" else -1)
@@ -209,10 +212,10 @@ def test_a_live_segment_and_a_dense_side_are_checked_too(index, tmp_path):
     LiveIndex(index).add([Document("x1", "Extra", "vitamin d in winter")])
     segment = next((index / "segments").iterdir())
     assert "segment" in lexir("index", "check", index).stdout
-    flip_byte(segment / "doc_ids.npy")
-    assert_one_line_error(lexir("index", "check", index, check=False), str(segment / "doc_ids.npy"))
-    truncate(segment / "doc_ids.npy")
-    assert_one_line_error(lexir("search", index, "vitamin d", check=False), str(segment / "doc_ids.npy"))
+    flip_byte(segment / "doc_blocks.npy", position=-5)  # the last block's last word (the spare word follows)
+    assert_one_line_error(lexir("index", "check", index, check=False), str(segment / "doc_blocks.npy"))
+    truncate(segment / "doc_blocks.npy")
+    assert_one_line_error(lexir("search", index, "vitamin d", check=False), str(segment / "doc_blocks.npy"))
 
 
 def test_a_truncated_faiss_file_is_named(tmp_path):
@@ -226,14 +229,14 @@ def test_a_truncated_faiss_file_is_named(tmp_path):
 
 def test_serve_refuses_a_damaged_index_before_it_starts(index):
     """Item 3: the server started on a damaged index and crashed on the first query."""
-    truncate(index / "doc_ids.npy")
-    assert_one_line_error(run("serve", index, "--port", "0"), str(index / "doc_ids.npy"))
+    truncate(index / "doc_blocks.npy")
+    assert_one_line_error(run("serve", index, "--port", "0"), str(index / "doc_blocks.npy"))
 
 
 def test_eval_names_the_damaged_file(tmp_path):
     folder = write_beir_folder(tmp_path / "beir", {"test": {"q1": ("vitamin d", {"d0": 1})}})
     index = tmp_path / "index"
     lexir("index", "build", folder, "--encoder", "bm25", "--out", index, "--quiet")
-    truncate(index / "impacts.npy")
+    truncate(index / "doc_blocks.npy")
     assert_one_line_error(lexir("eval", folder, "--index", index, "--no-progress", check=False),
-                          str(index / "impacts.npy"))
+                          str(index / "doc_blocks.npy"))

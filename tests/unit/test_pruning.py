@@ -85,8 +85,8 @@ def test_random_collections_and_queries_match_exhaustive(seed):
 def test_16_bit_impacts_in_read_only_memory_maps_match_exhaustive(tmp_path):
     rng = np.random.default_rng(21)
     postings = Postings(random_documents(rng, 700, 60, 0.1, levels=60_000), block_size=16, bits=16, folder=tmp_path)
-    assert postings.arrays.impacts.dtype == np.uint16 and postings.arrays.impacts.max() > 255
-    assert not postings.arrays.doc_ids.flags.writeable
+    assert postings.arrays.block_max.dtype == np.uint16 and postings.arrays.block_max.max() > 255
+    assert not postings.arrays.doc_blocks.flags.writeable
     for _ in range(6):
         n = int(rng.integers(1, 20))
         terms, weights = prepared(rng.choice(60, size=n, replace=False), rng.random(n) * 3, impact_bits=16)

@@ -20,7 +20,20 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lexir.search.algorithms.cursors import open_cursors, scan_to, skip_blocks
+from lexir.search.algorithms.cursors import (
+    BLOCK,
+    BLOCK_END,
+    DOC,
+    END,
+    FIRST,
+    LOADED,
+    POS,
+    next_block,
+    open_cursors,
+    scoring_terms,
+    seek,
+    skip_blocks,
+)
 from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted
 from lexir.search.algorithms.postings import PostingArrays, corrupt_result
 
@@ -32,12 +45,14 @@ _CHUNK = 64  # accumulator slots per "touched" flag: candidates are found withou
 def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int,
                              heap_factor: float, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Top k (doc numbers, float64 scores in impact units) of one query by windowed block-max MaxScore."""
-    doc_ids, impacts, block_max = postings.doc_ids, postings.impacts, postings.block_max
+    packed, block_words, block_max = postings.doc_blocks, postings.block_words, postings.block_max
     block_last_doc, block_size, num_docs = postings.block_last_doc, postings.block_size, postings.num_docs
-    _, weight, start, end, block_start, block_end = open_cursors(postings, terms, weights)
+    impacts = postings.impacts
+    term, weight = scoring_terms(postings, terms, weights)
+    state, docs, ok = open_cursors(postings, term)
+    if not ok:
+        return corrupt_result()
     n = weight.shape[0]
-    pos = start.copy()
-    block = block_start.copy()
     window_bound = np.zeros(n, dtype=np.float64)
     prefix_bound = np.zeros(n, dtype=np.float64)
     accumulator = np.zeros(window, dtype=np.float64)
@@ -52,24 +67,20 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
         # Move every cursor to its first document >= low; the next window starts at the smallest.
         next_doc = num_docs
         for i in range(n):
-            block[i] = skip_blocks(block_last_doc, block[i], block_end[i], low)
-            pos[i] = scan_to(doc_ids, pos[i], end[i], start[i], block_start[i], block[i], block_end[i],
-                             block_size, low)
-            if pos[i] < end[i] and doc_ids[pos[i]] < next_doc:
-                next_doc = doc_ids[pos[i]]
+            if state[i, DOC] < low and not seek(packed, block_words, block_last_doc, num_docs, block_size,
+                                                state, docs, i, low):
+                return corrupt_result()
+            next_doc = min(next_doc, state[i, DOC])
         if next_doc >= num_docs:
-            for i in range(n):  # every cursor is at its end, unless doc_ids holds a number >= num_docs
-                if pos[i] < end[i]:
-                    return corrupt_result()
             break
         low = next_doc
         high = min(low + window, num_docs)
         total = 0.0
         for i in range(n):
             largest = 0
-            b = block[i]
-            if pos[i] < end[i] and doc_ids[pos[i]] < high:
-                while b < block_end[i]:
+            if state[i, DOC] < high:
+                b = state[i, LOADED]  # the block of the cursor's posting, the first with a document >= low
+                while b < state[i, BLOCK_END]:
                     if block_max[b] > largest:
                         largest = block_max[b]
                     if block_last_doc[b] >= high - 1:
@@ -89,19 +100,29 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
         while first_essential < n and heap_factor * prefix_bound[first_essential] <= threshold:
             first_essential += 1
 
-        for r in range(first_essential, n):
+        for r in range(first_essential, n):  # essential lists, a decoded block at a time
             i = order[r]
-            p, stop, w = pos[i], end[i], weight[i]
-            while p < stop:
-                doc = doc_ids[p]
-                if doc >= high:
-                    break
-                if doc < low:  # lists ascend, and the cursor is at or after low: a damaged doc_ids
+            w = weight[i]
+            while state[i, DOC] < high:
+                first = state[i, FIRST]
+                count = min(block_size, state[i, END] - first)
+                row = docs[i]
+                j = state[i, POS] - first
+                while j < count:
+                    doc = row[j]
+                    if doc >= high:
+                        break
+                    accumulator[doc - low] += w * impacts[first + j]
+                    touched[(doc - low) // _CHUNK] = True
+                    j += 1
+                state[i, POS] = first + j
+                if j < count:
+                    state[i, DOC] = row[j]
+                elif first + j >= state[i, END]:
+                    state[i, DOC] = num_docs
+                elif not next_block(packed, block_words, block_last_doc, num_docs, block_size, state, docs,
+                                    i):
                     return corrupt_result()
-                accumulator[doc - low] += w * impacts[p]
-                touched[(doc - low) // _CHUNK] = True
-                p += 1
-            pos[i] = p
 
         for chunk in range((high - low + _CHUNK - 1) // _CHUNK):
             if not touched[chunk]:
@@ -119,18 +140,31 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
                         competitive = False
                         break
                     i = order[r]
-                    b = skip_blocks(block_last_doc, block[i], block_end[i], doc)
-                    block[i] = b
-                    if b == block_end[i]:
+                    if state[i, DOC] >= doc:
+                        b = state[i, LOADED]  # already at or past doc: the block that would hold it
+                    else:
+                        b = skip_blocks(block_last_doc, max(state[i, BLOCK], state[i, LOADED]), state[i, BLOCK_END],
+                                        doc)
+                        state[i, BLOCK] = b
+                    if b == state[i, BLOCK_END]:
                         continue
                     rest = prefix_bound[r - 1] if r > 0 else 0.0
                     if heap_factor * (score + weight[i] * block_max[b] + rest) <= threshold:
                         competitive = False
                         break
-                    p = scan_to(doc_ids, pos[i], end[i], start[i], block_start[i], b, block_end[i], block_size, doc)
-                    pos[i] = p
-                    if p < end[i] and doc_ids[p] == doc:
-                        score += weight[i] * impacts[p]
+                    if state[i, DOC] < doc:  # probe for doc: in the decoded block, or seek a later one
+                        first = state[i, FIRST]
+                        if b == state[i, LOADED]:
+                            j = state[i, POS] - first
+                            while docs[i, j] < doc:
+                                j += 1
+                            state[i, POS] = first + j
+                            state[i, DOC] = docs[i, j]
+                        elif not seek(packed, block_words, block_last_doc, num_docs, block_size, state,
+                                      docs, i, doc):
+                            return corrupt_result()
+                    if state[i, DOC] == doc:
+                        score += weight[i] * impacts[state[i, POS]]
                 if competitive and score > threshold:
                     size = heap_push(heap_scores, heap_docs, size, score, doc)
                     if size == k:

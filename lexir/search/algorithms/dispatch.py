@@ -67,7 +67,7 @@ def top_k_one(postings: PostingArrays, queries: KernelQueries, algorithm: str, k
               folder: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top k of the first query in the calling thread: (doc numbers, float64 scores in impact units).
 
-    `folder`, the index directory, is named by the error a damaged doc_ids.npy raises."""
+    `folder`, the index directory, is named by the error a damaged doc_blocks.npy raises."""
     _check_terms(postings, queries, folder)
     span = slice(queries.offsets[0], queries.offsets[1])
     docs, scores = top_k(ALGORITHMS[algorithm], postings, queries.terms[span], queries.weights[span], k,
@@ -97,10 +97,11 @@ def _check_terms(postings: PostingArrays, queries: KernelQueries, folder: Path |
 
 
 def _damaged(postings: PostingArrays, folder: Path | None) -> IndexFormatError:
-    """A kernel met a document number outside 0..num_docs-1 (see postings.py)."""
-    path = folder / "doc_ids.npy" if folder is not None else "doc_ids.npy"
-    return IndexFormatError(f"index file {path} is damaged: it holds document numbers outside "
-                            f"0..{postings.num_docs - 1:,}; {REBUILD}")
+    """A kernel met a block that fails its checks (see postings.py)."""
+    path = folder / "doc_blocks.npy" if folder is not None else "doc_blocks.npy"
+    return IndexFormatError(f"index file {path} is damaged: a block does not decode to document numbers within "
+                            f"0..{postings.num_docs - 1:,} that end where block_last_doc.npy says, with the maximum "
+                            f"block_max.npy records; {REBUILD}")
 
 
 @njit(cache=CACHE, nogil=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from lexir.index.codec import block_span, decode_docs
 from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted, sift_down, worse
 from lexir.search.algorithms.postings import PostingArrays, corrupt_result, query_postings
 
@@ -27,26 +28,32 @@ def exhaustive_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.nda
     over the score array (no per-posting bookkeeping, about twice as fast); else from a list of the
     documents touched.
     """
-    offsets, doc_ids, impacts, num_docs = postings.offsets, postings.doc_ids, postings.impacts, postings.num_docs
-    length = query_postings(offsets, terms)
+    num_docs = postings.num_docs
+    length = query_postings(postings.offsets, terms)
     if length * SCAN_RATIO >= num_docs:
         return _exhaustive_scan(postings, terms, weights, k)
     scores = np.zeros(num_docs, dtype=np.float64)
     touched = np.zeros(num_docs, dtype=np.bool_)
     candidates = np.empty(length, dtype=np.int32)
+    offsets, block_offsets, packed = postings.offsets, postings.block_offsets, postings.doc_blocks
+    block_words, block_last_doc, impacts = postings.block_words, postings.block_last_doc, postings.impacts
+    docs = np.empty(postings.block_size, dtype=np.int32)
     count = 0
     for q in range(terms.shape[0]):
         term = terms[q]
         weight = np.float64(weights[q])
-        for p in range(offsets[term], offsets[term + 1]):
-            doc = doc_ids[p]
-            if doc < 0 or doc >= num_docs:
+        for block in range(block_offsets[term], block_offsets[term + 1]):
+            first, size, previous = block_span(postings.block_size, block_last_doc, offsets[term], offsets[term + 1],
+                                               block_offsets[term], block)
+            if not decode_docs(packed, block_words, block_last_doc, num_docs, block, size, previous, docs):
                 return corrupt_result()
-            scores[doc] += weight * impacts[p]
-            if not touched[doc]:
-                touched[doc] = True
-                candidates[count] = doc
-                count += 1
+            for j in range(size):
+                doc = docs[j]
+                scores[doc] += weight * impacts[first + j]
+                if not touched[doc]:
+                    touched[doc] = True
+                    candidates[count] = doc
+                    count += 1
     return _top_k_of(candidates[:count], scores, k)
 
 
@@ -76,16 +83,21 @@ def _exhaustive_scan(postings: PostingArrays, terms: np.ndarray, weights: np.nda
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Exhaustive scoring, then the k best in one pass over all scores (documents in increasing number, so
     a score equal to the threshold never displaces the lower number already kept)."""
-    offsets, doc_ids, impacts, num_docs = postings.offsets, postings.doc_ids, postings.impacts, postings.num_docs
+    num_docs = postings.num_docs
     scores = np.zeros(num_docs, dtype=np.float64)
+    offsets, block_offsets, packed = postings.offsets, postings.block_offsets, postings.doc_blocks
+    block_words, block_last_doc, impacts = postings.block_words, postings.block_last_doc, postings.impacts
+    docs = np.empty(postings.block_size, dtype=np.int32)
     for q in range(terms.shape[0]):
         term = terms[q]
         weight = np.float64(weights[q])
-        for p in range(offsets[term], offsets[term + 1]):
-            doc = doc_ids[p]
-            if doc < 0 or doc >= num_docs:
+        for block in range(block_offsets[term], block_offsets[term + 1]):
+            first, size, previous = block_span(postings.block_size, block_last_doc, offsets[term], offsets[term + 1],
+                                               block_offsets[term], block)
+            if not decode_docs(packed, block_words, block_last_doc, num_docs, block, size, previous, docs):
                 return corrupt_result()
-            scores[doc] += weight * impacts[p]
+            for j in range(size):
+                scores[docs[j]] += weight * impacts[first + j]
     heap_scores = np.empty(k, dtype=np.float64)
     heap_docs = np.empty(k, dtype=np.int32)
     size = 0

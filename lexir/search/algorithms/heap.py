@@ -7,12 +7,10 @@ every algorithm that offers the same scored documents keeps exactly the same k, 
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from numba import njit
 
-CACHE = os.environ.get("LEXIR_NUMBA_CACHE", "1") != "0"
+from lexir.jit import CACHE
 
 
 @njit(cache=CACHE, nogil=True, inline="always")

@@ -16,7 +16,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lexir.search.algorithms.cursors import open_cursors, scan_to, skip_blocks
+from lexir.search.algorithms.cursors import (
+    DOC,
+    END,
+    FIRST,
+    POS,
+    next_block,
+    open_cursors,
+    scoring_terms,
+    seek,
+)
 from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted
 from lexir.search.algorithms.postings import PostingArrays, corrupt_result
 
@@ -25,19 +34,19 @@ from lexir.search.algorithms.postings import PostingArrays, corrupt_result
 def maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int, heap_factor: float
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Top k (doc numbers, float64 scores in impact units) of one query by MaxScore."""
-    doc_ids, impacts, term_max = postings.doc_ids, postings.impacts, postings.term_max
+    packed, block_words, impacts = postings.doc_blocks, postings.block_words, postings.impacts
     block_last_doc, block_size, num_docs = postings.block_last_doc, postings.block_size, postings.num_docs
-    term, weight, start, end, block_start, block_end = open_cursors(postings, terms, weights)
+    term, weight = scoring_terms(postings, terms, weights)
     n = term.shape[0]
     bound = np.empty(n, dtype=np.float64)
     for i in range(n):
-        bound[i] = weight[i] * term_max[term[i]]
+        bound[i] = weight[i] * postings.term_max[term[i]]
     order = np.argsort(bound, kind="mergesort")
-    weight, start, end = weight[order], start[order], end[order]
-    block_start, block_end = block_start[order], block_end[order]
     prefix_bound = np.cumsum(bound[order])
-    pos = start.copy()
-    block = block_start.copy()
+    weight = weight[order]
+    state, docs, ok = open_cursors(postings, term[order])
+    if not ok:
+        return corrupt_result()
 
     heap_scores = np.empty(k, dtype=np.float64)
     heap_docs = np.empty(k, dtype=np.int32)
@@ -46,28 +55,42 @@ def maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarr
     first_essential = 0
     doc = num_docs
     for i in range(n):
-        doc = min(doc, doc_ids[pos[i]])
+        doc = min(doc, state[i, DOC])
     while doc < num_docs:
         score = 0.0
         next_doc = num_docs
         for i in range(first_essential, n):
-            p = pos[i]
-            if p < end[i] and doc_ids[p] == doc:
-                score += weight[i] * impacts[p]
-                p += 1
-                pos[i] = p
-            if p < end[i] and doc_ids[p] < next_doc:
-                next_doc = doc_ids[p]
+            if state[i, DOC] == doc:  # score the posting, move to the next (see cursors.py)
+                j = state[i, POS] - state[i, FIRST]
+                score += weight[i] * impacts[state[i, POS]]
+                state[i, POS] += 1
+                if state[i, POS] >= state[i, END]:
+                    state[i, DOC] = num_docs
+                elif j + 1 < block_size:
+                    state[i, DOC] = docs[i, j + 1]
+                elif not next_block(packed, block_words, block_last_doc, num_docs, block_size, state,
+                                    docs, i):
+                    return corrupt_result()
+            if state[i, DOC] < next_doc:
+                next_doc = state[i, DOC]
         competitive = True
         for i in range(first_essential - 1, -1, -1):
             if heap_factor * (score + prefix_bound[i]) <= threshold:
                 competitive = False
                 break
-            block[i] = skip_blocks(block_last_doc, block[i], block_end[i], doc)
-            pos[i] = scan_to(doc_ids, pos[i], end[i], start[i], block_start[i], block[i], block_end[i], block_size,
-                             doc)
-            if pos[i] < end[i] and doc_ids[pos[i]] == doc:
-                score += weight[i] * impacts[pos[i]]
+            if state[i, DOC] < doc:  # probe for doc: in the decoded block, or seek a later one
+                first = state[i, FIRST]
+                if docs[i, min(block_size, state[i, END] - first) - 1] >= doc:
+                    j = state[i, POS] - first
+                    while docs[i, j] < doc:
+                        j += 1
+                    state[i, POS] = first + j
+                    state[i, DOC] = docs[i, j]
+                elif not seek(packed, block_words, block_last_doc, num_docs, block_size, state, docs, i,
+                              doc):
+                    return corrupt_result()
+            if state[i, DOC] == doc:
+                score += weight[i] * impacts[state[i, POS]]
         if competitive and score > threshold:
             size = heap_push(heap_scores, heap_docs, size, score, doc)
             if size == k:
@@ -75,7 +98,4 @@ def maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.ndarr
                 while first_essential < n and heap_factor * prefix_bound[first_essential] <= threshold:
                     first_essential += 1
         doc = next_doc
-    for i in range(first_essential, n):  # ascending lists of numbers below num_docs end with every essential
-        if pos[i] < end[i]:               # cursor at its end; one stopped short at a number >= num_docs
-            return corrupt_result()
     return heap_sorted(heap_scores, heap_docs, size)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from lexir.index.codec import decode_terms
 from lexir.search.algorithms.postings import PostingArrays
 
 
 def exhaustive_top_k_reference(postings: PostingArrays, terms: np.ndarray, weights: np.ndarray, k: int
                                ) -> tuple[np.ndarray, np.ndarray]:
     """Every matching document scored in float64 (exact for grid weights, see exact.py), top k."""
-    offsets, doc_ids, impacts = postings.offsets, postings.doc_ids, postings.impacts
+    doc_ids, ok = decode_terms(postings, 0, postings.offsets.shape[0] - 1)
+    impacts = postings.impacts
+    if not ok:
+        raise ValueError("a block of the postings fails its checks")
+    offsets = postings.offsets
     scores = np.zeros(postings.num_docs, dtype=np.float64)
     matched = np.zeros(postings.num_docs, dtype=bool)
     for term, weight in zip(terms, weights):
