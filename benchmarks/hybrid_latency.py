@@ -1,4 +1,6 @@
-"""Per-query latency of sparse, dense and hybrid search on one index with a dense side, measured interleaved.
+"""Per-query latency of sparse, dense and hybrid search on one index with a dense side, measured interleaved,
+alone and with each pseudo-relevance feedback stage (RM3 or Rocchio on the sparse side, Rocchio on the dense
+side) and the offline-best preset.
 
     .venv/bin/python benchmarks/hybrid_latency.py INDEX DATASET [K] [QUERIES]
     .venv/bin/python benchmarks/hybrid_latency.py /tmp/hyb/nfcorpus-splade-tiny-minilm beir/nfcorpus/test 10 200
@@ -17,7 +19,9 @@ import time
 import numpy as np
 
 from lexir.eval import load_dataset
+from lexir.presets import load_preset
 from lexir.search import SearchOptions, open_search
+from lexir.search.feedback import DENSE_FEEDBACK, Feedback
 from lexir.search.fusion import Fusion
 
 
@@ -31,6 +35,17 @@ def main(index: str, dataset: str, k: int = 10, count: int = 200) -> None:
         "hybrid rrf": hybrid.using(SearchOptions(mode="hybrid", fusion=Fusion("rrf"))),
         "hybrid convex": hybrid.using(SearchOptions(mode="hybrid", fusion=Fusion("convex", (0.45, 0.55)))),
     }
+    sparse_prf = "rm3" if sparse.spec.kind == "bm25" else "rocchio"
+    with_prf = {
+        f"sparse + {sparse_prf}": SearchOptions(prf=Feedback(sparse_prf)),
+        "dense + rocchio": SearchOptions(mode="dense", dense_prf=DENSE_FEEDBACK),
+        f"hybrid rrf + {sparse_prf}": SearchOptions(mode="hybrid", prf=Feedback(sparse_prf)),
+    }
+    if load_preset("offline-best").sparse == sparse.spec.name:
+        with_prf["preset offline-best"] = load_preset("offline-best").options
+    for name, options in with_prf.items():
+        modes[name] = open_search(index, options, encoder=sparse.encoder if options.mode != "dense" else None,
+                                  dense_encoder=dense.encoder if options.mode != "sparse" else None)
     for searcher in modes.values():
         searcher.warm_up()
         searcher.rank_one(texts[0], k)

@@ -81,6 +81,8 @@ def index_build(
                                                    "sentence-embedding hub id or folder)")] = None,
     dense_index: Annotated[str | None, typer.Option(help=f"FAISS type of the dense side: {DENSE_INDEX_HELP}")]
     = None,
+    preset: Annotated[str | None, typer.Option(help="build the index a named configuration searches (its sparse "
+                                                    "encoder and dense side, from lexir/presets.toml)")] = None,
 ) -> None:
     """Encode a corpus and write an index directory (with --dense, a FAISS side too)."""
     from lexir.corpus import Corpus
@@ -92,6 +94,12 @@ def index_build(
     from lexir.index.faiss_types import FaissType
     from lexir.sizes import parse_size
 
+    if preset is not None:
+        from lexir.presets import load_preset
+
+        if encoder is not None or dense is not None:
+            raise LexirError("--preset names its own encoders; give --preset or --encoder/--dense, not both")
+        encoder, dense = load_preset(preset).sparse, load_preset(preset).dense
     limits = {"memory_limit": parse_size(memory_limit, "--memory-limit")} if memory_limit is not None else {}
     if dense_index is not None and dense is None:
         raise LexirError("--dense-index needs --dense ENCODER (or add a dense side later with `lexir index add-dense`)")

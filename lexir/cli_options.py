@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from lexir.errors import LexirError
+from lexir.search.feedback import DENSE_FEEDBACK, Feedback
 from lexir.search.fusion import DEFAULT_FUSION_DEPTH, RRF_K
 from lexir.search.options import SearchOptions, fusion_of
 
@@ -50,20 +51,48 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {  # parameter name -> (annotation, defau
     "fusion_depth": (Annotated[int, typer.Option(
         "--fusion-depth", help="Hits taken from each retriever before fusing (at least the number of hits "
                                "asked).")], DEFAULT_FUSION_DEPTH),
+    "prf": (Annotated[str | None, typer.Option(
+        "--prf", help="Pseudo-relevance feedback of the sparse side: rm3 (BM25 indexes) or rocchio (any sparse "
+                      "index, from the top documents' stored vectors).")], None),
+    "prf_docs": (Annotated[int, typer.Option("--prf-docs", help="Top documents that feed back (sparse).")],
+                 Feedback.docs),
+    "prf_terms": (Annotated[int, typer.Option("--prf-terms", help="Expansion terms kept (sparse).")], Feedback.terms),
+    "prf_weight": (Annotated[float, typer.Option(
+        "--prf-weight", help="The original query's share of the expanded query, 0..1 (sparse).")], Feedback.weight),
+    "dense_prf": (Annotated[bool, typer.Option(
+        "--dense-prf/--no-dense-prf", help="Rocchio feedback of the dense side: the query moved towards the mean "
+                                           "of its top documents' embeddings.")], False),
+    "dense_prf_docs": (Annotated[int, typer.Option("--dense-prf-docs", help="Top documents that feed back "
+                                                   "(dense).")], DENSE_FEEDBACK.docs),
+    "dense_prf_weight": (Annotated[float, typer.Option(
+        "--dense-prf-weight", help="The original query's share of the moved query, 0..1 (dense).")],
+        DENSE_FEEDBACK.weight),
 }
 
 
+_PRESET = (Annotated[str | None, typer.Option(
+    "--preset", help="A named configuration from lexir/presets.toml (e.g. offline-best): its search options "
+                     "(and, for lexir eval, the indexes it needs), in place of the options above.")], None)
+
+
 def with_search_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a typer command every search option; it receives them as one `search_options: SearchOptions`."""
+    """Give a typer command every search option and --preset; it receives them as one `search_options:
+    SearchOptions` (and, if it has a `preset` parameter, the chosen Preset or None)."""
     signature = inspect.signature(command, eval_str=True)
-    own = [parameter for parameter in signature.parameters.values() if parameter.name != "search_options"]
+    wants_preset = "preset" in signature.parameters
+    own = [parameter for parameter in signature.parameters.values()
+           if parameter.name not in ("search_options", "preset")]
     added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-             for name, (annotation, default) in _OPTIONS.items()]
+             for name, (annotation, default) in {**_OPTIONS, "preset": _PRESET}.items()]
 
     @functools.wraps(command)
     def wrapper(**values: Any) -> Any:
         search_values = {name: values.pop(name) for name in _OPTIONS}
-        return command(search_options=search_options_from_cli(**search_values), **values)
+        preset = _preset(values.pop("preset"), search_values)
+        options = preset.options if preset is not None else search_options_from_cli(**search_values)
+        if wants_preset:
+            values["preset"] = preset
+        return command(search_options=options, **values)
 
     parameters = own + added
     wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
@@ -71,15 +100,35 @@ def with_search_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _preset(name: str | None, search_values: dict[str, Any]) -> Any:
+    """The named preset (None without --preset); other search options beside it are refused."""
+    if name is None:
+        return None
+    from lexir.presets import load_preset
+
+    given = [name for name, value in search_values.items() if value != _OPTIONS[name][1]]
+    if given:
+        flags = ", ".join("--" + one.replace("_", "-") for one in given)
+        raise LexirError(f"--preset sets every search option; give it alone, not with {flags}")
+    return load_preset(name)
+
+
 def search_options_from_cli(*, mode: str, query_weighting: str, query_option: Sequence[str] | None, algorithm: str,
                             heap_factor: float, query_cut: int | None, fuse: str | None, weights: str | None,
-                            normalization: str | None, rrf_k: int, fusion_depth: int) -> SearchOptions:
+                            normalization: str | None, rrf_k: int, fusion_depth: int, prf: str | None = None,
+                            prf_docs: int = Feedback.docs, prf_terms: int = Feedback.terms,
+                            prf_weight: float = Feedback.weight, dense_prf: bool = False,
+                            dense_prf_docs: int = DENSE_FEEDBACK.docs,
+                            dense_prf_weight: float = DENSE_FEEDBACK.weight) -> SearchOptions:
     """The SearchOptions that the command-line values ask for (validated)."""
     return SearchOptions(mode=mode, query_weighting=query_weighting, query_options=parse_key_values(query_option),
                          algorithm=algorithm, heap_factor=heap_factor, query_cut=query_cut,
                          fusion=fusion_of(fuse, parse_weights(weights) if weights is not None else None,
                                           normalization, rrf_k),
-                         fusion_depth=fusion_depth)
+                         fusion_depth=fusion_depth,
+                         prf=Feedback(prf, prf_docs, prf_terms, prf_weight) if prf is not None else None,
+                         dense_prf=(Feedback("rocchio", dense_prf_docs, Feedback.terms, dense_prf_weight)
+                                    if dense_prf else None))
 
 
 def parse_key_values(items: Sequence[str] | None) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from lexir.api.service import SearchService
 from lexir.corpus import Document
 from lexir.errors import LexirError
 from lexir.index.live import DocumentNotFoundError
+from lexir.search.feedback import Feedback
 from lexir.search.options import SearchOptions, fusion_of
 
 logger = logging.getLogger("lexir.api")
@@ -126,7 +127,11 @@ def create_app(index: Path | str, *, api_key: str | None = None, keys_for_reads:
             mode=settings.mode, algorithm=settings.algorithm, heap_factor=settings.heap_factor,
             query_cut=settings.query_cut, fusion_depth=settings.fusion_depth,
             fusion=fusion_of(settings.fuse, tuple(settings.weights) if settings.weights is not None else None,
-                             settings.normalization, settings.rrf_k))
+                             settings.normalization, settings.rrf_k),
+            prf=(Feedback(settings.prf, settings.prf_docs, settings.prf_terms, settings.prf_weight)
+                 if settings.prf is not None else None),
+            dense_prf=(Feedback("rocchio", settings.dense_prf_docs, Feedback.terms, settings.dense_prf_weight)
+                       if settings.dense_prf else None))
         results = service.search(queries, settings.k, options, settings.explain, settings.text)
         return [SearchResponse(**result.to_dict()) for result in results]
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lexir.api.limits import Limits
+from lexir.search.feedback import DENSE_FEEDBACK, MAX_FEEDBACK_DOCS, Feedback
 from lexir.search.fusion import DEFAULT_FUSION_DEPTH, RRF_K
 from lexir.search.results import Hit
 
@@ -33,6 +34,13 @@ class SearchSettings(BaseModel):
     normalization: Literal["minmax", "zscore"] | None = Field(default=None, description="convex fusion's scores")
     rrf_k: int = Field(default=RRF_K, description="the k of reciprocal rank fusion")
     fusion_depth: int = Field(default=DEFAULT_FUSION_DEPTH, description="hits taken from each list before fusing")
+    prf: Literal["rm3", "rocchio"] | None = Field(default=None, description="pseudo-relevance feedback (sparse)")
+    prf_docs: int = Field(default=Feedback.docs, ge=1, le=MAX_FEEDBACK_DOCS, description="feedback documents")
+    prf_terms: int = Field(default=Feedback.terms, ge=1, le=1000, description="expansion terms kept")
+    prf_weight: float = Field(default=Feedback.weight, ge=0, le=1, description="the original query's share")
+    dense_prf: bool = Field(default=False, description="Rocchio feedback of the dense side")
+    dense_prf_docs: int = Field(default=DENSE_FEEDBACK.docs, ge=1, le=MAX_FEEDBACK_DOCS)
+    dense_prf_weight: float = Field(default=DENSE_FEEDBACK.weight, ge=0, le=1)
 
 
 class SearchQuery(SearchSettings):

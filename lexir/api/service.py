@@ -23,7 +23,7 @@ class SearchService:
     def __init__(self, path: Path | str, max_segments: int | None = None) -> None:
         self.path = Path(path)
         self.live = LiveIndex(self.path) if max_segments is None else LiveIndex(self.path, max_segments=max_segments)
-        self._searchers: dict[str, Searcher] = {}
+        self._searchers: dict[tuple[object, ...], Searcher] = {}
         self._opening = threading.Lock()
 
     @property
@@ -31,13 +31,16 @@ class SearchService:
         return has_dense(self.path)
 
     def searcher(self, options: SearchOptions) -> Searcher:
-        """The mode's Searcher (opened on first use), searching with the ranking options of `options`."""
-        opened = self._searchers.get(options.mode)
+        """The Searcher of the mode and feedback settings (opened on first use), searching with the ranking
+        options of `options`."""
+        key = (options.mode, options.prf, options.dense_prf)
+        opened = self._searchers.get(key)
         if opened is None:
             with self._opening:
-                opened = self._searchers.get(options.mode)
+                opened = self._searchers.get(key)
                 if opened is None:
-                    opened = self._searchers[options.mode] = open_search(self.live, SearchOptions(mode=options.mode))
+                    opened = self._searchers[key] = open_search(
+                        self.live, SearchOptions(mode=options.mode, prf=options.prf, dense_prf=options.dense_prf))
         return opened.using(options)
 
     def warm_up(self) -> None:

@@ -21,6 +21,7 @@ from lexir.eval.report import Table, compare, comparison_table, result_tables, t
 from lexir.eval.results import load_result
 from lexir.eval.runner import DEFAULT_DEPTH, evaluate
 from lexir.formats.topics import read_query_vectors
+from lexir.presets import Preset
 from lexir.search import SearchOptions
 
 DEFAULT_COMMAND = "run"
@@ -89,9 +90,11 @@ def run_command(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
     tune_on: Annotated[str | None, typer.Option(
-        help="Choose the weight alpha of two fused retrievers (weights 1-alpha,alpha) on this other split of the "
-             "collection (e.g. beir/nfcorpus/dev) by the first measure, then evaluate with it.")] = None,
+        help="Choose the fusion weights on this other split of the collection (e.g. beir/nfcorpus/dev) by the "
+             "first measure, then evaluate with them: alpha of two retrievers (1-alpha,alpha) over a grid, "
+             "coordinate ascent for more.")] = None,
     search_options: SearchOptions = SearchOptions(),
+    preset: Preset | None = None,
 ) -> None:
     """Build (or reuse) an index, run every judged query, and score the run."""
     names = [str(measure) for measure in parse_measures(measures or DEFAULT_MEASURES)]  # fail before any work
@@ -100,7 +103,7 @@ def run_command(
         data = with_query_vectors(data, read_query_vectors(queries), str(queries))
     result = evaluate(data, encoder=encoder, index=index, options=search_options, measures=names, depth=depth,
                       drop_self_hits=drop_self_hits, progress=progress,
-                      tune_on=load_dataset(tune_on) if tune_on is not None else None)
+                      tune_on=load_dataset(tune_on) if tune_on is not None else None, preset=preset)
     _print(result_tables(result), markdown)
     if out is not None:
         result_path, run_path = result.save(out)

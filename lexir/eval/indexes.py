@@ -26,6 +26,7 @@ from lexir.errors import LexirError
 from lexir.eval.datasets import EvalDataset, slugify
 from lexir.index import InvertedIndex, build_index
 from lexir.index.format import FORMAT_VERSION, Manifest, is_index, read_manifest
+from lexir.presets import Preset
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +66,9 @@ def _model_folder_stamp(encoder_name: str) -> list[list[object]] | None:
 
 
 def prepare_index(dataset: EvalDataset, *, encoder_name: str | None = None, index: Path | None = None,
-                  cache: Path | None = None, progress: bool = True) -> PreparedIndex:
-    """The user's index (`index`), else the cached index for (dataset, encoder), built if missing."""
+                  cache: Path | None = None, progress: bool = True, cache_name: str | None = None) -> PreparedIndex:
+    """The user's index (`index`), else the cached index for (dataset, encoder), built if missing (cached under
+    `cache_name` in place of the encoder's name when given)."""
     if index is not None:
         if encoder_name is not None:
             raise LexirError("give either an encoder (to build or reuse a cached index) or --index, not both")
@@ -75,7 +77,7 @@ def prepare_index(dataset: EvalDataset, *, encoder_name: str | None = None, inde
         _warn_other_corpus(manifest.source, dataset)
         return _recorded_figures(path, manifest)
     encoder_name = encoder_name or DEFAULT_ENCODER
-    path = cached_index_path(dataset, encoder_name, cache)
+    path = cached_index_path(dataset, cache_name or encoder_name, cache)
     encoder = create_encoder(encoder_name)
     if is_index(path):
         manifest = read_manifest(path)
@@ -88,6 +90,27 @@ def prepare_index(dataset: EvalDataset, *, encoder_name: str | None = None, inde
     build_index(dataset.corpus(), encoder, path, resume=not is_index(path), overwrite=is_index(path),
                 progress=progress)
     return replace(_recorded_figures(path, read_manifest(path)), built_now=True)
+
+
+def prepare_preset_index(dataset: EvalDataset, preset: Preset, *, cache: Path | None = None,
+                         progress: bool = True) -> PreparedIndex:
+    """The cached index a preset searches: its sparse encoder's (built if missing) with a dense side of its dense
+    encoder added once, in a cache folder of its own (`SPARSE+DENSE`: the plain `--encoder` folder is left as
+    it is)."""
+    from lexir.encoders.registry import create_dense_encoder
+    from lexir.index.dense import has_dense, read_dense_manifest
+    from lexir.index.dense_builder import add_dense
+
+    name = preset.sparse if preset.dense is None else f"{preset.sparse}+{preset.dense}"
+    prepared = prepare_index(dataset, encoder_name=preset.sparse, cache=cache, progress=progress, cache_name=name)
+    if preset.dense is None:
+        return prepared
+    encoder = create_dense_encoder(preset.dense)
+    if has_dense(prepared.path) and not read_dense_manifest(prepared.path).encoder.differences(encoder.spec):
+        return prepared
+    logger.info("adding a %s dense side to %s", preset.dense, prepared.path)
+    add_dense(prepared.path, encoder, overwrite=True, progress=progress)
+    return prepared
 
 
 def _recorded_figures(path: Path, manifest: Manifest) -> PreparedIndex:

@@ -49,10 +49,17 @@ def result_tables(result: EvalResult) -> list[Table]:
     ]
     tables = [measures, Table("index and efficiency", ["figure", "value"], rows)]
     tuning = result.query.get("tuning")
-    if tuning:
+    if tuning and tuning.get("best_alpha") is not None:
         tables.append(Table(f"fusion weight alpha tuned on {tuning['split']}", ["alpha", tuning["measure"]],
                             [[f"{alpha:g}" + (" (chosen)" if alpha == tuning["best_alpha"] else ""), _value(value)]
                              for alpha, value in tuning["values"]]))
+    elif tuning:
+        best = max(value for _, value in tuning["values"])
+        tables.append(Table(f"fusion weights tuned on {tuning['split']} (coordinate ascent; chosen, scaled to sum "
+                            f"1: {', '.join(f'{w:g}' for w in tuning['best_weights'])})",
+                            ["weights", tuning["measure"]],
+                            [[",".join(f"{w:g}" for w in weights) + (" (chosen)" if value == best else ""),
+                              _value(value)] for weights, value in tuning["values"]]))
     return tables
 
 

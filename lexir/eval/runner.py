@@ -7,7 +7,7 @@ Each query is searched twice after a warm-up (which loads models and compiles th
 pass. Hits are listed as trec_eval reads them (score descending, ties by document id descending), so
 `trec_eval run.trec` and ir_measures score exactly the lists in the file. For BEIR datasets a hit whose
 document id equals the query id is dropped (BEIR's evaluation does the same, for collections whose queries
-are also documents). With `tune_on`, the fusion weights of two retrievers are chosen on another split first
+are also documents). With `tune_on`, the fusion weights of several retrievers are chosen on another split first
 (eval/tuning.py).
 """
 
@@ -25,11 +25,12 @@ from tqdm.auto import tqdm
 import lexir
 from lexir.errors import LexirError
 from lexir.eval.datasets import EvalDataset, Topic
-from lexir.eval.indexes import PreparedIndex, prepare_index
+from lexir.eval.indexes import PreparedIndex, prepare_index, prepare_preset_index
 from lexir.eval.measures import DEFAULT_MEASURES, parse_measures, score_run
 from lexir.eval.results import Efficiency, EvalResult, IndexStats
 from lexir.eval.runs import Run, search_topics
-from lexir.eval.tuning import tune_alpha, with_alpha
+from lexir.eval.tuning import tune_weights, with_weights
+from lexir.presets import Preset
 from lexir.search import Searcher, SearchOptions, open_search
 
 DEFAULT_DEPTH = 1000
@@ -46,12 +47,17 @@ class _Timings:
 def evaluate(dataset: EvalDataset, *, encoder: str | None = None, index: Path | Sequence[Path] | None = None,
              options: SearchOptions | None = None, measures: Sequence[str] = DEFAULT_MEASURES,
              depth: int = DEFAULT_DEPTH, drop_self_hits: bool | None = None, cache: Path | None = None,
-             progress: bool = True, tune_on: EvalDataset | None = None) -> EvalResult:
+             progress: bool = True, tune_on: EvalDataset | None = None, preset: Preset | None = None) -> EvalResult:
     """Evaluate one encoder (on the cached index it builds or reuses) or existing indexes on `dataset`.
 
     `options` say how to search (mode, weighting, algorithm, fusion, ...) and are recorded in the result;
-    `drop_self_hits` defaults to the dataset's convention (on for BEIR, off otherwise).
+    `drop_self_hits` defaults to the dataset's convention (on for BEIR, off otherwise). A `preset` gives the
+    options and, without `index`, the cached indexes it needs (presets.py).
     """
+    if preset is not None:
+        if encoder is not None:
+            raise LexirError(f"the preset {preset.name} names its own encoders; give --preset or --encoder, not both")
+        options = preset.options
     options = options or SearchOptions()
     parsed = parse_measures(measures)
     if depth < 1:
@@ -59,23 +65,26 @@ def evaluate(dataset: EvalDataset, *, encoder: str | None = None, index: Path | 
     indexes = [index] if isinstance(index, (str, Path)) else list(index or [])
     if encoder is not None and indexes:
         raise LexirError("give either an encoder (to build or reuse a cached index) or --index, not both")
-    if not indexes and options.mode != "sparse":
+    if not indexes and options.mode != "sparse" and preset is None:
         raise LexirError("dense and hybrid runs search existing indexes: give --index DIR with a dense side "
                          "(`lexir index build ... --dense minilm`), not --encoder")
     if tune_on is not None and options.fusion is not None and options.fusion.weights is not None:
         raise LexirError("give either fusion weights or a split to tune them on (--tune-on), not both")
     drop = dataset.is_beir if drop_self_hits is None else drop_self_hits
-    prepared = [prepare_index(dataset, index=path) for path in indexes] or [
-        prepare_index(dataset, encoder_name=encoder, cache=cache, progress=progress)]
+    prepared = [prepare_index(dataset, index=path) for path in indexes]
+    if not prepared:
+        prepared = [prepare_preset_index(dataset, preset, cache=cache, progress=progress) if preset is not None
+                    else prepare_index(dataset, encoder_name=encoder, cache=cache, progress=progress)]
     searcher = open_search([one.path for one in prepared], options)
     try:
         tuning = None
         if tune_on is not None:
-            tuning = tune_alpha(searcher, tune_on, dataset, str(parsed[0]), depth, drop)
-            searcher = searcher.using(options.replace(fusion=with_alpha(searcher.fusion, tuning.best_alpha)))
+            tuning = tune_weights(searcher, tune_on, dataset, str(parsed[0]), depth, drop)
+            searcher = searcher.using(options.replace(fusion=with_weights(searcher.fusion, tuning.best_weights)))
         timings, run = _search_all(searcher, dataset.topics, depth, drop, progress)
         aggregate, per_query = score_run(run, dataset.qrels, parsed, [t.query_id for t in dataset.topics])
-        query = {**searcher.options.to_dict(), "idf_source": _idf_source(searcher),
+        query = {**searcher.options.to_dict(), "preset": preset.name if preset is not None else None,
+                 "idf_source": _idf_source(searcher),
                  "tuning": tuning.to_dict() if tuning else None}
         return EvalResult(
             dataset=dataset.name, encoder=searcher.describe(), index=_index_stats(searcher, prepared),

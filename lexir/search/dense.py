@@ -110,6 +110,19 @@ class DenseRetriever:
         """The dense side of one segment of the latest snapshot ("" is the base index)."""
         return self._segments.searcher(self.live.snapshot(), name)
 
+    def embeddings(self, snapshot: Snapshot, hits: Hits) -> np.ndarray:
+        """The hits' stored embeddings [len(hits), dim], read back from FAISS (for dense feedback)."""
+        rows = []
+        for name, num in zip(hits.segments, hits.nums):
+            dense = self._segments.searcher(snapshot, str(name)).dense
+            try:
+                rows.append(np.asarray(dense.faiss_index.reconstruct(int(num)), dtype=np.float32))
+            except RuntimeError:
+                raise LexirError(f"this dense side's FAISS index ({dense.manifest.faiss_type.kind}) cannot give its "
+                                 "vectors back, which dense feedback needs; use a flat or hnsw dense side, or no "
+                                 "dense feedback") from None
+        return np.stack(rows) if rows else np.zeros((0, self.manifest.dim), dtype=np.float32)
+
     def documents(self, snapshot: Snapshot, hits: Hits) -> list[Document]:
         return [snapshot.segments[str(name)].docstore.documents([int(num)])[0]
                 for name, num in zip(hits.segments, hits.nums)]

@@ -15,12 +15,13 @@ from typing import Any
 
 from lexir.errors import LexirError
 from lexir.search.algorithms import check_algorithm, check_heap_factor, check_query_cut
+from lexir.search.feedback import Feedback
 from lexir.search.fusion import DEFAULT_FUSION_DEPTH, RRF_K, Fusion
 
 MODES = ("sparse", "dense", "hybrid")
 QUERY_WEIGHTINGS = ("model", "idf", "model-idf")
-ENCODING_FIELDS = ("mode", "query_weighting", "query_options")
-SPARSE_ONLY_FIELDS = ("query_weighting", "query_options", "algorithm", "heap_factor", "query_cut")
+ENCODING_FIELDS = ("mode", "query_weighting", "query_options", "prf", "dense_prf")
+SPARSE_ONLY_FIELDS = ("query_weighting", "query_options", "algorithm", "heap_factor", "query_cut", "prf")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class SearchOptions:
         query_cut: None (every term) or keep each query's N terms of largest bound (approximate, faster).
         fusion: how several retrievers' lists are fused (None: RRF when there are several, nothing otherwise).
         fusion_depth: hits taken from each retriever before fusing (at least the k asked for).
+        prf: pseudo-relevance feedback of the sparse side (search/feedback.py: rm3 or rocchio), or None.
+        dense_prf: Rocchio feedback of the dense side, or None.
     """
 
     mode: str = "sparse"
@@ -48,6 +51,8 @@ class SearchOptions:
     query_cut: int | None = None
     fusion: Fusion | None = None
     fusion_depth: int = DEFAULT_FUSION_DEPTH
+    prf: Feedback | None = None
+    dense_prf: Feedback | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.query_options, Mapping):
@@ -64,6 +69,10 @@ class SearchOptions:
             raise LexirError("a heap factor below 1 needs a pruning algorithm (maxscore, block_max_maxscore, auto)")
         if isinstance(self.fusion_depth, bool) or not isinstance(self.fusion_depth, int) or self.fusion_depth < 1:
             raise LexirError(f"the fusion depth must be at least 1 hit per retriever, got {self.fusion_depth!r}")
+        if self.dense_prf is not None and self.mode == "sparse":
+            raise LexirError("--dense-prf applies to the dense side; use --mode dense or hybrid")
+        if self.dense_prf is not None and self.dense_prf.method != "rocchio":
+            raise LexirError(f"the dense side takes rocchio feedback, not {self.dense_prf.method}")
         if self.mode == "dense":
             changed = [name for name in SPARSE_ONLY_FIELDS if getattr(self, name) != _DEFAULTS[name]]
             if changed:
@@ -87,6 +96,8 @@ class SearchOptions:
         values: dict[str, Any] = {item.name: getattr(self, item.name) for item in fields(self)}
         values["query_options"] = self.query_option_map
         values["fusion"] = self.fusion.to_dict() if self.fusion is not None else None
+        values["prf"] = self.prf.to_dict() if self.prf is not None else None
+        values["dense_prf"] = self.dense_prf.to_dict() if self.dense_prf is not None else None
         return values
 
 

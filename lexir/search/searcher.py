@@ -25,6 +25,7 @@ from lexir.files import folder_bytes
 from lexir.index.dense import DENSE_DIR
 from lexir.index.live import LiveIndex, Snapshot
 from lexir.search.dense import DenseRetriever
+from lexir.search.feedback import FeedbackRetriever
 from lexir.search.fusion import FusedRanking, Fusion, Ranking, fuse
 from lexir.search.options import SearchOptions
 from lexir.search.results import Hit, Hits, SearchResult, check_k
@@ -74,11 +75,13 @@ def open_search(indexes: IndexRef | Sequence[IndexRef], options: SearchOptions |
         seen.add(live.path.resolve())
         prefix = f"{live.path}:" if len(refs) > 1 else ""
         if options.mode in ("sparse", "hybrid"):
-            retrievers[f"{prefix}sparse"] = SparseRetriever(
-                live, query_weighting=options.query_weighting, query_options=options.query_option_map,
-                encoder=encoder)
+            sparse = SparseRetriever(live, query_weighting=options.query_weighting,
+                                     query_options=options.query_option_map, encoder=encoder)
+            retrievers[f"{prefix}sparse"] = sparse if options.prf is None else FeedbackRetriever(sparse, options.prf)
         if options.mode in ("dense", "hybrid"):
-            retrievers[f"{prefix}dense"] = DenseRetriever(live, encoder=dense_encoder)
+            dense = DenseRetriever(live, encoder=dense_encoder)
+            retrievers[f"{prefix}dense"] = (dense if options.dense_prf is None
+                                            else FeedbackRetriever(dense, options.dense_prf))
     return Searcher(retrievers, options)
 
 

@@ -106,7 +106,7 @@ def test_fused_evaluation_tunes_alpha_on_another_split(dense_index):
         evaluate(dev, index=[dense_index], options=hybrid, tune_on=dev, progress=False)
     with pytest.raises(LexirError, match="refusing to tune on toy/test"):
         evaluate(dev, index=[dense_index], options=hybrid, tune_on=test, progress=False)
-    with pytest.raises(LexirError, match="between two retrievers"):
+    with pytest.raises(LexirError, match="weights of fused retrievers, this run has 1"):
         evaluate(test, index=[dense_index], options=SearchOptions(mode="dense"), tune_on=dev, progress=False)
     with pytest.raises(LexirError, match="either fusion weights or a split"):
         evaluate(test, index=[dense_index], options=hybrid.replace(fusion=Fusion(weights=(1, 1))), tune_on=dev)

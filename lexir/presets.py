@@ -1,0 +1,86 @@
+"""Named search configurations (`--preset NAME`), read from the one readable file lexir/presets.toml.
+
+A preset says which indexes a system needs (its sparse encoder and, for hybrid search, its dense encoder) and
+how to search them (SearchOptions), so that a configuration measured on one collection runs on another with one
+flag: `lexir eval DATASET --preset offline-best` builds (or reuses) the indexes, `lexir index build --preset`
+builds them for any corpus, and `lexir search INDEX --preset` searches with its options.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from lexir.errors import LexirError
+from lexir.search.feedback import DENSE_FEEDBACK, Feedback
+from lexir.search.options import SearchOptions, fusion_of
+
+PRESETS_FILE = "presets.toml"
+_KEYS = {"description", "sparse", "dense", "mode", "fuse", "weights", "normalization", "fusion_depth", "prf",
+         "dense_prf"}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One named configuration: the encoders whose indexes it searches, and its search options."""
+
+    name: str
+    description: str
+    sparse: str
+    dense: str | None
+    options: SearchOptions
+
+
+def parse_presets(text: str) -> dict[str, Preset]:
+    """Every preset of a presets.toml text (checked: unknown keys and bad values are refused)."""
+    try:
+        tables = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise LexirError(f"{PRESETS_FILE} is not valid TOML: {error}") from None
+    return {name: _preset(name, table) for name, table in tables.items()}
+
+
+def _preset(name: str, table: Any) -> Preset:
+    if not isinstance(table, dict):
+        raise LexirError(f"preset {name!r} in {PRESETS_FILE} must be a table of settings")
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise LexirError(f"preset {name!r} has unknown settings {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(_KEYS))}")
+    if not isinstance(table.get("sparse"), str):
+        raise LexirError(f"preset {name!r} must name its sparse encoder (sparse = \"bm25\")")
+    mode = table.get("mode", "sparse")
+    if mode != "sparse" and not isinstance(table.get("dense"), str):
+        raise LexirError(f"preset {name!r} searches {mode}: it must name its dense encoder (dense = \"minilm\")")
+    weights = table.get("weights")
+    try:
+        options = SearchOptions(
+            mode=mode,
+            fusion=fusion_of(table.get("fuse"), tuple(weights) if weights is not None else None,
+                             table.get("normalization")),
+            fusion_depth=table.get("fusion_depth", SearchOptions.fusion_depth),
+            prf=Feedback(**table["prf"]) if "prf" in table else None,
+            dense_prf=_dense_feedback(table["dense_prf"]) if "dense_prf" in table else None)
+    except TypeError as error:  # a feedback table with other keys than Feedback's
+        raise LexirError(f"preset {name!r}: {error}") from None
+    return Preset(name, str(table.get("description", "")), table["sparse"], table.get("dense"), options)
+
+
+def _dense_feedback(table: dict[str, Any]) -> Feedback:
+    return Feedback("rocchio", table.get("docs", DENSE_FEEDBACK.docs), Feedback.terms,
+                    table.get("weight", DENSE_FEEDBACK.weight))
+
+
+def presets() -> dict[str, Preset]:
+    """The presets shipped in lexir/presets.toml."""
+    return parse_presets(resources.files("lexir").joinpath(PRESETS_FILE).read_text(encoding="utf-8"))
+
+
+def load_preset(name: str) -> Preset:
+    """The preset called `name`; an unknown name is refused with the list of known ones."""
+    known = presets()
+    if name not in known:
+        raise LexirError(f"unknown preset {name!r}; known presets: {', '.join(sorted(known))}")
+    return known[name]
