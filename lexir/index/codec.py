@@ -187,18 +187,30 @@ def block_span(block_size: int, block_last_doc: np.ndarray, start: int, end: int
     return first, count, previous
 
 
+@njit(cache=CACHE, nogil=True, inline="always")
+def decode_block(postings: PostingArrays, term: int, block: int, docs: np.ndarray) -> tuple[int, int, bool]:
+    """Decode block `block` of term `term`'s list into docs[:count]: (its first posting, count, ok), ok False
+    when the block fails its checks (what every whole-list reader does per block; cursors keep their own)."""
+    offsets, block_offsets = postings.offsets, postings.block_offsets
+    first, count, previous = block_span(postings.block_size, postings.block_last_doc, offsets[term],
+                                        offsets[term + 1], block_offsets[term], block)
+    ok = decode_docs(postings.doc_blocks, postings.block_words, postings.block_last_doc, postings.num_docs, block,
+                     count, previous, docs)
+    return first, count, ok
+
+
 @njit(cache=CACHE, nogil=True)
 def decode_terms(postings: PostingArrays, first_term: int, last_term: int) -> tuple[np.ndarray, bool]:
     """The document numbers of every posting of terms first_term..last_term-1, decoded (int32), and ok: False
     (with what was decoded before) when a block fails its checks."""
-    offsets, block_offsets, block_last_doc = postings.offsets, postings.block_offsets, postings.block_last_doc
+    offsets, block_offsets = postings.offsets, postings.block_offsets
     base = offsets[first_term]
     docs = np.empty(offsets[last_term] - base, dtype=np.int32)
+    buffer = np.empty(postings.block_size, dtype=np.int32)
     for term in range(first_term, last_term):
         for block in range(block_offsets[term], block_offsets[term + 1]):
-            first, count, previous = block_span(postings.block_size, block_last_doc, offsets[term], offsets[term + 1],
-                                                block_offsets[term], block)
-            if not decode_docs(postings.doc_blocks, postings.block_words, block_last_doc, postings.num_docs, block,
-                               count, previous, docs[first - base:first - base + count]):
+            first, count, ok = decode_block(postings, term, block, buffer)
+            if not ok:
                 return docs, False
+            docs[first - base:first - base + count] = buffer[:count]
     return docs, True

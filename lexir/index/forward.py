@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from lexir.errors import IndexFormatError
-from lexir.index.codec import PostingArrays, block_span, decode_docs
+from lexir.index.codec import PostingArrays, decode_block
 from lexir.index.format import REBUILD
 from lexir.index.reader import InvertedIndex
 from lexir.jit import CACHE
@@ -95,18 +95,15 @@ def _fill_rows(postings: PostingArrays, cursor: np.ndarray, first: int, stop: in
     """Move every term's cursor past the documents below `stop`, writing each posting into its document's row.
     Returns _COMPLETE, the term whose list breaks the rows (out of order, or a row overfilled), _SHORT_ROWS
     when a row is left short of its document's length, or _DAMAGED_BLOCK when a block fails to decode."""
-    offsets, block_offsets, block_last_doc = postings.offsets, postings.block_offsets, postings.block_last_doc
-    block_size = postings.block_size
+    offsets, block_offsets, block_size = postings.offsets, postings.block_offsets, postings.block_size
     docs = np.empty(block_size, dtype=np.int32)
     fill = indptr[:-1].copy()
     for term in range(len(cursor)):
         position, start, end = cursor[term], offsets[term], offsets[term + 1]
         while position < end:
             block = block_offsets[term] + (position - start) // block_size
-            block_first, count, previous = block_span(block_size, block_last_doc, start, end, block_offsets[term],
-                                                      block)
-            if not decode_docs(postings.doc_blocks, postings.block_words, block_last_doc, postings.num_docs, block,
-                               count, previous, docs):
+            block_first, count, ok = decode_block(postings, term, block, docs)
+            if not ok:
                 return _DAMAGED_BLOCK
             for j in range(position - block_first, count):
                 doc = docs[j]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lexir.index.codec import block_span, decode_docs
+from lexir.index.codec import decode_block
 from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted, sift_down, worse
 from lexir.search.algorithms.postings import PostingArrays, corrupt_result, query_postings
 
@@ -35,17 +35,15 @@ def exhaustive_top_k(postings: PostingArrays, terms: np.ndarray, weights: np.nda
     scores = np.zeros(num_docs, dtype=np.float64)
     touched = np.zeros(num_docs, dtype=np.bool_)
     candidates = np.empty(length, dtype=np.int32)
-    offsets, block_offsets, packed = postings.offsets, postings.block_offsets, postings.doc_blocks
-    block_words, block_last_doc, impacts = postings.block_words, postings.block_last_doc, postings.impacts
+    block_offsets, impacts = postings.block_offsets, postings.impacts
     docs = np.empty(postings.block_size, dtype=np.int32)
     count = 0
     for q in range(terms.shape[0]):
         term = terms[q]
         weight = np.float64(weights[q])
         for block in range(block_offsets[term], block_offsets[term + 1]):
-            first, size, previous = block_span(postings.block_size, block_last_doc, offsets[term], offsets[term + 1],
-                                               block_offsets[term], block)
-            if not decode_docs(packed, block_words, block_last_doc, num_docs, block, size, previous, docs):
+            first, size, ok = decode_block(postings, term, block, docs)
+            if not ok:
                 return corrupt_result()
             for j in range(size):
                 doc = docs[j]
@@ -85,16 +83,14 @@ def _exhaustive_scan(postings: PostingArrays, terms: np.ndarray, weights: np.nda
     a score equal to the threshold never displaces the lower number already kept)."""
     num_docs = postings.num_docs
     scores = np.zeros(num_docs, dtype=np.float64)
-    offsets, block_offsets, packed = postings.offsets, postings.block_offsets, postings.doc_blocks
-    block_words, block_last_doc, impacts = postings.block_words, postings.block_last_doc, postings.impacts
+    block_offsets, impacts = postings.block_offsets, postings.impacts
     docs = np.empty(postings.block_size, dtype=np.int32)
     for q in range(terms.shape[0]):
         term = terms[q]
         weight = np.float64(weights[q])
         for block in range(block_offsets[term], block_offsets[term + 1]):
-            first, size, previous = block_span(postings.block_size, block_last_doc, offsets[term], offsets[term + 1],
-                                               block_offsets[term], block)
-            if not decode_docs(packed, block_words, block_last_doc, num_docs, block, size, previous, docs):
+            first, size, ok = decode_block(postings, term, block, docs)
+            if not ok:
                 return corrupt_result()
             for j in range(size):
                 scores[docs[j]] += weight * impacts[first + j]
