@@ -31,12 +31,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import psutil
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import anchors  # noqa: E402
@@ -144,16 +144,21 @@ def build_all(corpus: Path, vocabulary: Path, folder: Path, logs: Path, engines:
         commands["seismic"] += ["--seismic-postings", str(args.seismic_postings)]
     previous = json.loads(args.results.read_text())["built"] if args.reuse and args.results.is_file() else {}
     built = {}
-    for engine in tqdm(engines, desc="building", unit="engine"):
+    to_build = []
+    for engine in engines:
         earlier = previous.get(engine, {})
         if earlier.get("built") and earlier.get("command") == commands[engine] and (folder / engine).is_dir():
             built[engine] = earlier  # kept by an earlier run with --keep-indexes, same command: its measured build
-            tqdm.write(f"{engine}: reusing the index built by an earlier run ({previous[engine]['build_s']:.0f} s)")
-            continue
+            print(f"{engine}: reusing the index built by an earlier run ({previous[engine]['build_s']:.0f} s)",
+                  flush=True)
+        else:
+            to_build.append(engine)
+
+    def build(engine: str) -> dict:
         shutil.rmtree(folder / engine, ignore_errors=True)
         run = measured(commands[engine], logs / f"{engine}.log", int(args.memory_limit * GIB))
         row = {"build_s": run.seconds, "peak_rss": run.peak_rss, "built": run.returncode == 0 and not run.over_limit,
-               "command": commands[engine]}
+               "command": commands[engine], "side_by_side": args.parallel_builds and len(to_build) > 1}
         if run.over_limit:
             row["note"] = f"stopped: its build passed {args.memory_limit} GiB of RSS"
         elif run.returncode != 0:
@@ -161,9 +166,16 @@ def build_all(corpus: Path, vocabulary: Path, folder: Path, logs: Path, engines:
         else:
             target = folder / engine
             row["index_bytes"] = anchors.pisa_index_bytes(target) if engine == "pisa" else anchors.folder_bytes(target)
-        tqdm.write(f"{engine}: built in {run.seconds:.0f} s, peak RSS {run.peak_rss / GIB:.2f} GiB"
-                   + (f", {row['index_bytes'] / GIB:.3f} GiB on disk" if "index_bytes" in row else f" ({row['note']})"))
-        built[engine] = row
+        print(f"{engine}: built in {run.seconds:.0f} s, peak RSS {run.peak_rss / GIB:.2f} GiB"
+              + (f", {row['index_bytes'] / GIB:.3f} GiB on disk" if "index_bytes" in row else f" ({row['note']})"),
+              flush=True)
+        return row
+
+    print(f"building {', '.join(to_build) or 'nothing'}" + (" side by side" if args.parallel_builds else ""),
+          flush=True)
+    with ThreadPoolExecutor(max_workers=len(to_build) if args.parallel_builds else 1) as pool:
+        for engine, row in zip(to_build, pool.map(build, to_build)):
+            built[engine] = row
     return built
 
 
@@ -230,6 +242,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1M documents, lexir and PISA only")
     parser.add_argument("--full", action="store_true", help="1M and 8.8M documents")
+    parser.add_argument("--sizes", nargs="*", choices=list(SIZES), help="only these sizes (e.g. --sizes 8.8M)")
     parser.add_argument("--data-dir", type=Path, default=Path.home() / ".cache" / "lexir-scale",
                         help="real vectors, generated corpora, indexes and results (default ~/.cache/lexir-scale)")
     parser.add_argument("--imdb-docs", type=int, default=20_000,
@@ -245,6 +258,9 @@ def main() -> None:
     parser.add_argument("--memory-limit", type=float, default=12.0, help="GiB of RSS at which a build is stopped")
     parser.add_argument("--target-recall", type=float, default=0.95, help="recall@10 the approximate engines match")
     parser.add_argument("--keep-indexes", action="store_true")
+    parser.add_argument("--parallel-builds", action="store_true",
+                        help="build the engines side by side (each its own measured process; wall times then share "
+                             "the cores, peak RSS stays per build)")
     parser.add_argument("--num-docs", type=int, help="one corpus of this many documents instead (smoke runs)")
     parser.add_argument("--reuse", action="store_true",
                         help="search the indexes an earlier run kept (--keep-indexes) instead of building them again, "
@@ -252,7 +268,7 @@ def main() -> None:
     args = parser.parse_args()
     engines = [e for e in args.engines if not args.quick or e in ("lexir", "pisa")]
     sizes = {str(args.num_docs): args.num_docs} if args.num_docs else SIZES
-    labels = list(sizes) if args.full or args.num_docs else ["1M"]
+    labels = args.sizes or (list(sizes) if args.full or args.num_docs else ["1M"])
     args.data_dir.mkdir(parents=True, exist_ok=True)
     print(f"scale, {time.strftime('%Y-%m-%d %H:%M')}, {query_speed.machine()}; engines {', '.join(engines)}",
           flush=True)
