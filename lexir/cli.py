@@ -301,6 +301,7 @@ def search(
 ) -> None:
     """Search an index with its own encoder(s): sparse, dense, or both fused (--mode hybrid); one query, or
     every query of --topics into a TREC run file."""
+    from lexir.encoders.pieces import readable
     from lexir.search import open_search
 
     if sum(given is not None for given in (query, query_vector, topics, queries)) > 1:
@@ -329,7 +330,7 @@ def search(
     for hit in result.hits:
         row = [str(hit.rank), hit.id, f"{hit.score:.4f}", (hit.title or hit.text or "")[:70]]
         if explain:
-            row.append(", ".join(f"{t} {v:.2f}" for t, v in list((hit.contributions or {}).items())[:6]))
+            row.append(", ".join(f"{readable(t)} {v:.2f}" for t, v in list((hit.contributions or {}).items())[:6]))
         table.add_row(*row)
     stdout.print(table)
 

@@ -20,14 +20,15 @@ from typing import Any
 from lexir.encoders.base import EncoderSpec, SparseEncoder, check_options
 from lexir.encoders.bm25 import BM25Encoder
 from lexir.encoders.dense import DenseEncoder
+from lexir.encoders.echo import EchoSpladeEncoder, splade_class
 from lexir.encoders.idf import IDF_FILE
 from lexir.encoders.inference_free import InferenceFreeEncoder
 from lexir.encoders.splade import SpladeEncoder
 from lexir.encoders.vectors import VectorsEncoder
 from lexir.errors import EncoderMismatchError, LexirError
 
-SPARSE_ENCODERS: dict[str, Any] = {cls.kind: cls for cls in (SpladeEncoder, InferenceFreeEncoder, BM25Encoder,
-                                                             VectorsEncoder)}
+SPARSE_ENCODERS: dict[str, Any] = {cls.kind: cls for cls in (SpladeEncoder, EchoSpladeEncoder, InferenceFreeEncoder,
+                                                             BM25Encoder, VectorsEncoder)}
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def create_encoder(name: str, **options: Any) -> SparseEncoder:
         if not name.strip():
             raise LexirError("the encoder name is empty; use one of: " + ", ".join(REGISTRY))
         inference_free = (Path(name).expanduser() / IDF_FILE).is_file()
-        entry = RegisteredEncoder(name, name, InferenceFreeEncoder if inference_free else SpladeEncoder, name)
+        entry = RegisteredEncoder(name, name, InferenceFreeEncoder if inference_free else splade_class(name), name)
     if entry.encoder_class is DenseEncoder:
         raise LexirError(f"'{name}' is a dense encoder: it makes the dense side of an index "
                          f"(`lexir index build ... --dense {name}` or `lexir index add-dense DIR --encoder {name}`), "

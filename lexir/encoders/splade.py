@@ -12,7 +12,7 @@ where it runs with gradients.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -179,12 +179,22 @@ class SpladeEncoder:
         matrices, positions = [], []
         autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
         with torch.inference_mode(), autocast:
-            for batch_positions, batch in length_sorted_batches(self.tokenizer, texts, max_length, self.batch_size):
-                weights = activate(max_logits(self.model, batch, self._split_head).float(), self.activation)
-                matrices.append(_to_csr(weights.numpy(), top_k))
+            for batch_positions, batch, pooled in self._batches(texts, max_length):
+                if batch is None:  # texts with no token to pool: empty vectors
+                    matrices.append(sp.csr_matrix((len(batch_positions), vocab_size), dtype=np.float32))
+                else:
+                    weights = activate(max_logits(self.model, batch, self._split_head, pooled).float(),
+                                       self.activation)
+                    matrices.append(_to_csr(weights.numpy(), top_k))
                 positions.append(batch_positions)
         stacked = sp.vstack(matrices, format="csr", dtype=np.float32)
         return stacked[np.argsort(np.concatenate(positions))]  # back to the order of `texts`
+
+    def _batches(self, texts: Sequence[str], max_length: int) -> Iterator[tuple[np.ndarray, Any, Any]]:
+        """(positions in `texts`, padded batch or None for texts with nothing to pool, positions to pool or None
+        for every attended one)."""
+        for positions, batch in length_sorted_batches(self.tokenizer, texts, max_length, self.batch_size):
+            yield positions, batch, None
 
     @cached_property
     def _split_head(self) -> tuple[Any, Any, Any] | None:
@@ -202,8 +212,11 @@ def spec_settings(spec: EncoderSpec, names: Sequence[str]) -> dict[str, Any]:
     return {name: recorded[name] for name in names}
 
 
-def max_logits(model: Any, batch: Any, head: tuple[Any, Any, Any] | None) -> Any:
+def max_logits(model: Any, batch: Any, head: tuple[Any, Any, Any] | None, pooled: Any = None) -> Any:
     """Per text of `batch`, the max over its non-padding tokens of the MLM logits: [texts, vocabulary].
+
+    `pooled` (a [texts, positions] bool mask, default the attention mask) limits the max to some of the
+    attended positions: echo pooling (lexir.encoders.echo) attends to both copies of a text and pools the second.
 
     With a split head (`split_mlm_head`) on a CPU, the hidden states of the non-padding tokens are transformed
     once, then projected onto the vocabulary in cache-sized pieces: blocks of about TOKEN_BLOCK tokens (whole
@@ -218,7 +231,7 @@ def max_logits(model: Any, batch: Any, head: tuple[Any, Any, Any] | None) -> Any
     """
     import torch
 
-    mask = batch["attention_mask"].bool()
+    mask = batch["attention_mask"].bool() if pooled is None else pooled
     if head is None or mask.device.type != "cpu":
         logits = model(**batch).logits
         return logits.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
