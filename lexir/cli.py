@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lexir.api.limits import DEFAULT_MAX_REQUEST_BYTES, Limits
-from lexir.cli_options import with_search_options
+from lexir.cli_options import parse_key_values, with_search_options
 from lexir.errors import LexirError
 from lexir.search.options import SearchOptions
 
@@ -54,6 +54,9 @@ def index_build(
     out: Annotated[Path, typer.Option("--out", "-o", help="index directory to create")],
     encoder: Annotated[str | None, typer.Option(help="registry name (splade-tiny, bm25, ...), hub id or model folder "
                                                      "(default splade-tiny; texts only)")] = None,
+    encoder_option: Annotated[list[str] | None, typer.Option(
+        "--encoder-option", help="encoder setting KEY=VALUE, repeatable (e.g. PromptReps doc_prompt=..., "
+                                 "echo_infix=...); recorded in the index")] = None,
     input_format: Annotated[str, typer.Option(help="auto (CIFF by its *.ciff name, JsonVectorCollection by a "
                                                    "`vector` in its first line), documents, jsonvector or ciff")]
     = "auto",
@@ -112,10 +115,13 @@ def index_build(
         raise LexirError(f"{source} holds pre-encoded vectors ({kind}): name the encoder that made them with "
                          "--query-encoder, not --encoder")
     dense_encoder = create_dense_encoder(dense, batch_size=batch_size, threads=threads) if dense else None
-    options = {"batch_size": batch_size, "max_doc_length": max_length, "threads": threads, "precision": precision}
+    options = {"batch_size": batch_size, "max_doc_length": max_length, "threads": threads, "precision": precision,
+               **parse_key_values(encoder_option)}
     if kind == "documents":
         corpus = Corpus(source, skip_bad_lines=skip_bad_lines)
         sparse_encoder = create_encoder(encoder or "splade-tiny", **options)
+        if dense_encoder is None and hasattr(sparse_encoder, "dense_side"):  # PromptReps: both sides, one pass
+            dense_encoder = sparse_encoder.dense_side()
     else:
         queries = create_encoder(query_encoder, threads=threads) if query_encoder is not None else None
         corpus, sparse_encoder = open_vectors(source, kind, queries, skip_bad_lines=skip_bad_lines,

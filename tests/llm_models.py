@@ -19,6 +19,8 @@ SAMPLE = [f"{title}. {text}" for _, title, text in DOCUMENTS] + QUERIES + [
     "what about it? and the other one? tell me more",
 ]
 HIDDEN = 32
+CHAT_TEMPLATE = ("{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}</s>\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
 
 
 def _train(tokenizer, trainer) -> None:
@@ -74,6 +76,8 @@ def save_model(folder: Path, architecture: str, seed: int = 0) -> Path:
 
     tokenizer, specials = {"mistral": byte_level_bpe, "llama": sentencepiece_bpe, "bert": wordpiece}[architecture]()
     fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, **specials)
+    if architecture == "llama":  # an instruct-style chat template (Zephyr-like turns), for PromptReps' chat path
+        fast.chat_template = CHAT_TEMPLATE
     sizes = {"vocab_size": tokenizer.get_vocab_size(), "hidden_size": HIDDEN, "intermediate_size": 2 * HIDDEN,
              "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 1024}
     if architecture == "bert":

@@ -95,7 +95,8 @@ class EchoSpladeEncoder(SpladeEncoder):
         empty = np.array([i for i, (_, start, end) in enumerate(inputs) if end == start], dtype=np.int64)
         if len(empty):
             yield empty, None, None
-        order = [i for i in np.argsort([-len(ids) for ids, _, _ in inputs], kind="stable") if inputs[i][2] > inputs[i][1]]
+        by_length = np.argsort([-len(ids) for ids, _, _ in inputs], kind="stable")
+        order = [i for i in by_length if inputs[i][2] > inputs[i][1]]
         pad = next((i for i in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id) if i is not None), 0)
         for first in range(0, len(order), self.batch_size):
             positions = np.array(order[first:first + self.batch_size], dtype=np.int64)

@@ -23,12 +23,15 @@ from lexir.encoders.dense import DenseEncoder
 from lexir.encoders.echo import EchoSpladeEncoder, splade_class
 from lexir.encoders.idf import IDF_FILE
 from lexir.encoders.inference_free import InferenceFreeEncoder
+from lexir.encoders.promptreps import PREFIX as PROMPTREPS
+from lexir.encoders.promptreps import PromptRepsDense, PromptRepsEncoder
 from lexir.encoders.splade import SpladeEncoder
 from lexir.encoders.vectors import VectorsEncoder
 from lexir.errors import EncoderMismatchError, LexirError
 
 SPARSE_ENCODERS: dict[str, Any] = {cls.kind: cls for cls in (SpladeEncoder, EchoSpladeEncoder, InferenceFreeEncoder,
-                                                             BM25Encoder, VectorsEncoder)}
+                                                             BM25Encoder, VectorsEncoder, PromptRepsEncoder)}
+DENSE_ENCODERS: dict[str, Any] = {cls.kind: cls for cls in (DenseEncoder, PromptRepsDense)}
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,10 @@ REGISTRY: dict[str, RegisteredEncoder] = {
         RegisteredEncoder("opensearch-doc-v3-gte", "OpenSearch inference-free v3 GTE (hub, with idf.json)",
                           InferenceFreeEncoder, "opensearch-project/opensearch-neural-sparse-encoding-doc-v3-gte",
                           {"activation": "log1p_log1p_relu", "trust_remote_code": True}),
+        RegisteredEncoder("promptreps-qwen2.5-0.5b", "PromptReps over Qwen/Qwen2.5-0.5B-Instruct (hub): sparse + dense "
+                          "from one pass, untrained", PromptRepsEncoder, "Qwen/Qwen2.5-0.5B-Instruct"),
+        RegisteredEncoder("promptreps-llama3-8b", "PromptReps over meta-llama/Meta-Llama-3-8B-Instruct (hub, gated), "
+                          "the paper's largest model", PromptRepsEncoder, "meta-llama/Meta-Llama-3-8B-Instruct"),
         RegisteredEncoder("minilm", "all-MiniLM-L6-v2 sentence embeddings (384 dims, cosine), embedded; dense only",
                           DenseEncoder, "minilm"),
     )
@@ -91,6 +98,8 @@ def create_encoder(name: str, **options: Any) -> SparseEncoder:
     if entry is None:
         if not name.strip():
             raise LexirError("the encoder name is empty; use one of: " + ", ".join(REGISTRY))
+        if name.startswith(PROMPTREPS):
+            return RegisteredEncoder(name, name, PromptRepsEncoder, name).create(_given(options))
         inference_free = (Path(name).expanduser() / IDF_FILE).is_file()
         entry = RegisteredEncoder(name, name, InferenceFreeEncoder if inference_free else splade_class(name), name)
     if entry.encoder_class is DenseEncoder:
@@ -118,20 +127,25 @@ def encoder_from_spec(spec: EncoderSpec, **runtime: Any) -> SparseEncoder:
 def create_dense_encoder(name: str, **options: Any) -> DenseEncoder:
     """The dense encoder called `name`: a registered dense name (minilm), a hub id or a model folder."""
     entry = REGISTRY.get(name)
+    if entry is not None and entry.encoder_class is PromptRepsEncoder:  # a registered PromptReps model's dense side
+        return RegisteredEncoder(name, name, PromptRepsDense, entry.model).create(_given(options))
     if entry is not None and entry.encoder_class is not DenseEncoder:
         dense_names = ", ".join(key for key, value in REGISTRY.items() if value.encoder_class is DenseEncoder)
         raise LexirError(f"'{name}' is a {entry.kind} encoder, not a dense one; use {dense_names}, or a hub id or "
                          "folder of a sentence-embedding checkpoint")
     if not name.strip():
         raise LexirError("the dense encoder name is empty; use minilm, a hub id or a model folder")
+    if name.startswith(PROMPTREPS):
+        return RegisteredEncoder(name, name, PromptRepsDense, name).create(_given(options))
     return (entry or RegisteredEncoder(name, name, DenseEncoder, name)).create(_given(options))
 
 
 def dense_encoder_from_spec(spec: EncoderSpec, **runtime: Any) -> DenseEncoder:
     """Rebuild the dense encoder an index's dense side was built with (`runtime`: batch size, threads)."""
-    if spec.kind != DenseEncoder.kind:
+    cls = DENSE_ENCODERS.get(spec.kind)
+    if cls is None:
         raise LexirError(f"the dense side was built with an encoder of kind '{spec.kind}', not a dense one")
-    return DenseEncoder.from_spec(spec, **runtime)
+    return cls.from_spec(spec, **runtime)
 
 
 def check_same_encoder(index_spec: EncoderSpec, encoder_spec: EncoderSpec) -> None:
