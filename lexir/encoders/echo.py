@@ -36,6 +36,7 @@ class EchoSpladeEncoder(SpladeEncoder):
 
     kind = "echo-splade"
     SETTINGS = SpladeEncoder.SETTINGS + ("echo_prefix", "echo_infix")
+    RUNTIME_OPTIONS = tuple(name for name in SpladeEncoder.RUNTIME_OPTIONS if name != "query_model")
 
     def __init__(self, model: str, *, echo_prefix: str = "", echo_infix: str = "", **options: Any) -> None:
         super().__init__(model, **options)

@@ -76,7 +76,7 @@ class InferenceFreeEncoder:
     kind = "inference-free"
     added_terms: tuple[str, ...] = ()  # the model's vocabulary is fixed (see grow_vocabulary)
     SETTINGS = tuple(name for name in SpladeEncoder.SETTINGS if name != "query_top_k")  # queries are not SPLADE's
-    RUNTIME_OPTIONS = SpladeEncoder.RUNTIME_OPTIONS + QUERY_OPTIONS
+    RUNTIME_OPTIONS = tuple(name for name in SpladeEncoder.RUNTIME_OPTIONS if name != "query_model") + QUERY_OPTIONS
 
     def __init__(
         self,

@@ -1,9 +1,10 @@
 """Short encoder names -> real encoders, and encoders rebuilt from an index's spec.
 
 `create_encoder("splade-tiny")` gives the embedded SPLADE-tiny; `"bm25"` a BM25
-encoder; the well-known hub models have names with their settings; any other name
-is a hub id or a local folder of a masked-LM checkpoint (encoded SPLADE-style; inference-free when the folder
-ships an `idf.json`, as OpenSearch `doc-*` models and `lexir train` outputs do).
+encoder; the well-known hub models have names with their settings; `promptreps:MODEL` is PromptReps over an
+instruction-tuned causal LM; any other name is a hub id or a local folder of a masked-LM checkpoint (encoded
+SPLADE-style; inference-free when the folder ships an `idf.json`, as OpenSearch `doc-*` models and `lexir train`
+outputs do) or of a causal LM (SPLADE with echo pooling, encoders/echo.py).
 Dense encoders (kind "dense", e.g. the embedded `minilm`) only make an index's dense
 side: `create_dense_encoder` builds them, from a name, hub id or sentence-embedding folder.
 
@@ -56,6 +57,8 @@ class RegisteredEncoder:
         return cls(**model, name=self.name, **{**self.settings, **options})
 
 
+DISCO_QUERY_LENGTH = 256  # lexir's choice: room for a flattened conversation (SPLADE's default 64 is one question)
+
 REGISTRY: dict[str, RegisteredEncoder] = {
     entry.name: entry
     for entry in (
@@ -78,6 +81,13 @@ REGISTRY: dict[str, RegisteredEncoder] = {
         RegisteredEncoder("opensearch-doc-v3-gte", "OpenSearch inference-free v3 GTE (hub, with idf.json)",
                           InferenceFreeEncoder, "opensearch-project/opensearch-neural-sparse-encoding-doc-v3-gte",
                           {"activation": "log1p_log1p_relu", "trust_remote_code": True}),
+        RegisteredEncoder("disco-human", "DiSCo conversational queries (slupart/splade-disco-human, hub) over "
+                          "SPLADE++ ED documents", SpladeEncoder, "naver/splade-cocondenser-ensembledistil",
+                          {"query_model": "slupart/splade-disco-human", "max_query_length": DISCO_QUERY_LENGTH}),
+        RegisteredEncoder("disco-human-mistral", "DiSCo multi-teacher (slupart/splade-disco-human-mistral, hub) over "
+                          "SPLADE++ ED documents", SpladeEncoder, "naver/splade-cocondenser-ensembledistil",
+                          {"query_model": "slupart/splade-disco-human-mistral",
+                           "max_query_length": DISCO_QUERY_LENGTH}),
         RegisteredEncoder("promptreps-qwen2.5-0.5b", "PromptReps over Qwen/Qwen2.5-0.5B-Instruct (hub): sparse + dense "
                           "from one pass, untrained", PromptRepsEncoder, "Qwen/Qwen2.5-0.5B-Instruct"),
         RegisteredEncoder("promptreps-llama3-8b", "PromptReps over meta-llama/Meta-Llama-3-8B-Instruct (hub, gated), "

@@ -63,13 +63,15 @@ class SpladeEncoder:
             the vocabulary projection run under bfloat16 autocast; see docs/benchmarks.md for its effect).
         loaded_model: encode with this masked LM (e.g. one being trained) instead of loading the folder's; worker
             processes of a parallel build load the folder's, as they are sent settings, not weights.
+        query_model: encode queries with this masked-LM checkpoint (same vocabulary) instead: a query-side setting,
+            not in the spec, since document vectors do not change.
     """
 
     kind = "splade"
     added_terms: tuple[str, ...] = ()  # the model's vocabulary is fixed (see grow_vocabulary)
     uses_corpus_statistics = False  # queries are the model's own (see use_corpus_statistics)
     SETTINGS = ("max_doc_length", "max_query_length", "doc_top_k", "query_top_k", "activation", "precision")
-    RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code")
+    RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code", "query_model")
 
     def __init__(
         self,
@@ -87,6 +89,7 @@ class SpladeEncoder:
         trust_remote_code: bool = False,
         precision: str = PRECISIONS[0],
         loaded_model: Any = None,
+        query_model: str | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise LexirError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
@@ -109,6 +112,7 @@ class SpladeEncoder:
         self.trust_remote_code = trust_remote_code
         self.precision = precision
         self._loaded_model = loaded_model
+        self.query_model = query_model
 
     @classmethod
     def from_spec(cls, spec: EncoderSpec, **runtime: Any) -> SpladeEncoder:
@@ -118,7 +122,7 @@ class SpladeEncoder:
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle settings, not loaded weights: worker processes load the model themselves."""
-        loaded = ("model", "_loaded_model", "tokenizer", "_split_head")
+        loaded = ("model", "_loaded_model", "tokenizer", "_split_head", "_query_side")
         return {**{key: value for key, value in self.__dict__.items() if key not in loaded}, "_loaded_model": None}
 
     @cached_property
@@ -166,7 +170,20 @@ class SpladeEncoder:
         return self._encode(texts, self.max_doc_length, self.doc_top_k)
 
     def encode_queries(self, texts: Sequence[str]) -> sp.csr_matrix:
-        return self._encode(texts, self.max_query_length, self.query_top_k)
+        return self._query_side._encode(texts, self.max_query_length, self.query_top_k)
+
+    @cached_property
+    def _query_side(self) -> SpladeEncoder:
+        """This encoder, or with `query_model` the encoder of another checkpoint over the same vocabulary (an
+        asymmetric SPLADE: DiSCo's conversational query encoder over SPLADE++ documents)."""
+        if self.query_model is None:
+            return self
+        side = SpladeEncoder(self.query_model, activation=self.activation, precision=self.precision,
+                             batch_size=self.batch_size, threads=self.threads, trust_remote_code=self.trust_remote_code)
+        if vocabulary_fingerprint(side.vocabulary) != vocabulary_fingerprint(self.vocabulary):
+            raise LexirError(f"query_model {self.query_model!r} has another vocabulary than the documents' model "
+                             f"{self.model_ref!r}; its query vectors would name other terms")
+        return side
 
     def _encode(self, texts: Sequence[str], max_length: int, top_k: int | None) -> sp.csr_matrix:
         import torch

@@ -97,3 +97,31 @@ def test_cli_explain_shows_pieces_as_text(llm_models, tmp_path):
           tmp_path / "index", "--quiet")
     table = lexir("search", tmp_path / "index", "supersonic flow", "--explain", "-k", "1").stdout
     assert "▁" not in table and "matched terms" in table
+
+
+def test_registered_llm_checkpoints_fail_fast_and_clearly_offline(tmp_path):
+    """The hub names of issue #20's checkpoints load as any hub model: here, with no network and an empty cache,
+    one clear error naming the hub id and the local-folder alternative, at once."""
+    import os
+    import sys
+
+    script = """
+import json
+from lexir.encoders import create_encoder
+from lexir.errors import LexirError
+for name, side in (("disco-human", "queries"), ("disco-human-mistral", "queries"),
+                   ("promptreps-qwen2.5-0.5b", "documents"), ("promptreps-llama3-8b", "queries")):
+    try:
+        getattr(create_encoder(name), "encode_" + side)(["x"])
+    except LexirError as error:
+        print(json.dumps([name, str(error)]))
+"""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hf")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    errors = dict(json.loads(line) for line in done.stdout.splitlines())
+    hub_ids = {"disco-human": "slupart/splade-disco-human", "disco-human-mistral": "slupart/splade-disco-human-mistral",
+               "promptreps-qwen2.5-0.5b": "Qwen/Qwen2.5-0.5B-Instruct",
+               "promptreps-llama3-8b": "meta-llama/Meta-Llama-3-8B-Instruct"}
+    assert set(errors) == set(hub_ids), done.stderr[-2000:]
+    for name, hub_id in hub_ids.items():
+        assert f"'{hub_id}'" in errors[name] and "--encoder /path/to/DIR" in errors[name]
