@@ -151,7 +151,8 @@ def create_app(index: Path | str, *, api_key: str | None = None, keys_for_reads:
     @app.post("/search", response_model=SearchResponse | list[SearchResponse])
     def search_post(body: SearchRequest) -> SearchResponse | list[SearchResponse]:
         if sum(given is not None for given in (body.q, body.queries, body.conversation)) != 1:
-            raise HTTPException(422, "give one of q (one query), queries (a batch) or conversation")
+            raise HTTPException(422, "give either q (one query), queries (a batch) or conversation (turns): "
+                                     "exactly one")
         if body.conversation is not None:
             turns = [Turn(turn.role, turn.text) for turn in body.conversation]
             query = conversation_query(service.searcher(SearchOptions(mode=body.mode)), turns, body.max_history)

@@ -18,9 +18,10 @@ at the head of the user message), else as plain lines after BOS.
 One pass feeds both sides of one index: `PromptRepsEncoder` (kind "promptreps", the sparse side) and
 `PromptRepsDense` (kind "promptreps-dense", the FAISS side) share one `PromptRepsModel` per model and settings
 in a process. Encoding documents for the sparse side keeps their dense vectors in a spill file (a temporary
-file, removed at exit: dim x 4 bytes a document), from which the dense side takes them instead of running the
-model again; queries keep both sides of the last QUERY_CACHE texts, so a hybrid query runs the model once. A
-build with several worker processes encodes in the workers, so its dense side runs the model a second time.
+file: dim x 4 bytes a document, emptied once the dense side has taken them all, removed at exit), from which
+the dense side takes them instead of running the model again; queries keep both sides of the last QUERY_CACHE
+texts, so a hybrid query runs the model once. A build with several worker processes encodes in the workers, so
+its dense side runs the model a second time.
 """
 
 from __future__ import annotations
@@ -188,17 +189,20 @@ class PromptRepsModel:
         return rows
 
     def document_vectors(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        """Dense document vectors: from the spill file where the sparse side encoded the text, else the model."""
+        """Dense document vectors: from the spill file where the sparse side encoded the text (each taken once),
+        else the model."""
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         missing = []
         for i, text in enumerate(texts):
-            row = self._spilled.get(_key(text))
+            row = self._spilled.pop(_key(text), None)
             if row is None:
                 missing.append(i)
                 continue
             assert self._spill is not None
             self._spill.seek(row * 4 * self.dim)
             vectors[i] = np.frombuffer(self._spill.read(4 * self.dim), dtype=np.float32)
+        if self._spill is not None and not self._spilled:  # every spilled vector taken: the file starts over
+            self._spill.truncate(0)
         if missing:
             vectors[missing] = self.run([texts[i] for i in missing], "doc", batch_size)[1]
         return vectors

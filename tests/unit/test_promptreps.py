@@ -76,11 +76,12 @@ def test_one_model_pass_per_text_feeds_both_sides(llm_models):
     sparse.encode_documents(["a wing in a slipstream", "coffee and the heart"])
     dense.encode_documents(["coffee and the heart", "a wing in a slipstream"])  # from the spill file, any order
     assert model.passes == before + 2
-    dense.encode_documents(["a text the sparse side never saw"])
-    assert model.passes == before + 3
+    assert model._spill.seek(0, 2) == 0  # every spilled vector was taken: the file starts over
+    dense.encode_documents(["a text the sparse side never saw", "coffee and the heart"])  # taken once only
+    assert model.passes == before + 4
     dense.encode_queries(["heat transfer"])
     sparse.encode_queries(["heat transfer"])
-    assert model.passes == before + 4
+    assert model.passes == before + 5
 
 
 def test_settings_are_recorded_and_rebuilt_and_bad_ones_refused(llm_models):
