@@ -13,9 +13,12 @@ from lexir.encoders import create_encoder
 from lexir.encoders.echo import EchoSpladeEncoder
 from lexir.encoders.registry import encoder_from_spec
 from lexir.encoders.splade import SpladeEncoder
+from lexir.eval.datasets import load_dataset
+from lexir.eval.runner import evaluate
 from lexir.export import export_index
 from lexir.index.reader import InvertedIndex
-from tests.helpers import lexir, write_jsonl
+from lexir.search import open_search
+from tests.helpers import lexir, write_beir_folder, write_jsonl
 from tests.texts import DOCUMENTS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -145,3 +148,15 @@ def test_opensearch_export_writes_the_llm_tokens_as_rank_features(echo_index, tm
     documents = [json.loads(line) for line in lines[1::2]]
     assert len(documents) == len(DOCUMENTS)
     assert all(set(document["embedding"]) <= vocabulary for document in documents)
+
+
+def test_eval_ranks_each_topic_as_the_echo_encoder_searches_it(echo_index, tmp_path):
+    _, _, index = echo_index
+    judged = {"q1": ("does vitamin d prevent fractures", {"d8": 2, "d0": 1}),
+              "q2": ("turbulent boundary layer heat transfer", {"d4": 1, "d11": 1})}
+    result = evaluate(load_dataset(str(write_beir_folder(tmp_path / "beir", {"test": judged}))), index=index,
+                      progress=False)
+    searcher = open_search(index)
+    for query_id, (text, _) in judged.items():
+        assert [doc for doc, _ in result.run[query_id]] == [hit.id for hit in searcher.search(text, k=100).hits]
+    assert 0.0 <= result.measures["nDCG@10"] <= 1.0

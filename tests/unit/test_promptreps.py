@@ -16,9 +16,12 @@ from lexir.encoders.promptreps import (
     shared_model,
 )
 from lexir.encoders.registry import create_dense_encoder, dense_encoder_from_spec, encoder_from_spec
+from lexir.eval.datasets import load_dataset
+from lexir.eval.runner import evaluate
 from lexir.index.dense import has_dense, read_dense_manifest
 from lexir.index.reader import InvertedIndex
-from tests.helpers import assert_one_line_error, lexir, write_jsonl
+from lexir.search import SearchOptions
+from tests.helpers import assert_one_line_error, lexir, write_beir_folder, write_jsonl
 from tests.llm_models import CHAT_TEMPLATE
 from tests.texts import DOCUMENTS
 
@@ -112,6 +115,11 @@ def test_build_writes_both_sides_in_one_pass_and_hybrid_search_encodes_a_query_o
     before = model.passes
     hybrid = lexir("search", tmp_path / "index", "vitamin D and calcium", "--mode", "hybrid", "--json").json()
     assert hybrid["hits"] and model.passes == before + 1
+    judged = {"q1": ("does vitamin d prevent fractures", {"d8": 2}), "q2": ("coffee blood pressure", {"d6": 1})}
+    before = model.passes
+    result = evaluate(load_dataset(str(write_beir_folder(tmp_path / "beir", {"test": judged}))),
+                      index=tmp_path / "index", options=SearchOptions(mode="hybrid"), progress=False)
+    assert set(result.run) == {"q1", "q2"} and model.passes == before + 2  # timed and batched passes: cached
     explained = lexir("search", tmp_path / "index", "vitamin D and calcium", "--explain", "--json").json()["hits"]
     vocabulary = set(create_encoder(f"promptreps:{folder}").vocabulary)
     assert explained and all(set(hit["contributions"]) <= vocabulary for hit in explained)
