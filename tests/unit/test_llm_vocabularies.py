@@ -18,6 +18,7 @@ from lexir.encoders.idf import text_idf_table
 from lexir.encoders.inference_free import InferenceFreeEncoder
 from lexir.encoders.pieces import readable
 from lexir.encoders.query_tokens import QueryTokenizer
+from tests.conftest import skip_or_fail
 from tests.helpers import lexir, write_jsonl
 from tests.texts import DOCUMENTS
 
@@ -42,9 +43,9 @@ def test_byte_level_pieces_of_real_text_read_back_as_the_text(llm_models):
             assert readable(pieces[0]) == word
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed (the page's JavaScript is tested "
-                                                         "with it)")
 def test_the_search_page_highlights_words_matched_by_any_kind_of_piece():
+    if shutil.which("node") is None:
+        skip_or_fail("node is not installed (apt-get install nodejs): the search page's JavaScript runs in it")
     script = PAGE.read_text(encoding="utf-8").split("<script>")[1].split("async function search")[0]
     cases = [piece for piece, _ in READABLE if piece != "Ã"]
     program = script + f"""
