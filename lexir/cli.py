@@ -334,11 +334,12 @@ def search(
     if query is None and query_vector is None and history is None:
         raise LexirError("give a query (e.g. lexir search INDEX \"vitamin d\"), --query-vector '{\"token\": weight}', "
                          "--history FILE, or --topics TOPICS --out run.trec")
+    vector = parse_query_vector(query_vector) if query_vector is not None else None  # checked before the index
     searcher = open_search(index, search_options)
     if history is not None:
         query = conversation_query(searcher, _conversation(history, query), history_turns)
-    searched = parse_query_vector(query_vector) if query_vector is not None else query
-    result = searcher.search(searched, k=k, explain=explain, with_text=text or not as_json)
+    result = searcher.search(vector if vector is not None else query, k=k, explain=explain,
+                             with_text=text or not as_json)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return
