@@ -19,14 +19,16 @@ from rich.console import Console
 from rich.table import Table
 
 from lexir.api.limits import DEFAULT_MAX_REQUEST_BYTES, Limits
-from lexir.cli_options import with_search_options
+from lexir.cli_options import parse_key_values, with_search_options
 from lexir.errors import LexirError
+from lexir.search.conversation import DEFAULT_MAX_HISTORY
 from lexir.search.options import SearchOptions
 
 if TYPE_CHECKING:
     from lexir.eval.datasets import Topic
     from lexir.index.dense_builder import DenseBuildReport
     from lexir.search import Searcher
+    from lexir.search.conversation import Turn
 
 app = typer.Typer(help="lexir: learned sparse retrieval search engine.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -54,6 +56,9 @@ def index_build(
     out: Annotated[Path, typer.Option("--out", "-o", help="index directory to create")],
     encoder: Annotated[str | None, typer.Option(help="registry name (splade-tiny, bm25, ...), hub id or model folder "
                                                      "(default splade-tiny; texts only)")] = None,
+    encoder_option: Annotated[list[str] | None, typer.Option(
+        "--encoder-option", help="encoder setting KEY=VALUE, repeatable (e.g. PromptReps doc_prompt=..., "
+                                 "echo_infix=...); recorded in the index")] = None,
     input_format: Annotated[str, typer.Option(help="auto (CIFF by its *.ciff name, JsonVectorCollection by a "
                                                    "`vector` in its first line), documents, jsonvector or ciff")]
     = "auto",
@@ -112,10 +117,13 @@ def index_build(
         raise LexirError(f"{source} holds pre-encoded vectors ({kind}): name the encoder that made them with "
                          "--query-encoder, not --encoder")
     dense_encoder = create_dense_encoder(dense, batch_size=batch_size, threads=threads) if dense else None
-    options = {"batch_size": batch_size, "max_doc_length": max_length, "threads": threads, "precision": precision}
+    options = {"batch_size": batch_size, "max_doc_length": max_length, "threads": threads, "precision": precision,
+               **parse_key_values(encoder_option)}
     if kind == "documents":
         corpus = Corpus(source, skip_bad_lines=skip_bad_lines)
         sparse_encoder = create_encoder(encoder or "splade-tiny", **options)
+        if dense_encoder is None and hasattr(sparse_encoder, "dense_side"):  # PromptReps: both sides, one pass
+            dense_encoder = sparse_encoder.dense_side()
     else:
         queries = create_encoder(query_encoder, threads=threads) if query_encoder is not None else None
         corpus, sparse_encoder = open_vectors(source, kind, queries, skip_bad_lines=skip_bad_lines,
@@ -291,6 +299,12 @@ def search(
         help="search every pre-encoded query of this file (JSONL of {\"id\", \"vector\"} lines, or Pyserini's TSV "
              "of id<TAB>tok tok tok) and write a TREC run file to --out")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="the run file --topics (--queries) writes")] = None,
+    history: Annotated[Path | None, typer.Option(
+        help="a conversation, JSON list of {\"role\": \"user\"|\"assistant\", \"text\"} turns, oldest first: "
+             "the query is the current question after them (or, with no query, the file's last user turn); "
+             "searched flattened as DiSCo does")] = None,
+    history_turns: Annotated[int, typer.Option(help="--history (and conversational --topics): earlier turns "
+                                                    "kept, newest first")] = DEFAULT_MAX_HISTORY,
     threads: Annotated[int | None, typer.Option(help="--topics: threads for scoring (and model encoding)")] = None,
     drop_self_hits: Annotated[bool | None, typer.Option(
         "--drop-self-hits/--keep-self-hits",
@@ -301,23 +315,31 @@ def search(
 ) -> None:
     """Search an index with its own encoder(s): sparse, dense, or both fused (--mode hybrid); one query, or
     every query of --topics into a TREC run file."""
+    from lexir.encoders.pieces import readable
     from lexir.search import open_search
+    from lexir.search.conversation import conversation_query
 
     if sum(given is not None for given in (query, query_vector, topics, queries)) > 1:
         raise LexirError("give one of a query, --query-vector, --topics or --queries, not both")
+    if history is not None and (query_vector is not None or topics is not None or queries is not None):
+        raise LexirError("--history goes with a text query (or none: the file's last user turn), not with "
+                         "--query-vector, --topics or --queries")
     if topics is not None or queries is not None:
         if out is None:
             raise LexirError(f"{'--topics' if topics else '--queries'} writes a TREC run file: give --out FILE "
                              "(e.g. --out run.trec)")
         _search_topics(open_search(index, search_options), _topics(topics, queries), out, k, threads,
-                       drop_self_hits, quiet)
+                       drop_self_hits, quiet, history_turns)
         return
-    if query is None and query_vector is None:
+    if query is None and query_vector is None and history is None:
         raise LexirError("give a query (e.g. lexir search INDEX \"vitamin d\"), --query-vector '{\"token\": weight}', "
-                         "or --topics TOPICS --out run.trec")
-    searched = parse_query_vector(query_vector) if query_vector is not None else query
-    result = open_search(index, search_options).search(searched, k=k, explain=explain,
-                                                       with_text=text or not as_json)
+                         "--history FILE, or --topics TOPICS --out run.trec")
+    vector = parse_query_vector(query_vector) if query_vector is not None else None  # checked before the index
+    searcher = open_search(index, search_options)
+    if history is not None:
+        query = conversation_query(searcher, _conversation(history, query), history_turns)
+    result = searcher.search(vector if vector is not None else query, k=k, explain=explain,
+                             with_text=text or not as_json)
     if as_json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return
@@ -329,7 +351,7 @@ def search(
     for hit in result.hits:
         row = [str(hit.rank), hit.id, f"{hit.score:.4f}", (hit.title or hit.text or "")[:70]]
         if explain:
-            row.append(", ".join(f"{t} {v:.2f}" for t, v in list((hit.contributions or {}).items())[:6]))
+            row.append(", ".join(f"{readable(t)} {v:.2f}" for t, v in list((hit.contributions or {}).items())[:6]))
         table.add_row(*row)
     stdout.print(table)
 
@@ -358,15 +380,31 @@ def _topics(topics: str | None, queries: Path | None) -> tuple[list[Topic], bool
     return [Topic(query_id, "", vector) for query_id, vector in read_query_vectors(queries).items()], False
 
 
+def _conversation(path: Path, query: str | None) -> list[Turn]:
+    """The turns of a --history file, with the query (if any) as the current question after them."""
+    from lexir.search.conversation import Turn, parse_conversation
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise LexirError(f"cannot read --history {path}: {error.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise LexirError(f"--history {path} is not JSON ({error})") from None
+    turns = list(parse_conversation(data, f"--history {path}"))
+    return turns + [Turn("user", query)] if query is not None else turns
+
+
 def _search_topics(searcher: Searcher, topics: tuple[list[Topic], bool], out: Path, k: int, threads: int | None,
-                   drop_self_hits: bool | None, quiet: bool) -> None:
-    """Every query of `topics` into a TREC run file, as `lexir eval` ranks them."""
+                   drop_self_hits: bool | None, quiet: bool, history_turns: int) -> None:
+    """Every query of `topics` into a TREC run file, as `lexir eval` ranks them (conversations flattened)."""
     import time
 
     from lexir.eval.results import write_trec_run
     from lexir.eval.runs import search_topics
+    from lexir.search.conversation import flatten_topics
 
     loaded, beir = topics
+    loaded = flatten_topics(loaded, searcher, history_turns)
     drop = beir if drop_self_hits is None else drop_self_hits
     searcher.warm_up()
     if threads is not None:

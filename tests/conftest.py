@@ -60,6 +60,16 @@ def dense_index(tmp_path_factory, minilm):
     return build_dense_index(tmp_path_factory.mktemp("dense"), minilm)
 
 
+@pytest.fixture(scope="session")
+def llm_models(tmp_path_factory):
+    """Folders of tiny random-initialised Mistral, Llama and BERT models with tokenizers trained on the test
+    corpus (tests/llm_models.py), built once: {"mistral": path, "llama": path, "bert": path}."""
+    from tests.llm_models import save_model
+
+    root = tmp_path_factory.mktemp("llm-models")
+    return {name: save_model(root / name, name) for name in ("mistral", "llama", "bert")}
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One torch thread for the module: on a small shared machine, two threads contending with other work make

@@ -47,6 +47,7 @@ from lexir.api.service import SearchService
 from lexir.corpus import Document
 from lexir.errors import LexirError
 from lexir.index.live import DocumentNotFoundError
+from lexir.search.conversation import Turn, conversation_query
 from lexir.search.feedback import Feedback
 from lexir.search.options import SearchOptions, fusion_of
 
@@ -149,8 +150,13 @@ def create_app(index: Path | str, *, api_key: str | None = None, keys_for_reads:
 
     @app.post("/search", response_model=SearchResponse | list[SearchResponse])
     def search_post(body: SearchRequest) -> SearchResponse | list[SearchResponse]:
-        if (body.q is None) == (body.queries is None):
-            raise HTTPException(422, "give either q (one query) or queries (a batch), not both or neither")
+        if sum(given is not None for given in (body.q, body.queries, body.conversation)) != 1:
+            raise HTTPException(422, "give either q (one query), queries (a batch) or conversation (turns): "
+                                     "exactly one")
+        if body.conversation is not None:
+            turns = [Turn(turn.role, turn.text) for turn in body.conversation]
+            query = conversation_query(service.searcher(SearchOptions(mode=body.mode)), turns, body.max_history)
+            return run_search([query], body)[0]
         if body.q is not None:
             return run_search([body.q], body)[0]
         return run_search(body.queries or [], body)

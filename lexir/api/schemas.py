@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lexir.api.limits import Limits
+from lexir.search.conversation import DEFAULT_MAX_HISTORY
 from lexir.search.feedback import DENSE_FEEDBACK, MAX_FEEDBACK_DOCS, Feedback
 from lexir.search.fusion import DEFAULT_FUSION_DEPTH, RRF_K
 from lexir.search.results import Hit
@@ -49,12 +50,25 @@ class SearchQuery(SearchSettings):
     q: str = Field(min_length=1, description="the query")
 
 
+class TurnBody(BaseModel):
+    """One turn of a conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    text: str
+
+
 class SearchRequest(SearchSettings):
-    """POST /search: one query (`q`) or a batch (`queries`)."""
+    """POST /search: one query (`q`), a batch (`queries`) or a conversation (`conversation`)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     q: str | None = Field(default=None, description="one query")
     queries: list[str] | None = Field(default=None, description="a batch of queries (answered as a list)")
+    conversation: list[TurnBody] | None = Field(
+        default=None, description="turns oldest first, the last the user's question; searched flattened as DiSCo "
+                                  "does (the question, then earlier turns newest first, by the tokenizer's separator)")
+    max_history: int = Field(default=DEFAULT_MAX_HISTORY, ge=0, le=100,
+                             description="conversation: earlier turns kept, newest first")
 
 
 class SearchResponse(BaseModel):

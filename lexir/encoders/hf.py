@@ -117,6 +117,44 @@ def load_masked_lm(folder: str, trust_remote_code: bool = False) -> Any:
     return _load_model(AutoModelForMaskedLM, folder, "masked-LM", trust_remote_code)
 
 
+def load_causal_lm(folder: str, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    return _load_model(AutoModelForCausalLM, folder, "causal-LM", trust_remote_code)
+
+
+CAUSAL_MODEL_TYPES = frozenset({"mistral", "llama", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "gpt2", "gpt_neox",
+                                "falcon", "mixtral", "olmo", "smollm3"})
+
+
+def is_causal_lm(folder: str) -> bool:
+    """Whether a model folder holds a decoder-only (causal) LM, from config.json's `architectures` (a
+    `*ForCausalLM` / `*LMHeadModel` class) or, without them, its `model_type`."""
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    architectures = config.get("architectures") or []
+    if architectures:
+        return any(name.endswith(("ForCausalLM", "LMHeadModel")) for name in architectures)
+    return config.get("model_type") in CAUSAL_MODEL_TYPES
+
+
+def local_model_folder(ref: str) -> str | None:
+    """`ref`'s folder where it is already here (a folder, an embedded model, the hub cache), or where the hub can
+    be reached to fetch it; None when neither (the encoder then fails with the offline error when it loads)."""
+    if ref in EMBEDDED_MODELS or is_local_model(ref):
+        return resolve_model_folder(ref)
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        return snapshot_download(ref, local_files_only=True)
+    except (HFValidationError, LocalEntryNotFoundError):
+        pass
+    return resolve_model_folder(ref) if _hub_reachable() else None
+
+
 def load_base_model(folder: str, trust_remote_code: bool = False) -> Any:
     """The transformer without any head: token states for sentence embeddings."""
     from transformers import AutoModel

@@ -30,8 +30,10 @@ import scipy.sparse as sp
 
 from lexir.encoders.analyzer import LUCENE_ENGLISH_STOPWORDS
 from lexir.encoders.base import CorpusStatistics, EncoderSpec, check_options
+from lexir.encoders.echo import splade_class
 from lexir.encoders.hf import load_fast_tokenizer
 from lexir.encoders.idf import IDF_FILE, corpus_idf, load_idf_json, text_doc_freq
+from lexir.encoders.pieces import readable
 from lexir.encoders.query_tokens import QueryTokenizer
 from lexir.encoders.splade import SpladeEncoder, spec_settings
 from lexir.errors import LexirError
@@ -74,7 +76,7 @@ class InferenceFreeEncoder:
     kind = "inference-free"
     added_terms: tuple[str, ...] = ()  # the model's vocabulary is fixed (see grow_vocabulary)
     SETTINGS = tuple(name for name in SpladeEncoder.SETTINGS if name != "query_top_k")  # queries are not SPLADE's
-    RUNTIME_OPTIONS = SpladeEncoder.RUNTIME_OPTIONS + QUERY_OPTIONS
+    RUNTIME_OPTIONS = tuple(name for name in SpladeEncoder.RUNTIME_OPTIONS if name != "query_model") + QUERY_OPTIONS
 
     def __init__(
         self,
@@ -93,7 +95,8 @@ class InferenceFreeEncoder:
             raise LexirError(f"query_tf must be one of {', '.join(QUERY_TF_MODES)}, got {query_tf!r}")
         if max_query_terms is not None and max_query_terms < 1:
             raise LexirError(f"max_query_terms must be at least 1, got {max_query_terms}")
-        self.documents = SpladeEncoder(model, name=name, model_folder=model_folder, **document_options)
+        self.documents = splade_class(model, model_folder)(model, name=name, model_folder=model_folder,
+                                                           **document_options)
         self.name = self.documents.name
         self.idf_option = idf
         self.query_tf = query_tf
@@ -210,8 +213,9 @@ class InferenceFreeEncoder:
         """Special tokens, and stopwords when asked: never query terms."""
         dropped = {i for i, token in self._tokenizer.get_added_tokens_decoder().items() if token.special}
         if self.drop_stopwords:
-            vocabulary = self._tokenizer.get_vocab()
-            dropped |= {vocabulary[word] for word in LUCENE_ENGLISH_STOPWORDS if word in vocabulary}
+            # a stopword's pieces as each vocabulary writes a word's start: "the", "▁the", "Ġthe"
+            dropped |= {i for token, i in self._tokenizer.get_vocab().items()
+                        if not token.startswith("##") and readable(token) in LUCENE_ENGLISH_STOPWORDS}
         return frozenset(dropped)
 
     def encode_documents(self, texts: Sequence[str]) -> sp.csr_matrix:

@@ -1,9 +1,10 @@
 """Short encoder names -> real encoders, and encoders rebuilt from an index's spec.
 
 `create_encoder("splade-tiny")` gives the embedded SPLADE-tiny; `"bm25"` a BM25
-encoder; the well-known hub models have names with their settings; any other name
-is a hub id or a local folder of a masked-LM checkpoint (encoded SPLADE-style; inference-free when the folder
-ships an `idf.json`, as OpenSearch `doc-*` models and `lexir train` outputs do).
+encoder; the well-known hub models have names with their settings; `promptreps:MODEL` is PromptReps over an
+instruction-tuned causal LM; any other name is a hub id or a local folder of a masked-LM checkpoint (encoded
+SPLADE-style; inference-free when the folder ships an `idf.json`, as OpenSearch `doc-*` models and `lexir train`
+outputs do) or of a causal LM (SPLADE with echo pooling, encoders/echo.py).
 Dense encoders (kind "dense", e.g. the embedded `minilm`) only make an index's dense
 side: `create_dense_encoder` builds them, from a name, hub id or sentence-embedding folder.
 
@@ -20,14 +21,18 @@ from typing import Any
 from lexir.encoders.base import EncoderSpec, SparseEncoder, check_options
 from lexir.encoders.bm25 import BM25Encoder
 from lexir.encoders.dense import DenseEncoder
+from lexir.encoders.echo import EchoSpladeEncoder, splade_class
 from lexir.encoders.idf import IDF_FILE
 from lexir.encoders.inference_free import InferenceFreeEncoder
+from lexir.encoders.promptreps import PREFIX as PROMPTREPS
+from lexir.encoders.promptreps import PromptRepsDense, PromptRepsEncoder
 from lexir.encoders.splade import SpladeEncoder
 from lexir.encoders.vectors import VectorsEncoder
 from lexir.errors import EncoderMismatchError, LexirError
 
-SPARSE_ENCODERS: dict[str, Any] = {cls.kind: cls for cls in (SpladeEncoder, InferenceFreeEncoder, BM25Encoder,
-                                                             VectorsEncoder)}
+SPARSE_ENCODERS: dict[str, Any] = {cls.kind: cls for cls in (SpladeEncoder, EchoSpladeEncoder, InferenceFreeEncoder,
+                                                             BM25Encoder, VectorsEncoder, PromptRepsEncoder)}
+DENSE_ENCODERS: dict[str, Any] = {cls.kind: cls for cls in (DenseEncoder, PromptRepsDense)}
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class RegisteredEncoder:
         return cls(**model, name=self.name, **{**self.settings, **options})
 
 
+DISCO_QUERY_LENGTH = 256  # lexir's choice: room for a flattened conversation (SPLADE's default 64 is one question)
+
 REGISTRY: dict[str, RegisteredEncoder] = {
     entry.name: entry
     for entry in (
@@ -74,6 +81,17 @@ REGISTRY: dict[str, RegisteredEncoder] = {
         RegisteredEncoder("opensearch-doc-v3-gte", "OpenSearch inference-free v3 GTE (hub, with idf.json)",
                           InferenceFreeEncoder, "opensearch-project/opensearch-neural-sparse-encoding-doc-v3-gte",
                           {"activation": "log1p_log1p_relu", "trust_remote_code": True}),
+        RegisteredEncoder("disco-human", "DiSCo conversational queries (slupart/splade-disco-human, hub) over "
+                          "SPLADE++ ED documents", SpladeEncoder, "naver/splade-cocondenser-ensembledistil",
+                          {"query_model": "slupart/splade-disco-human", "max_query_length": DISCO_QUERY_LENGTH}),
+        RegisteredEncoder("disco-human-mistral", "DiSCo multi-teacher (slupart/splade-disco-human-mistral, hub) over "
+                          "SPLADE++ ED documents", SpladeEncoder, "naver/splade-cocondenser-ensembledistil",
+                          {"query_model": "slupart/splade-disco-human-mistral",
+                           "max_query_length": DISCO_QUERY_LENGTH}),
+        RegisteredEncoder("promptreps-qwen2.5-0.5b", "PromptReps over Qwen/Qwen2.5-0.5B-Instruct (hub): sparse + dense "
+                          "from one pass, untrained", PromptRepsEncoder, "Qwen/Qwen2.5-0.5B-Instruct"),
+        RegisteredEncoder("promptreps-llama3-8b", "PromptReps over meta-llama/Meta-Llama-3-8B-Instruct (hub, gated), "
+                          "the paper's largest model", PromptRepsEncoder, "meta-llama/Meta-Llama-3-8B-Instruct"),
         RegisteredEncoder("minilm", "all-MiniLM-L6-v2 sentence embeddings (384 dims, cosine), embedded; dense only",
                           DenseEncoder, "minilm"),
     )
@@ -90,8 +108,10 @@ def create_encoder(name: str, **options: Any) -> SparseEncoder:
     if entry is None:
         if not name.strip():
             raise LexirError("the encoder name is empty; use one of: " + ", ".join(REGISTRY))
+        if name.startswith(PROMPTREPS):
+            return RegisteredEncoder(name, name, PromptRepsEncoder, name).create(_given(options))
         inference_free = (Path(name).expanduser() / IDF_FILE).is_file()
-        entry = RegisteredEncoder(name, name, InferenceFreeEncoder if inference_free else SpladeEncoder, name)
+        entry = RegisteredEncoder(name, name, InferenceFreeEncoder if inference_free else splade_class(name), name)
     if entry.encoder_class is DenseEncoder:
         raise LexirError(f"'{name}' is a dense encoder: it makes the dense side of an index "
                          f"(`lexir index build ... --dense {name}` or `lexir index add-dense DIR --encoder {name}`), "
@@ -117,20 +137,25 @@ def encoder_from_spec(spec: EncoderSpec, **runtime: Any) -> SparseEncoder:
 def create_dense_encoder(name: str, **options: Any) -> DenseEncoder:
     """The dense encoder called `name`: a registered dense name (minilm), a hub id or a model folder."""
     entry = REGISTRY.get(name)
+    if entry is not None and entry.encoder_class is PromptRepsEncoder:  # a registered PromptReps model's dense side
+        return RegisteredEncoder(name, name, PromptRepsDense, entry.model).create(_given(options))
     if entry is not None and entry.encoder_class is not DenseEncoder:
         dense_names = ", ".join(key for key, value in REGISTRY.items() if value.encoder_class is DenseEncoder)
         raise LexirError(f"'{name}' is a {entry.kind} encoder, not a dense one; use {dense_names}, or a hub id or "
                          "folder of a sentence-embedding checkpoint")
     if not name.strip():
         raise LexirError("the dense encoder name is empty; use minilm, a hub id or a model folder")
+    if name.startswith(PROMPTREPS):
+        return RegisteredEncoder(name, name, PromptRepsDense, name).create(_given(options))
     return (entry or RegisteredEncoder(name, name, DenseEncoder, name)).create(_given(options))
 
 
 def dense_encoder_from_spec(spec: EncoderSpec, **runtime: Any) -> DenseEncoder:
     """Rebuild the dense encoder an index's dense side was built with (`runtime`: batch size, threads)."""
-    if spec.kind != DenseEncoder.kind:
+    cls = DENSE_ENCODERS.get(spec.kind)
+    if cls is None:
         raise LexirError(f"the dense side was built with an encoder of kind '{spec.kind}', not a dense one")
-    return DenseEncoder.from_spec(spec, **runtime)
+    return cls.from_spec(spec, **runtime)
 
 
 def check_same_encoder(index_spec: EncoderSpec, encoder_spec: EncoderSpec) -> None:

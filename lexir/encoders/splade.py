@@ -12,7 +12,7 @@ where it runs with gradients.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -63,13 +63,15 @@ class SpladeEncoder:
             the vocabulary projection run under bfloat16 autocast; see docs/benchmarks.md for its effect).
         loaded_model: encode with this masked LM (e.g. one being trained) instead of loading the folder's; worker
             processes of a parallel build load the folder's, as they are sent settings, not weights.
+        query_model: encode queries with this masked-LM checkpoint (same vocabulary) instead: a query-side setting,
+            not in the spec, since document vectors do not change.
     """
 
     kind = "splade"
     added_terms: tuple[str, ...] = ()  # the model's vocabulary is fixed (see grow_vocabulary)
     uses_corpus_statistics = False  # queries are the model's own (see use_corpus_statistics)
     SETTINGS = ("max_doc_length", "max_query_length", "doc_top_k", "query_top_k", "activation", "precision")
-    RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code")
+    RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code", "query_model")
 
     def __init__(
         self,
@@ -87,6 +89,7 @@ class SpladeEncoder:
         trust_remote_code: bool = False,
         precision: str = PRECISIONS[0],
         loaded_model: Any = None,
+        query_model: str | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise LexirError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
@@ -109,6 +112,7 @@ class SpladeEncoder:
         self.trust_remote_code = trust_remote_code
         self.precision = precision
         self._loaded_model = loaded_model
+        self.query_model = query_model
 
     @classmethod
     def from_spec(cls, spec: EncoderSpec, **runtime: Any) -> SpladeEncoder:
@@ -118,7 +122,7 @@ class SpladeEncoder:
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle settings, not loaded weights: worker processes load the model themselves."""
-        loaded = ("model", "_loaded_model", "tokenizer", "_split_head")
+        loaded = ("model", "_loaded_model", "tokenizer", "_split_head", "_query_side")
         return {**{key: value for key, value in self.__dict__.items() if key not in loaded}, "_loaded_model": None}
 
     @cached_property
@@ -166,7 +170,20 @@ class SpladeEncoder:
         return self._encode(texts, self.max_doc_length, self.doc_top_k)
 
     def encode_queries(self, texts: Sequence[str]) -> sp.csr_matrix:
-        return self._encode(texts, self.max_query_length, self.query_top_k)
+        return self._query_side._encode(texts, self.max_query_length, self.query_top_k)
+
+    @cached_property
+    def _query_side(self) -> SpladeEncoder:
+        """This encoder, or with `query_model` the encoder of another checkpoint over the same vocabulary (an
+        asymmetric SPLADE: DiSCo's conversational query encoder over SPLADE++ documents)."""
+        if self.query_model is None:
+            return self
+        side = SpladeEncoder(self.query_model, activation=self.activation, precision=self.precision,
+                             batch_size=self.batch_size, threads=self.threads, trust_remote_code=self.trust_remote_code)
+        if vocabulary_fingerprint(side.vocabulary) != vocabulary_fingerprint(self.vocabulary):
+            raise LexirError(f"query_model {self.query_model!r} has another vocabulary than the documents' model "
+                             f"{self.model_ref!r}; its query vectors would name other terms")
+        return side
 
     def _encode(self, texts: Sequence[str], max_length: int, top_k: int | None) -> sp.csr_matrix:
         import torch
@@ -179,12 +196,22 @@ class SpladeEncoder:
         matrices, positions = [], []
         autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
         with torch.inference_mode(), autocast:
-            for batch_positions, batch in length_sorted_batches(self.tokenizer, texts, max_length, self.batch_size):
-                weights = activate(max_logits(self.model, batch, self._split_head).float(), self.activation)
-                matrices.append(_to_csr(weights.numpy(), top_k))
+            for batch_positions, batch, pooled in self._batches(texts, max_length):
+                if batch is None:  # texts with no token to pool: empty vectors
+                    matrices.append(sp.csr_matrix((len(batch_positions), vocab_size), dtype=np.float32))
+                else:
+                    weights = activate(max_logits(self.model, batch, self._split_head, pooled).float(),
+                                       self.activation)
+                    matrices.append(_to_csr(weights.numpy(), top_k))
                 positions.append(batch_positions)
         stacked = sp.vstack(matrices, format="csr", dtype=np.float32)
         return stacked[np.argsort(np.concatenate(positions))]  # back to the order of `texts`
+
+    def _batches(self, texts: Sequence[str], max_length: int) -> Iterator[tuple[np.ndarray, Any, Any]]:
+        """(positions in `texts`, padded batch or None for texts with nothing to pool, positions to pool or None
+        for every attended one)."""
+        for positions, batch in length_sorted_batches(self.tokenizer, texts, max_length, self.batch_size):
+            yield positions, batch, None
 
     @cached_property
     def _split_head(self) -> tuple[Any, Any, Any] | None:
@@ -202,8 +229,11 @@ def spec_settings(spec: EncoderSpec, names: Sequence[str]) -> dict[str, Any]:
     return {name: recorded[name] for name in names}
 
 
-def max_logits(model: Any, batch: Any, head: tuple[Any, Any, Any] | None) -> Any:
+def max_logits(model: Any, batch: Any, head: tuple[Any, Any, Any] | None, pooled: Any = None) -> Any:
     """Per text of `batch`, the max over its non-padding tokens of the MLM logits: [texts, vocabulary].
+
+    `pooled` (a [texts, positions] bool mask, default the attention mask) limits the max to some of the
+    attended positions: echo pooling (lexir.encoders.echo) attends to both copies of a text and pools the second.
 
     With a split head (`split_mlm_head`) on a CPU, the hidden states of the non-padding tokens are transformed
     once, then projected onto the vocabulary in cache-sized pieces: blocks of about TOKEN_BLOCK tokens (whole
@@ -218,7 +248,7 @@ def max_logits(model: Any, batch: Any, head: tuple[Any, Any, Any] | None) -> Any
     """
     import torch
 
-    mask = batch["attention_mask"].bool()
+    mask = batch["attention_mask"].bool() if pooled is None else pooled
     if head is None or mask.device.type != "cpu":
         logits = model(**batch).logits
         return logits.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)

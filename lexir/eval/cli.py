@@ -23,6 +23,7 @@ from lexir.eval.runner import DEFAULT_DEPTH, evaluate
 from lexir.formats.topics import read_query_vectors
 from lexir.presets import Preset
 from lexir.search import SearchOptions
+from lexir.search.conversation import DEFAULT_MAX_HISTORY
 
 DEFAULT_COMMAND = "run"
 
@@ -93,6 +94,9 @@ def run_command(
         help="Choose the fusion weights on this other split of the collection (e.g. beir/nfcorpus/dev) by the "
              "first measure, then evaluate with them: alpha of two retrievers (1-alpha,alpha) over a grid, "
              "coordinate ascent for more.")] = None,
+    history_turns: Annotated[int, typer.Option(
+        help="Conversational queries (a \"history\" in queries.jsonl): earlier turns kept, newest first.")]
+    = DEFAULT_MAX_HISTORY,
     search_options: SearchOptions = SearchOptions(),
     preset: Preset | None = None,
 ) -> None:
@@ -103,7 +107,8 @@ def run_command(
         data = with_query_vectors(data, read_query_vectors(queries), str(queries))
     result = evaluate(data, encoder=encoder, index=index, options=search_options, measures=names, depth=depth,
                       drop_self_hits=drop_self_hits, progress=progress,
-                      tune_on=load_dataset(tune_on) if tune_on is not None else None, preset=preset)
+                      tune_on=load_dataset(tune_on) if tune_on is not None else None, preset=preset,
+                      max_history=history_turns)
     _print(result_tables(result), markdown)
     if out is not None:
         result_path, run_path = result.save(out)

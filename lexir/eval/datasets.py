@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lexir.corpus import Corpus
 from lexir.errors import LexirError
+from lexir.search.conversation import Turn, parse_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +30,13 @@ DEFAULT_BEIR_SPLIT = "test"
 @dataclass(frozen=True)
 class Topic:
     """One query: its text, or a pre-encoded {token: weight} vector (`lexir eval --queries`), which is then
-    searched in place of the text."""
+    searched in place of the text; `history`, the earlier turns of a conversational query (a BEIR queries.jsonl
+    line's "history"), which the searcher flattens with the text (lexir.search.conversation)."""
 
     query_id: str
     text: str
     vector: Mapping[str, float] | None = None
+    history: tuple[Turn, ...] = ()
 
     @property
     def query(self) -> str | Mapping[str, float]:
@@ -228,8 +231,10 @@ def _read_beir_queries(path: Path) -> list[Topic]:
                 continue
             try:
                 record = json.loads(line)
-                topics.append(Topic(str(record["_id"]), str(record.get("text") or "")))
-            except (json.JSONDecodeError, KeyError, TypeError):
+                history = parse_conversation(record["history"], f"{path}:{number}: history") \
+                    if record.get("history") is not None else ()
+                topics.append(Topic(str(record["_id"]), str(record.get("text") or ""), history=history))
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
                 raise LexirError(f"{path}:{number}: expected a JSON object with _id and text") from None
     return topics
 

@@ -32,6 +32,7 @@ from lexir.eval.runs import Run, search_topics
 from lexir.eval.tuning import tune_weights, with_weights
 from lexir.presets import Preset
 from lexir.search import Searcher, SearchOptions, open_search
+from lexir.search.conversation import DEFAULT_MAX_HISTORY, flatten_topics
 
 DEFAULT_DEPTH = 1000
 
@@ -47,12 +48,14 @@ class _Timings:
 def evaluate(dataset: EvalDataset, *, encoder: str | None = None, index: Path | Sequence[Path] | None = None,
              options: SearchOptions | None = None, measures: Sequence[str] = DEFAULT_MEASURES,
              depth: int = DEFAULT_DEPTH, drop_self_hits: bool | None = None, cache: Path | None = None,
-             progress: bool = True, tune_on: EvalDataset | None = None, preset: Preset | None = None) -> EvalResult:
+             progress: bool = True, tune_on: EvalDataset | None = None, preset: Preset | None = None,
+             max_history: int = DEFAULT_MAX_HISTORY) -> EvalResult:
     """Evaluate one encoder (on the cached index it builds or reuses) or existing indexes on `dataset`.
 
     `options` say how to search (mode, weighting, algorithm, fusion, ...) and are recorded in the result;
     `drop_self_hits` defaults to the dataset's convention (on for BEIR, off otherwise). A `preset` gives the
-    options and, without `index`, the cached indexes it needs (presets.py).
+    options and, without `index`, the cached indexes it needs (presets.py). Conversational topics (with a
+    history) are searched as their flattened conversation, at most `max_history` earlier turns.
     """
     if preset is not None:
         if encoder is not None:
@@ -81,7 +84,8 @@ def evaluate(dataset: EvalDataset, *, encoder: str | None = None, index: Path | 
         if tune_on is not None:
             tuning = tune_weights(searcher, tune_on, dataset, str(parsed[0]), depth, drop)
             searcher = searcher.using(options.replace(fusion=with_weights(searcher.fusion, tuning.best_weights)))
-        timings, run = _search_all(searcher, dataset.topics, depth, drop, progress)
+        topics = flatten_topics(dataset.topics, searcher, max_history)
+        timings, run = _search_all(searcher, topics, depth, drop, progress)
         aggregate, per_query = score_run(run, dataset.qrels, parsed, [t.query_id for t in dataset.topics])
         query = {**searcher.options.to_dict(), "preset": preset.name if preset is not None else None,
                  "idf_source": _idf_source(searcher),
