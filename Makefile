@@ -35,15 +35,18 @@ $(QUICKSTART_INDEX)/manifest.json: | venv datasets
 quickstart: venv datasets $(QUICKSTART_INDEX)/manifest.json
 	$(BIN)/lexir eval beir/nfcorpus/test --index $(QUICKSTART_INDEX) --out runs/nfcorpus-splade-tiny
 
-# The search page is tested in Debian's headless Chromium, its JavaScript helpers in node; installed where apt-get
-# can (as root).
+# The search page is tested in Debian's headless Chromium, its JavaScript helpers in node; each is installed where
+# apt-get can (as root), else its test skips (and fails under CI=true).
+# $(call apt_install,COMMAND,PACKAGE,WHAT SKIPS WITHOUT IT)
+define apt_install
+	@command -v $(1) >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get install -y -q $(2) >/dev/null 2>&1 || (apt-get update -q >/dev/null && \
+	   apt-get install -y -q $(2) >/dev/null)); } || echo "no $(1): $(3) will skip"
+endef
+
 browser:
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && \
-	   apt-get install -y -q chromium >/dev/null)); } || echo "no chromium: the search page test will skip"
-	@command -v node >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  (apt-get install -y -q nodejs >/dev/null 2>&1 || (apt-get update -q >/dev/null && \
-	   apt-get install -y -q nodejs >/dev/null)); } || echo "no node: the search page's JavaScript test will skip"
+	$(call apt_install,chromium,chromium,the search page test)
+	$(call apt_install,node,nodejs,the search page's JavaScript test)
 
 test: venv datasets browser
 	$(BIN)/pytest
