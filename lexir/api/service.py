@@ -7,6 +7,7 @@ opened once and shared; a request's ranking options (algorithm, pruning, fusion)
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from lexir.index.dense import has_dense
 from lexir.index.live import LiveIndex
 from lexir.index.sharded import is_sharded, shard_path
 from lexir.search import Searcher, SearchOptions, SearchResult, open_search
-from lexir.search.shard import Shard, index_stats
+from lexir.search.shard import Shard, ShardUnavailableError, index_stats
 from lexir.search.sharded import ShardedIndex
+
+logger = logging.getLogger(__name__)
 
 
 class SearchService:
@@ -62,8 +65,11 @@ class SearchService:
     def warm_up(self) -> None:
         """Load models and compile kernels before the first request (not during it)."""
         modes = ("sparse", "dense", "hybrid") if self.has_dense else ("sparse",)
-        for mode in modes:
-            self.searcher(SearchOptions(mode=mode)).search_batch(["warm up"], k=1)
+        try:
+            for mode in modes:
+                self.searcher(SearchOptions(mode=mode)).search_batch(["warm up"], k=1)
+        except ShardUnavailableError as error:  # the server starts all the same: /healthz and searches say 503
+            logger.warning("warming up %s: %s", self.path.name, error)
 
     def search(self, queries: list[str], k: int, options: SearchOptions, explain: bool, text: bool
                ) -> list[SearchResult]:

@@ -44,7 +44,7 @@ from lexir.index.builder import (
     save_chunk,
     staging_folder,
 )
-from lexir.index.docstore import DOCSTORE_FILE, DocStore
+from lexir.index.docstore import DOCSTORE_FILE, DocStore, DuplicateIdError
 from lexir.index.encoding import ChunkEncoder
 from lexir.index.format import ENCODER_STATE_DIR, is_index, read_manifest
 from lexir.index.postings import DEFAULT_BLOCK_SIZE
@@ -106,20 +106,24 @@ def build_sharded_index(corpus: DocumentSource, encoder: SparseEncoder, target: 
     staging = staging_folder(target)
     _prepare(staging, corpus, encoder, chunk_size, num_shards, resume=resume, discard=overwrite)
     names = [shard_name(number) for number in range(num_shards)]
-    encode = encode_batches or local_batches(encoder, workers)
-    encode_seconds, encoded, resumed = _encode(corpus, staging, names, chunk_size, encode, progress)
-    quantizer = exact_quantizer(corpus, bits) or Quantizer.fit(_max_weight(staging, names), bits)
     out = staging / "out"
-    out.mkdir(exist_ok=True)
-    figures = {"encode_seconds": round(encode_seconds, 3), "encoded_docs": encoded, "resumed_chunks": resumed,
-               "shards": num_shards}
-    for name in names:
-        if not is_index(out / name):
-            assemble(staging / name, encoder, corpus.source, quantizer, block_size, memory_limit, figures, started,
-                     progress)
-            (staging / name / "index").rename(out / name)
-        write_ordinals(out, name, _ordinals(staging / name))
-    manifest = _finish(out, names, encoder, quantizer, corpus.source)
+    try:
+        encode = encode_batches or local_batches(encoder, workers)
+        encode_seconds, encoded, resumed = _encode(corpus, staging, names, chunk_size, encode, progress)
+        quantizer = exact_quantizer(corpus, bits) or Quantizer.fit(_max_weight(staging, names), bits)
+        out.mkdir(exist_ok=True)
+        figures = {"encode_seconds": round(encode_seconds, 3), "encoded_docs": encoded, "resumed_chunks": resumed,
+                   "shards": num_shards}
+        for name in names:
+            if not is_index(out / name):
+                assemble(staging / name, encoder, corpus.source, quantizer, block_size, memory_limit, figures,
+                         started, progress)
+                (staging / name / "index").rename(out / name)
+            write_ordinals(out, name, _ordinals(staging / name))
+        manifest = _finish(out, names, encoder, quantizer, corpus.source)
+    except LexirError as error:
+        _keep_staging_only_with_work(staging, error)
+        raise
     swap_folder(out, target)
     shutil.rmtree(staging)
     postings = sum(read_manifest(target / name).num_postings for name in names)
@@ -155,6 +159,15 @@ def _prepare(staging: Path, corpus: DocumentSource, encoder: SparseEncoder, chun
             shutil.copytree(state, shard / ENCODER_STATE_DIR)
     (staging / "done").mkdir()
     write_json_atomic(staging / "build.json", _build_record(corpus, encoder, chunk_size, num_shards), indent=2)
+
+
+def _keep_staging_only_with_work(staging: Path, error: LexirError) -> None:
+    """After a failed build, keep the staging folder only if it holds finished chunks worth resuming (not after a
+    duplicate id, which only a changed corpus can fix)."""
+    if not isinstance(error, DuplicateIdError) and any((staging / "done").glob("[0-9]*")):
+        error.args = (f"{error} (finished chunks are kept in {staging}; --resume continues from them)",)
+    else:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _build_record(corpus: DocumentSource, encoder: SparseEncoder, chunk_size: int, num_shards: int

@@ -38,6 +38,7 @@ class ShardUnavailableError(LexirError):
 
     def __init__(self, shards: Sequence[str], reason: str) -> None:
         self.shards = tuple(shards)
+        self.reason = reason
         label = "shard" if len(self.shards) == 1 else "shards"
         super().__init__(f"{label} {', '.join(self.shards)} unavailable: {reason}")
 

@@ -220,7 +220,7 @@ class ShardedIndex:
             try:
                 outcomes[shard.name] = call(shard)
             except DOWN as error:
-                down[shard.name] = str(error)
+                down[shard.name] = error.reason if isinstance(error, ShardUnavailableError) else str(error)
 
         if parallel and len(shards) > 1:
             futures = [self._pool.submit(run, shard) for shard in shards[1:]]
