@@ -126,3 +126,16 @@ def test_a_duplicate_id_fails_the_build_without_leaving_work_to_resume(tmp_path)
     with pytest.raises(LexirError, match="'d3' occurs more than once"):
         build_sharded_index(Corpus(str(source)), create_encoder("bm25"), tmp_path / "index", 2, progress=False)
     assert not staging_folder(tmp_path / "index").exists() and not (tmp_path / "index").exists()
+
+
+def test_eval_on_a_sharded_index_scores_like_one_index(tmp_path, monkeypatch):
+    from lexir.eval import evaluate, load_dataset
+    from tests.unit.test_eval_run import write_beir_folder
+
+    monkeypatch.setenv("LEXIR_CACHE", str(tmp_path / "cache"))
+    dataset = load_dataset(str(write_beir_folder(tmp_path / "tiny")))
+    single = evaluate(dataset, encoder="bm25", progress=False)
+    sharded = tmp_path / "sharded"
+    build_sharded_index(dataset.corpus(), create_encoder("bm25"), sharded, 2, progress=False)
+    split = evaluate(dataset, index=sharded, progress=False)
+    assert split.per_query == single.per_query and split.index.path == str(sharded)
