@@ -165,13 +165,16 @@ class ShardedIndex:
         shards: the shards in shards.json's order (default: each opened in this process).
         allow_partial: search the shards that answer when some do not (hits flagged partial) instead of failing.
         max_segments: the local shards' merge policy.
+        threads: search one query's shards side by side in threads (False: one after another in the calling
+            thread, which a server whose request threads already fill the cores may prefer).
     """
 
     def __init__(self, path: Path | str, shards: Sequence[Shard] | None = None, *, allow_partial: bool = False,
-                 max_segments: int | None = None) -> None:
+                 max_segments: int | None = None, threads: bool = True) -> None:
         self.path = Path(path)
         self.manifest: ShardedManifest = read_sharded_manifest(self.path)
         self.allow_partial = allow_partial
+        self.threads = threads
         self.shards: list[Shard] = (list(shards) if shards is not None
                                     else [self._open_local(name, max_segments) for name in self.manifest.shards])
         if [shard.name for shard in self.shards] != list(self.manifest.shards):
@@ -249,7 +252,7 @@ class ShardedIndex:
     def rank_many(self, call: Callable[[Shard], list[ShardHits]], rows: int, k: int, *, parallel: bool
                   ) -> list[Hits]:
         """Each shard's lists of `rows` queries merged into the best k per query (see merge_hits)."""
-        answers, down = self.fan_out(call, parallel=parallel)
+        answers, down = self.fan_out(call, parallel=parallel and self.threads)
         return [merge_hits({name: lists[row] for name, lists in answers.items()}, k, down) for row in range(rows)]
 
     # documents and writes -----------------------------------------------------------------------------------
@@ -349,15 +352,17 @@ def merge_hits(lists: Mapping[str, ShardHits], k: int, down: tuple[str, ...] = (
     """The best k of the shards' lists: score descending, then ordinal ascending (as one index orders them).
     The result's `segments` name each hit's shard, `nums` hold the ordinals."""
     names = [name for name, one in lists.items() if len(one)]
-    if not names:
-        empty = np.zeros(0, dtype=np.int64)
-        return Hits(np.zeros(0, dtype=str), np.zeros(0, dtype=np.float32), np.zeros(0, dtype=object), empty, down)
+    if len(names) <= 1:  # each shard's list is in merged order already
+        one = lists[names[0]] if names else ShardHits(np.zeros(0, dtype=str), np.zeros(0, dtype=np.float32),
+                                                      np.zeros(0, dtype=np.int64))
+        shards = np.full(min(k, len(one)), names[0] if names else "", dtype=object)
+        return Hits(one.ids[:k], one.scores[:k], shards, one.ordinals[:k], down)
     scores = np.concatenate([lists[name].scores for name in names])
     ordinals = np.concatenate([lists[name].ordinals for name in names])
     best = np.lexsort((ordinals, -scores.astype(np.float64)))[:k]
-    ids = np.concatenate([lists[name].ids.astype(object) for name in names])[best]
-    shards = np.concatenate([np.full(len(lists[name]), name, dtype=object) for name in names])[best]
-    return Hits(ids.astype(str), scores[best], shards, ordinals[best], down)
+    ids = np.concatenate([lists[name].ids for name in names])[best]
+    shards = np.repeat(np.array(names, dtype=object), [len(lists[name]) for name in names])[best]
+    return Hits(ids, scores[best], shards, ordinals[best], down)
 
 
 class ShardedSparseRetriever(SparseRetriever):
@@ -386,7 +391,7 @@ class ShardedSparseRetriever(SparseRetriever):
         def call(shard: Shard) -> list[ShardHits]:
             return shard.rank_encoded(snapshot.for_shard(shard.name, vectors), k, options)
 
-        answers, down = self.index.fan_out(call, shards, parallel=parallel)
+        answers, down = self.index.fan_out(call, shards, parallel=parallel and self.index.threads)
         down = tuple(sorted({*down, *(name for name in self.index.manifest.shards if name not in snapshot.names)}))
         return [merge_hits({name: lists[row] for name, lists in answers.items()}, k, down)
                 for row in range(vectors.shape[0])]
