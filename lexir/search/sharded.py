@@ -422,7 +422,7 @@ class ShardedDenseRetriever(DenseRetriever):
     """DenseRetriever over a sharded index: the query embedded once, each shard's FAISS side searched."""
 
     def __init__(self, index: ShardedIndex, encoder: DenseEncoder | None = None) -> None:
-        for name in index.manifest.shards:  # every shard needs its dense side: a clear error naming the one that lacks it
+        for name in index.manifest.shards:  # every shard needs a dense side: a clear error naming one that lacks it
             path = shard_path(index.path, name)
             if path.is_dir() and not has_dense(path):
                 raise LexirError(f"shard {name} of {index.path} has no dense side; run `lexir index add-dense` "
