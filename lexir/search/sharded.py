@@ -182,6 +182,7 @@ class ShardedIndex:
                              f"{list(self.manifest.shards)}")
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.shards) - 1), thread_name_prefix="lexir-shard")
         self._snapshot: ShardedSnapshot | None = None
+        self._generations: dict[str, int] | None = None  # each shard's latest commit generation, from writes
         self._refreshing = threading.Lock()
 
     def _open_local(self, name: str, max_segments: int | None) -> Shard:
@@ -282,6 +283,10 @@ class ShardedIndex:
         return self._write(routed, lambda shard, part: shard.add(part))
 
     def delete(self, doc_ids: Sequence[str]) -> ShardedCommit:
+        """Tombstone ids in their shards; an id that is not live raises DocumentNotFoundError before anything is
+        written (as one index refuses the whole batch)."""
+        for doc_id in doc_ids:
+            self.document(doc_id)
         routed: dict[str, list[str]] = {}
         for doc_id in doc_ids:
             routed.setdefault(self.owner(doc_id).name, []).append(doc_id)
@@ -296,16 +301,21 @@ class ShardedIndex:
             try:
                 generations[shard.name] = write(shard, routed[shard.name])
             except DOWN as error:
+                reason = error.reason if isinstance(error, ShardUnavailableError) else str(error)
                 done = ", ".join(generations) or "none"
-                raise ShardUnavailableError([shard.name], f"{error}; its documents were not written (shards "
+                raise ShardUnavailableError([shard.name], f"{reason}; its documents were not written (shards "
                                             f"that committed their part of this batch: {done})") from None
             except LexirError as error:
                 if generations:
                     error.args = (f"{error} (shard {shard.name}; shards that committed their part of this batch: "
                                   f"{', '.join(generations)})",)
                 raise
-        total = sum(int(one["generation"]) for one in self.fan_out(lambda shard: shard.stats())[0].values())
-        return ShardedCommit(total, generations)
+        with self._refreshing:
+            if self._generations is None:  # once: every shard's generation (later writes update theirs)
+                self._generations = {name: int(one["generation"])  # type: ignore[call-overload]
+                                     for name, one in self.fan_out(lambda shard: shard.stats())[0].items()}
+            self._generations.update(generations)
+            return ShardedCommit(sum(self._generations.values()), generations)
 
     @staticmethod
     def _answer(shard: Shard, call: Callable[[Shard], T]) -> T:
