@@ -100,6 +100,8 @@ def test_cli_builds_searches_checks_and_names_a_damaged_shard(tmp_path, source):
     found = lexir("search", str(out), "heat transfer", "--k", "3", "--json").json()
     assert [hit["id"] for hit in found["hits"]][:1] == ["d11"]
     assert '"num_shards": 2' in lexir("index", "info", str(out), "--json").stdout
+    merged = lexir("index", "merge", str(out)).stderr
+    assert "shard-00: nothing to merge" in merged and "shard-01: nothing to merge" in merged
 
     shutil.rmtree(out / "shard-01")
     assert_one_line_error(lexir("search", str(out), "heat transfer", check=False), "shard-01")
