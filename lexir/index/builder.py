@@ -136,8 +136,8 @@ def build_index(
         build_figures = {"encode_seconds": round(encode_seconds, 3), "encoded_docs": encoded,
                          "docs_per_second": round(encoded / encode_seconds, 2) if encode_seconds > 0 else None,
                          "resumed_chunks": resumed}
-        quantizer = quantizer or _exact_quantizer(corpus, bits)
-        num_docs, num_postings = _assemble(staging, encoder, corpus.source, quantizer or bits, block_size,
+        quantizer = quantizer or exact_quantizer(corpus, bits)
+        num_docs, num_postings = assemble(staging, encoder, corpus.source, quantizer or bits, block_size,
                                            memory_limit, build_figures, started, progress)
     except LexirError as error:
         if not staging_existed:
@@ -150,7 +150,7 @@ def build_index(
                        resumed, index_bytes)
 
 
-def _exact_quantizer(corpus: DocumentSource, bits: int) -> Quantizer | None:
+def exact_quantizer(corpus: DocumentSource, bits: int) -> Quantizer | None:
     """The identity quantization for pre-encoded documents whose weights, all read, are whole numbers that fit
     `bits` (see formats/weights.py); None for any other source."""
     weights = getattr(corpus, "weights", None)
@@ -185,7 +185,7 @@ def _prepare_staging(target: Path, corpus: DocumentSource, encoder: SparseEncode
     if staging.exists():
         _load_fitted_state(staging, encoder)
         _check_same_build(staging, corpus, encoder, chunk_size)
-        _unshare(staging / DOCSTORE_FILE)
+        unshare(staging / DOCSTORE_FILE)
         return
     staging.mkdir(parents=True)
     (staging / "chunks").mkdir()
@@ -218,7 +218,7 @@ def _check_same_build(staging: Path, corpus: DocumentSource, encoder: SparseEnco
         )
 
 
-def _chunks(documents: Iterator[Document], size: int) -> Iterator[list[Document]]:
+def chunked(documents: Iterator[Document], size: int) -> Iterator[list[Document]]:
     while chunk := list(islice(documents, size)):
         yield chunk
 
@@ -237,7 +237,7 @@ def _encode_chunks(corpus: DocumentSource, encoder: SparseEncoder, staging: Path
     try:
         with tqdm(total=len(corpus), unit="doc", desc="encoding", disable=not progress) as bar, \
                 ChunkEncoder(encoder, workers) as chunk_encoder:
-            for number, chunk in enumerate(_chunks(iter(corpus), chunk_size)):
+            for number, chunk in enumerate(chunked(iter(corpus), chunk_size)):
                 path = _chunk_path(staging, number)
                 if path.is_file():
                     resumed += 1
@@ -259,17 +259,17 @@ def _encode_chunks(corpus: DocumentSource, encoder: SparseEncoder, staging: Path
 def _finish_chunk(item: tuple[Path, int, PendingChunk], bar: tqdm) -> int:
     """Wait for one chunk's vectors and save them; chunks finish in corpus order."""
     path, size, result = item
-    _save_chunk(path, result.get())
+    save_chunk(path, result.get())
     bar.update(size)
     return size
 
 
-def _save_chunk(path: Path, vectors: sp.csr_matrix) -> None:
+def save_chunk(path: Path, vectors: sp.csr_matrix) -> None:
     with atomic_write(path) as handle:  # its temporary name starts with a dot: never matches CHUNK_GLOB
         sp.save_npz(handle, vectors.astype(np.float32), compressed=False)
 
 
-def _assemble(staging: Path, encoder: SparseEncoder, source: str, bits: int | Quantizer, block_size: int,
+def assemble(staging: Path, encoder: SparseEncoder, source: str, bits: int | Quantizer, block_size: int,
               memory_limit: int, build_figures: dict[str, object], started: float, progress: bool
               ) -> tuple[int, int]:
     """Invert the encoded chunks in bounded memory (assembly.py) and write staging/index from them."""
@@ -346,7 +346,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _unshare(path: Path) -> None:
+def unshare(path: Path) -> None:
     """Give a resumed build its own copy of a file it will write to that a finished index also links (a build
     killed after its index was swapped in, before its staging folder was removed)."""
     if path.is_file() and path.stat().st_nlink > 1:
