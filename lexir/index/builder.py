@@ -70,6 +70,7 @@ from lexir.index.quantize import Quantizer
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+VOCABULARY_BAR_DELAY = 1.0  # seconds
 
 DEFAULT_CHUNK_SIZE = 2048
 TEXT_DF_BATCH = 4096
@@ -194,7 +195,8 @@ def _prepare_staging(target: Path, corpus: DocumentSource, encoder: SparseEncode
     if needs_corpus_fit(encoder):
         if not encoder.is_fitted:
             logger.info("fitting %s on the corpus", type(encoder).__name__)
-            with tqdm(unit="doc", desc="vocabulary", disable=not progress) as bar:  # a pass of its own
+            # a pass of its own; its bar waits a moment, so that a bad line met at once is the only line printed
+            with tqdm(unit="doc", desc="vocabulary", disable=not progress, delay=VOCABULARY_BAR_DELAY) as bar:
                 encoder.fit(_counted((doc.encoder_input for doc in corpus), bar))
         (staging / ENCODER_STATE_DIR).mkdir()
         encoder.save_state(staging / ENCODER_STATE_DIR)

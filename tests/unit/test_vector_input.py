@@ -77,7 +77,9 @@ def test_a_build_without_query_encoder_reads_the_file_twice_with_a_bar_on_each_p
     """One pass learns the vocabulary, the next encodes: both show progress, and the second knows its total from
     the first (no third pass to count lines)."""
     import lexir.corpus
+    import lexir.index.builder
 
+    monkeypatch.setattr(lexir.index.builder, "VOCABULARY_BAR_DELAY", 0)  # (it waits 1 s to show: a build of 120 docs)
     write_jsonvector(tmp_path / "v.jsonl.gz", [(f"{doc_id}{i}", vector, text) for i in range(40)
                                                for doc_id, vector, text in SMALL])
     opened = []
