@@ -73,6 +73,7 @@ class LineReader:
         self.skip_bad_lines = skip_bad_lines
         self.skip_option = skip_option  # named in the error, where the command has one
         self.skipped_by_reason: Counter[str] = Counter()
+        self.records: int | None = None  # records the last full read yielded: a length known without a pass
 
     @property
     def skipped(self) -> int:
@@ -82,12 +83,14 @@ class LineReader:
     def parsed_lines(self, path: Path, parse: Callable[[bytes], T]) -> Iterator[T]:
         """`parse` of every non-blank line of `path`; it raises BadLine for a line that is not a record."""
         self.skipped_by_reason = Counter()
+        records = 0
         with _open_lines(path) as lines:
             for number, raw in enumerate(lines, start=1):
                 try:
                     if not raw.strip():
                         continue
                     yield parse(raw)
+                    records += 1
                 except BadLine as error:
                     if not self.skip_bad_lines:
                         skip = f", or pass {self.skip_option} to skip such lines" if self.skip_option else ""
@@ -96,6 +99,7 @@ class LineReader:
                     if self.skipped <= LOGGED_SKIPS:
                         logger.warning("%s:%d skipped: %s%s", path, number, error, "" if self.skipped < LOGGED_SKIPS
                                        else " (further bad lines are counted, not logged)")
+        self.records = records
 
     def skipped_summary(self) -> str:
         """"3 bad lines skipped: 2 malformed JSON, 1 invalid UTF-8" (empty when none were)."""
@@ -106,7 +110,8 @@ class LineReader:
 
 
 def count_lines(path: Path) -> int:
-    """Lines of a JSONL(.gz) file (an upper bound on its records, for progress bars)."""
+    """Lines of a JSONL(.gz) file (an upper bound on its records, for progress bars): a pass over the file, which
+    a reader that has read itself whole skips (LineReader.records)."""
     with _open_lines(path) as lines:
         return sum(1 for _ in lines)
 
@@ -138,7 +143,7 @@ class Corpus(LineReader):
             import ir_datasets
 
             return ir_datasets.load(self._dataset_id).docs_count() or sum(1 for _ in self)
-        return count_lines(self._jsonl)  # type: ignore[arg-type]
+        return self.records if self.records is not None else count_lines(self._jsonl)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Document]:
         if self._dataset_id is not None:

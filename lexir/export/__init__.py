@@ -4,8 +4,10 @@
 - `ciff`: the Common Index File Format (ciff.py), term by term, for PISA and BMP;
 - `opensearch`: `_bulk` NDJSON, the index body (rank_features or SEISMIC sparse_vector) and idf.json
   (opensearch.py).
-Document-major formats stream ranges of documents inverted from the memory-mapped postings (index/forward.py);
-CIFF streams the posting lists as they lie. A file is written beside its target and renamed onto it when
+An index with live updates is exported as its current snapshot: every live document of every segment, deleted
+ones left out, numbered anew (export/source.py). Document-major formats stream ranges of documents inverted from
+the memory-mapped postings (index/forward.py); CIFF streams the posting lists as they lie, written as protobuf
+wire bytes a whole list at a time (formats/ciff_wire.py). A file is written beside its target and renamed onto it when
 complete (an OpenSearch folder is swapped in whole), so a failed export leaves nothing half-written.
 """
 
@@ -69,9 +71,8 @@ def export_index(index: Path | str, fmt: str, out: Path | str, *, field_type: st
     source = ExportSource(index, batch_postings)
     try:
         _write(source, fmt, out, field_type, progress)
-        manifest = source.index.manifest
         size = folder_bytes(out) if out.is_dir() else out.stat().st_size
-        return ExportReport(out, fmt, manifest.num_docs, manifest.num_postings, size, time.perf_counter() - started)
+        return ExportReport(out, fmt, source.num_docs, source.num_postings, size, time.perf_counter() - started)
     except OSError as error:  # a full disk, a folder without write permission: one line, nothing left half-written
         raise LexirError(f"cannot write {out}: {error.strerror or error}") from None
     finally:

@@ -17,7 +17,7 @@ from lexir.formats.jsonvector import write_jsonvector
 
 def check_tokens(source: ExportSource) -> None:
     """Refuse a vocabulary whose used tokens hold whitespace (Anserini would split them into other tokens)."""
-    used = source.index.doc_freq
+    used = source.doc_freq
     broken = [token for term, token in enumerate(source.vocabulary) if used[term] and token != "".join(token.split())]
     if broken:
         raise LexirError(f"{len(broken):,} tokens of {source.index.path} hold whitespace (e.g. {broken[:3]}); "

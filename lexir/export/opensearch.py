@@ -62,7 +62,7 @@ def weight_strings(source: ExportSource) -> list[str]:
 def key_strings(source: ExportSource, field_type: str) -> list[str]:
     """`"key":` of every term id: the token's JSON string (rank_features) or its id as a string (sparse_vector)."""
     if field_type == "sparse_vector":
-        return [f'"{term}":' for term in range(source.index.num_terms)]
+        return [f'"{term}":' for term in range(source.num_terms)]
     return [json.dumps(token, ensure_ascii=False) + ":" for token in source.vocabulary]
 
 

@@ -5,7 +5,8 @@ A CIFF file is one stream of varint-length-delimited protobuf messages: a Header
 from the previous posting, the first from 0), then exactly `num_doc_records` DocRecord messages (docid,
 collection_docid, doclength). The messages are defined here from the published schema
 (`CommonIndexFileFormat.proto`, package io.osirrc.ciff) through protobuf's descriptor API, and framed with
-protobuf's own length-prefixed reader and writer; there is no hand-written wire parser.
+protobuf's own length-prefixed reader and writer; there is no hand-written wire parser. Postings lists given as
+arrays (ListArrays) are written as the bytes protobuf would write for them, a whole list at once (ciff_wire.py).
 
 Files whose name ends in .gz are read and written gzipped. A file that ends early or does not parse stops
 the read with one line naming the file and the message.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import gzip
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +27,7 @@ from google.protobuf.message import DecodeError
 
 from lexir.errors import LexirError
 from lexir.files import atomic_write, gzipped_if_named
+from lexir.formats.ciff_wire import INT32_LIMIT, PostingsListWriter
 
 PACKAGE = "io.osirrc.ciff"
 _FIELD = descriptor_pb2.FieldDescriptorProto
@@ -66,16 +69,36 @@ PostingsList = _CLASSES["PostingsList"]
 DocRecord = _CLASSES["DocRecord"]
 
 
+@dataclass(frozen=True)
+class ListArrays:
+    """A postings list given as arrays (ascending `docids`, their `tfs`): `write_ciff` writes it as the bytes of
+    its PostingsList message without building one message per posting (ciff_wire.py)."""
+
+    term: str
+    docids: np.ndarray
+    tfs: np.ndarray
+
+
 def postings_list(term: str, docids: np.ndarray, tfs: np.ndarray) -> Any:
     """A PostingsList message for ascending `docids` (stored as gaps) and their `tfs`; df and cf from them."""
+    gaps, tfs = _checked(term, docids, tfs)
+    message = PostingsList(term=term, df=int(gaps.size), cf=int(tfs.sum()))
+    message.postings.extend(Posting(docid=int(gap), tf=int(tf)) for gap, tf in zip(gaps.tolist(), tfs.tolist()))
+    return message
+
+
+def _checked(term: str, docids: np.ndarray, tfs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(docid gaps, tfs) as int64, once docids ascend strictly from >= 0 and both fit the int32 fields."""
     docids = np.asarray(docids, dtype=np.int64)
     tfs = np.asarray(tfs, dtype=np.int64)
     gaps = np.diff(docids, prepend=0)
     if gaps.size and (gaps[0] < 0 or (gaps[1:] <= 0).any()):
         raise LexirError(f"the postings of {term!r} must have strictly ascending, non-negative docids")
-    message = PostingsList(term=term, df=int(docids.size), cf=int(tfs.sum()))
-    message.postings.extend(Posting(docid=int(gap), tf=int(tf)) for gap, tf in zip(gaps.tolist(), tfs.tolist()))
-    return message
+    if gaps.size != tfs.size:
+        raise LexirError(f"the postings of {term!r} have {gaps.size:,} docids and {tfs.size:,} tfs")
+    if (docids.size and docids[-1] >= INT32_LIMIT) or (tfs.size and (tfs.min() < 0 or tfs.max() >= INT32_LIMIT)):
+        raise LexirError(f"the postings of {term!r} hold a docid or tf outside CIFF's int32 range [0, 2^31)")
+    return gaps, tfs
 
 
 def decoded_postings(message: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -86,9 +109,11 @@ def decoded_postings(message: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.cumsum(gaps), tfs
 
 
-def write_ciff(path: Path | str, header: Any, postings_lists: Iterable[Any], doc_records: Iterable[Any]) -> None:
-    """Write a CIFF file atomically: `header`, then the postings lists, then the doc records; the header's
-    counts must equal what follows (checked as they are written: a mismatch leaves no file)."""
+def write_ciff(path: Path | str, header: Any, postings_lists: Iterable[Any | ListArrays],
+               doc_records: Iterable[Any]) -> None:
+    """Write a CIFF file atomically: `header`, then the postings lists (PostingsList messages, or ListArrays
+    written as the same bytes), then the doc records; the header's counts must equal what follows (checked as
+    they are written: a mismatch leaves no file)."""
     path = Path(path)
     with atomic_write(path) as raw:
         handle = gzipped_if_named(path, raw)
@@ -105,10 +130,14 @@ def write_ciff(path: Path | str, header: Any, postings_lists: Iterable[Any], doc
                              "were given")
 
 
-def _write_all(messages: Iterable[Any], handle: IO[bytes]) -> int:
-    count = 0
+def _write_all(messages: Iterable[Any | ListArrays], handle: IO[bytes]) -> int:
+    count, lists = 0, PostingsListWriter()
     for message in messages:
-        proto.serialize_length_prefixed(message, handle)
+        if isinstance(message, ListArrays):
+            for part in lists.framed(message.term, *_checked(message.term, message.docids, message.tfs)):
+                handle.write(part)
+        else:
+            proto.serialize_length_prefixed(message, handle)
         count += 1
     return count
 

@@ -37,7 +37,7 @@ class JsonVectorCollection(LineReader):
         self.weights = WeightRange()
 
     def __len__(self) -> int:
-        return count_lines(self.path)
+        return self.records if self.records is not None else count_lines(self.path)
 
     def __iter__(self) -> Iterator[VectorDocument]:
         self.weights.reset()

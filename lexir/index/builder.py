@@ -23,11 +23,12 @@ import os
 import shutil
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -68,6 +69,8 @@ from lexir.index.postings import (
 from lexir.index.quantize import Quantizer
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+VOCABULARY_BAR_DELAY = 1.0  # seconds
 
 DEFAULT_CHUNK_SIZE = 2048
 TEXT_DF_BATCH = 4096
@@ -131,7 +134,7 @@ def build_index(
     staging = staging_folder(target)
     staging_existed = staging.exists()
     try:
-        _prepare_staging(target, corpus, encoder, chunk_size, resume=resume, discard=overwrite)
+        _prepare_staging(target, corpus, encoder, chunk_size, resume=resume, discard=overwrite, progress=progress)
         encode_seconds, encoded, resumed = _encode_chunks(corpus, encoder, staging, chunk_size, progress, workers)
         build_figures = {"encode_seconds": round(encode_seconds, 3), "encoded_docs": encoded,
                          "docs_per_second": round(encoded / encode_seconds, 2) if encode_seconds > 0 else None,
@@ -173,7 +176,7 @@ def _is_empty_folder(path: Path) -> bool:
 
 
 def _prepare_staging(target: Path, corpus: DocumentSource, encoder: SparseEncoder, chunk_size: int, *, resume: bool,
-                     discard: bool) -> None:
+                     discard: bool, progress: bool) -> None:
     staging = staging_folder(target)
     if staging.exists() and not resume:
         if not discard:
@@ -192,11 +195,20 @@ def _prepare_staging(target: Path, corpus: DocumentSource, encoder: SparseEncode
     if needs_corpus_fit(encoder):
         if not encoder.is_fitted:
             logger.info("fitting %s on the corpus", type(encoder).__name__)
-            encoder.fit(doc.encoder_input for doc in corpus)
+            # a pass of its own; its bar waits a moment, so that a bad line met at once is the only line printed
+            with tqdm(unit="doc", desc="vocabulary", disable=not progress, delay=VOCABULARY_BAR_DELAY) as bar:
+                encoder.fit(_counted((doc.encoder_input for doc in corpus), bar))
         (staging / ENCODER_STATE_DIR).mkdir()
         encoder.save_state(staging / ENCODER_STATE_DIR)
     build = {"source": corpus.source, "encoder": encoder.spec.to_dict(), "chunk_size": chunk_size}
     write_json_atomic(staging / "build.json", build, indent=2)
+
+
+def _counted(items: Iterable[T], bar: tqdm) -> Iterator[T]:
+    """`items`, each counted on `bar` as it passes."""
+    for item in items:
+        yield item
+        bar.update()
 
 
 def _load_fitted_state(staging: Path, encoder: SparseEncoder) -> None:

@@ -46,6 +46,15 @@ class DocumentRows:
         start, end = self.indptr[i], self.indptr[i + 1]
         return self.terms[start:end], self.impacts[start:end]
 
+    def select(self, keep: np.ndarray, first: int) -> DocumentRows:
+        """The rows where `keep` (bool, one per row) is set, numbered from `first` (an export leaving deleted
+        documents out)."""
+        lengths = np.diff(self.indptr)
+        taken = np.repeat(keep, lengths)
+        indptr = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+        np.cumsum(lengths[keep], out=indptr[1:])
+        return DocumentRows(first, indptr, self.terms[taken], self.impacts[taken])
+
 
 def document_ranges(doc_nnz: np.ndarray, max_postings: int) -> list[tuple[int, int]]:
     """[first, stop) ranges of consecutive documents, each holding at most `max_postings` postings (or a single

@@ -20,6 +20,7 @@ from lexir.formats.ciff import CiffReader, decoded_postings
 from lexir.formats.jsonvector import JsonVectorCollection
 from lexir.index import InvertedIndex, build_index
 from lexir.index.forward import document_ranges, document_rows
+from lexir.index.live import LiveIndex
 from tests.helpers import assert_one_line_error, lexir, write_jsonl
 from tests.texts import DOCUMENTS
 
@@ -228,14 +229,53 @@ def test_export_refusals_are_one_line_errors(bm25_index, tmp_path):
                                 tmp_path / "y.ciff", check=False), "does not exist")
 
 
-def test_export_refuses_a_live_index_with_updates(bm25_index, tmp_path):
-    from lexir.index.live import LiveIndex
+def _live_index(bm25_index, tmp_path):
+    """A copy of `bm25_index` with two segments (new words among them), a replaced document and deletions in the
+    base and in a segment; returns it with its live documents as (id, {token: impact}), base first."""
+    live_path = tmp_path / "live"
+    shutil.copytree(bm25_index, live_path)
+    live = LiveIndex(live_path)
+    live.add([Document("z1", "Airships", "a zeppelin xylophone"), Document("d0", "Vitamin D", "vitamin d again")])
+    live.add([Document("z2", "", "The zeppelin era ended in 1937.")])
+    live.delete(["z1", "d2"])
+    snapshot, vocabulary = live.snapshot(), live.encoder.vocabulary
+    assert len(snapshot.segments) == 3 and "zeppelin" in vocabulary
+    expected = []
+    for name, index in snapshot.segments.items():
+        rows = _matrix(index)
+        for num, doc_id in enumerate(index.docstore.ids_between(0, index.num_docs)):
+            if num not in snapshot.deleted[name]:
+                row = rows[num]
+                expected.append((doc_id, {vocabulary[t]: int(q) for t, q in zip(row.indices, row.data)}))
+    ids = [doc_id for doc_id, _ in expected]
+    assert ids == [doc_id for doc_id, _, _ in DOCUMENTS if doc_id not in ("d0", "d2")] + ["d12", "d0", "z2"]
+    return live_path, expected
 
-    live = tmp_path / "live"
-    shutil.copytree(bm25_index, live)
-    LiveIndex(live).add([Document("new", "A new document", "about vitamin d")])
-    result = lexir("index", "export", live, "--format", "jsonvector", "--out", tmp_path / "v.jsonl", check=False)
-    assert_one_line_error(result, "live updates", "1 segment")
+
+def test_a_live_index_exports_its_current_snapshot_in_every_format(bm25_index, tmp_path):
+    live, expected = _live_index(bm25_index, tmp_path)
+    ids = [doc_id for doc_id, _ in expected]
+    report = export_index(live, "jsonvector", tmp_path / "v.jsonl", progress=False, batch_postings=7)
+    assert (report.num_docs, report.num_postings) == (len(expected), sum(len(vector) for _, vector in expected))
+    assert [(document.id, document.vector) for document in JsonVectorCollection(tmp_path / "v.jsonl")] == expected
+
+    export_index(live, "ciff", tmp_path / "v.ciff", progress=False)
+    vectors: list[dict[str, int]] = [{} for _ in expected]
+    with CiffReader(tmp_path / "v.ciff") as reader:
+        assert reader.header.num_doc_records == len(expected)
+        for message in reader.postings_lists():
+            docs, tfs = decoded_postings(message)
+            assert message.df == len(docs) > 0
+            for doc, tf in zip(docs.tolist(), tfs.tolist()):
+                vectors[doc][message.term] = tf
+        records = [(record.docid, record.collection_docid, record.doclength) for record in reader.doc_records()]
+    assert vectors == [vector for _, vector in expected]
+    assert records == [(num, doc_id, sum(vector.values())) for num, (doc_id, vector) in enumerate(expected)]
+
+    export_index(live, "opensearch", tmp_path / "os", progress=False, batch_postings=7)
+    pairs = _bulk_pairs(tmp_path / "os")
+    assert [action["index"]["_id"] for action, _ in pairs] == ids
+    assert [set(document["embedding"]) for _, document in pairs] == [set(vector) for _, vector in expected]
 
 
 def test_export_command_reports_what_it_wrote(bm25_index, tmp_path):

@@ -15,7 +15,12 @@ from lexir.errors import LexirError
 from lexir.index import InvertedIndex, build_index
 from lexir.search import SearchOptions, open_search
 from lexir.search.algorithms import ALGORITHM_CHOICES, EXHAUSTIVE, MAXSCORE
-from lexir.search.algorithms.choice import MAXSCORE_BELOW_POSTINGS_PER_DOC, choose
+from lexir.search.algorithms.choice import (
+    LARGE_INDEX_DOCS,
+    MAXSCORE_BELOW_POSTINGS_PER_DOC,
+    MAXSCORE_BELOW_POSTINGS_PER_DOC_LARGE,
+    choose,
+)
 from lexir.search.segment import SegmentSearcher
 from tests.helpers import write_jsonl
 from tests.texts import DOCUMENTS, QUERIES
@@ -117,10 +122,15 @@ def test_bad_algorithm_and_heap_factor_are_refused_with_the_valid_values():
 
 def test_auto_takes_maxscore_for_lists_short_for_the_index_and_exhaustive_otherwise():
     offsets = np.array([0, 10, 20, 1020, 1025], dtype=np.int64)
-    assert choose(offsets, np.array([0, 1, 3]), 100) == EXHAUSTIVE  # 25 postings >= 0.1 x 100 docs
-    assert choose(offsets, np.array([0, 1, 3]), 10_000) == MAXSCORE
-    assert choose(offsets, np.array([2]), 10_000) == EXHAUSTIVE
-    assert MAXSCORE_BELOW_POSTINGS_PER_DOC == 0.1
+    assert choose(offsets, np.array([0, 1, 3]), 100) == EXHAUSTIVE  # 25 postings >= 0.2 x 100 docs
+    assert choose(offsets, np.array([0, 1, 3]), 126) == MAXSCORE  # 25 < 0.2 x 126
+    assert choose(offsets, np.array([2]), 4_999) == EXHAUSTIVE  # 1,000 >= 0.2 x 4,999
+    assert choose(offsets, np.array([2]), 5_001) == MAXSCORE
+    big = np.array([0, 400_000, 700_000], dtype=np.int64)  # a larger index takes MaxScore up to a larger fraction
+    assert choose(big, np.array([0, 1]), LARGE_INDEX_DOCS) == EXHAUSTIVE  # 700k >= 0.5 x 1M
+    assert choose(big, np.array([0]), LARGE_INDEX_DOCS) == MAXSCORE  # 400k < 0.5 x 1M
+    assert choose(big, np.array([0]), LARGE_INDEX_DOCS - 1) == EXHAUSTIVE  # 400k >= 0.2 x (1M - 1)
+    assert (MAXSCORE_BELOW_POSTINGS_PER_DOC, MAXSCORE_BELOW_POSTINGS_PER_DOC_LARGE) == (0.2, 0.5)
 
 
 def test_cli_algorithm_option(bm25_index):

@@ -73,6 +73,27 @@ def test_integer_weights_are_kept_exactly_and_queries_come_as_vectors(tmp_path):
     assert [(hit.id, hit.score) for hit in found.hits] == [("a", 4.0)]
 
 
+def test_a_build_without_query_encoder_reads_the_file_twice_with_a_bar_on_each_pass(tmp_path, monkeypatch, capsys):
+    """One pass learns the vocabulary, the next encodes: both show progress, and the second knows its total from
+    the first (no third pass to count lines)."""
+    import lexir.corpus
+    import lexir.index.builder
+
+    monkeypatch.setattr(lexir.index.builder, "VOCABULARY_BAR_DELAY", 0)  # (it waits 1 s to show: a build of 120 docs)
+    write_jsonvector(tmp_path / "v.jsonl.gz", [(f"{doc_id}{i}", vector, text) for i in range(40)
+                                               for doc_id, vector, text in SMALL])
+    opened = []
+    real_open = lexir.corpus._open_lines
+    monkeypatch.setattr(lexir.corpus, "_open_lines", lambda path: opened.append(path) or real_open(path))
+    corpus = JsonVectorCollection(tmp_path / "v.jsonl.gz")
+    build_index(corpus, VectorsEncoder(), tmp_path / "index", chunk_size=50)
+    assert opened == [tmp_path / "v.jsonl.gz"] * 2
+    bars = capsys.readouterr().err
+    assert "vocabulary: 120doc" in bars.split("encoding")[0]
+    assert "encoding: 100%" in bars and "120/120" in bars
+    assert InvertedIndex(tmp_path / "index").num_docs == 120
+
+
 @pytest.mark.parametrize(("weights", "integral_scale"), [({"cat": 0.5, "dog": 2.0}, False), ({"cat": 300}, False),
                                                         ({"cat": 3.0, "dog": 255}, True)])
 def test_weights_that_are_not_small_integers_are_quantized_like_encoder_output(tmp_path, weights, integral_scale):

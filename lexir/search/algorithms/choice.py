@@ -1,11 +1,14 @@
-"""The `auto` algorithm choice: one rule over one cheap per-query feature, fitted on measurements.
+"""The `auto` algorithm choice: one rule over cheap per-query and per-index features, fitted on measurements.
 
-Measured with benchmarks/algorithm_crossover.py (docs/benchmarks.md, "Query speed"): on SPLADE-tiny,
-BM25 and inference-free queries over 3.6k-1M documents, exhaustive scoring (with its one-pass top-k)
-beats both pruning algorithms whenever the query's posting lists hold at least a tenth as many postings
-as there are documents; below that, exhaustive scoring pays for clearing and scanning its score array
-of num_docs entries, and MaxScore, which touches only the lists, wins (5-10x on 1M documents).
-Block-max MaxScore never won a bucket of the measurements, so `auto` does not pick it.
+Exhaustive scoring costs about a fixed time per posting plus a pass over its score array of num_docs entries;
+MaxScore touches only the lists but pays more per posting it reads. So MaxScore wins when the query's lists
+hold few postings for the size of the index: fewer than a fraction F of num_docs. F grows with the index,
+because exhaustive scoring's scattered adds into the score array miss the caches more often as the array
+grows (8 bytes a document). Re-fitted on the compressed postings of format version 2 with
+benchmarks/auto_choice.py (docs/benchmarks.md, "Choosing the algorithm"): the best F was below 0.1 on
+NFCorpus (3.6k documents; every F up to 0.5 within 0.2% of exhaustive alone), 0.15-0.2 on IMDb-100k BM25, and
+0.5 on the 1M scale set (7% below exhaustive alone; 0.2 gave 1%). Block-max MaxScore was never the best
+algorithm on average, so `auto` does not pick it.
 """
 
 from __future__ import annotations
@@ -17,10 +20,14 @@ from lexir.search.algorithms import EXHAUSTIVE, MAXSCORE
 from lexir.search.algorithms.heap import CACHE
 from lexir.search.algorithms.postings import query_postings
 
-MAXSCORE_BELOW_POSTINGS_PER_DOC = 0.1
+MAXSCORE_BELOW_POSTINGS_PER_DOC = 0.2
+LARGE_INDEX_DOCS = 1_000_000  # from here on, the larger fraction (measured at 1M documents)
+MAXSCORE_BELOW_POSTINGS_PER_DOC_LARGE = 0.5
 
 
 @njit(cache=CACHE, nogil=True)
 def choose(offsets: np.ndarray, terms: np.ndarray, num_docs: int) -> int:
     """The algorithm code for one query: MaxScore when its lists are short for the index, else exhaustive."""
-    return MAXSCORE if query_postings(offsets, terms) < MAXSCORE_BELOW_POSTINGS_PER_DOC * num_docs else EXHAUSTIVE
+    large = num_docs >= LARGE_INDEX_DOCS
+    fraction = MAXSCORE_BELOW_POSTINGS_PER_DOC_LARGE if large else MAXSCORE_BELOW_POSTINGS_PER_DOC
+    return MAXSCORE if query_postings(offsets, terms) < fraction * num_docs else EXHAUSTIVE
