@@ -67,6 +67,8 @@ def index_build(
     = 1,
     precision: Annotated[str | None, typer.Option(help="model encoders: fp32 (exact, default) or bf16 (faster "
                                                        "where the CPU has bf16, slightly lossy)")] = None,
+    title_weight: Annotated[float | None, typer.Option(help="bm25-title: the title field's BM25 weight, beside "
+                                                            "contents' 1")] = None,
     chunk_size: Annotated[int, typer.Option(help="documents per resumable chunk")] = 2048,
     memory_limit: Annotated[str | None, typer.Option(help="memory the assembly of the postings may take, whatever "
                                                           "the corpus size (e.g. 512MiB, 8GiB; default 2GiB)")]
@@ -112,7 +114,8 @@ def index_build(
         raise LexirError(f"{source} holds pre-encoded vectors ({kind}): name the encoder that made them with "
                          "--query-encoder, not --encoder")
     dense_encoder = create_dense_encoder(dense, batch_size=batch_size, threads=threads) if dense else None
-    options = {"batch_size": batch_size, "max_doc_length": max_length, "threads": threads, "precision": precision}
+    options = {"batch_size": batch_size, "max_doc_length": max_length, "threads": threads, "precision": precision,
+               "title_weight": title_weight}
     if kind == "documents":
         corpus = Corpus(source, skip_bad_lines=skip_bad_lines)
         sparse_encoder = create_encoder(encoder or "splade-tiny", **options)

@@ -192,7 +192,7 @@ def _prepare_staging(target: Path, corpus: DocumentSource, encoder: SparseEncode
     if needs_corpus_fit(encoder):
         if not encoder.is_fitted:
             logger.info("fitting %s on the corpus", type(encoder).__name__)
-            encoder.fit(doc.encoder_input for doc in corpus)
+            encoder.fit(doc.input_for(encoder) for doc in corpus)
         (staging / ENCODER_STATE_DIR).mkdir()
         encoder.save_state(staging / ENCODER_STATE_DIR)
     build = {"source": corpus.source, "encoder": encoder.spec.to_dict(), "chunk_size": chunk_size}
@@ -244,7 +244,7 @@ def _encode_chunks(corpus: DocumentSource, encoder: SparseEncoder, staging: Path
                     bar.update(len(chunk))
                     continue
                 store.write(number * chunk_size, chunk)
-                pending.append((path, len(chunk), chunk_encoder.submit([doc.encoder_input for doc in chunk])))
+                pending.append((path, len(chunk), chunk_encoder.submit([doc.input_for(encoder) for doc in chunk])))
                 while len(pending) >= chunk_encoder.in_flight:
                     encoded += _finish_chunk(pending.popleft(), bar)
             while pending:

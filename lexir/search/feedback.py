@@ -204,7 +204,7 @@ class FeedbackRetriever:
         self.live = inner.live
         if self.kind == "dense" and feedback.method != "rocchio":
             raise LexirError(f"the dense side takes rocchio feedback, not {feedback.method}")
-        if self.kind == "sparse" and feedback.method == "rm3" and inner.spec.kind != "bm25":
+        if self.kind == "sparse" and feedback.method == "rm3" and inner.spec.kind not in ("bm25", "bm25-fields"):
             raise LexirError(f"rm3 needs term counts, which a BM25 index has; this index is {inner.spec.kind} "
                              "(use --prf rocchio, which reads its stored vectors)")
         self._forward = ForwardRows()
