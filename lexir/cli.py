@@ -436,6 +436,9 @@ def serve(
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
     max_request_bytes: Annotated[int, typer.Option(
         help="largest request body accepted, checked while it is read (413 past it)")] = DEFAULT_MAX_REQUEST_BYTES,
+    preset: Annotated[str | None, typer.Option(
+        help="a named configuration from lexir/presets.toml (e.g. offline-best): its search options are every "
+             "request's defaults (a request's own settings override them)")] = None,
 ) -> None:
     import uvicorn
 
@@ -447,6 +450,13 @@ def serve(
         raise LexirError(f"workers must be at least 1, got {workers}")
     if max_request_bytes < 1024:
         raise LexirError(f"--max-request-bytes must be at least 1024, got {max_request_bytes}")
+    if preset is not None:
+        from lexir.index.dense import has_dense
+        from lexir.presets import load_preset
+
+        if load_preset(preset).dense is not None and not has_dense(index):
+            raise LexirError(f"the preset {preset} searches a dense side, which {index} lacks: build the index with "
+                             f"`lexir index build SOURCE --preset {preset}` (or `lexir index add-dense`)")
     if api_key_file is not None:
         if api_key is not None:
             raise LexirError("give the API key once: --api-key-file, or --api-key / LEXIR_API_KEY")
@@ -461,6 +471,7 @@ def serve(
     os.environ[f"{ENV_PREFIX}KEYS_FOR_READS"] = "1" if keys_for_reads else "0"
     os.environ[f"{ENV_PREFIX}CORS"] = ",".join(cors_origin or [])
     os.environ[f"{ENV_PREFIX}MAX_REQUEST_BYTES"] = str(max_request_bytes)
+    os.environ[f"{ENV_PREFIX}PRESET"] = preset or ""
     if api_key:
         os.environ["LEXIR_API_KEY"] = api_key
     # request threads each search in their own thread; OpenMP threads (batched scoring, torch) that spin while
