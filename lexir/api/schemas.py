@@ -35,7 +35,8 @@ class SearchSettings(BaseModel):
     normalization: Literal["minmax", "zscore"] | None = Field(default=None, description="convex fusion's scores")
     rrf_k: int = Field(default=RRF_K, description="the k of reciprocal rank fusion")
     fusion_depth: int = Field(default=DEFAULT_FUSION_DEPTH, description="hits taken from each list before fusing")
-    prf: Literal["rm3", "rocchio"] | None = Field(default=None, description="pseudo-relevance feedback (sparse)")
+    prf: Literal["rm3", "rocchio", "auto"] | None = Field(
+        default=None, description="pseudo-relevance feedback (sparse; auto: rm3 on BM25, rocchio on the others)")
     prf_docs: int = Field(default=Feedback.docs, ge=1, le=MAX_FEEDBACK_DOCS, description="feedback documents")
     prf_terms: int = Field(default=Feedback.terms, ge=1, le=1000, description="expansion terms kept")
     prf_weight: float = Field(default=Feedback.weight, ge=0, le=1, description="the original query's share")

@@ -37,7 +37,8 @@ from lexir.index.live import Snapshot
 from lexir.index.reader import InvertedIndex
 from lexir.search.results import Hits
 
-FEEDBACK_METHODS = ("rm3", "rocchio")
+FEEDBACK_METHODS = ("rm3", "rocchio", "auto")  # auto: rm3 on BM25 indexes, rocchio on the others
+RM3_KINDS = ("bm25", "bm25-fields")  # indexes whose stored texts give the term counts RM3 reads
 RM3_MAX_DF_RATIO = 0.1  # Anserini's df filter: a term in more than 10% of the documents is not a feedback term
 MAX_FEEDBACK_DOCS = 1000
 ANALYZED_CACHE = 100_000  # feedback documents whose analyzed term counts are kept (the oldest go first)
@@ -49,7 +50,9 @@ class Feedback:
     """Pseudo-relevance feedback settings (Pyserini's --rm3 defaults: 10 documents, 10 terms, weight 0.5).
 
     Args:
-        method: "rm3" (sparse BM25 indexes) or "rocchio" (any sparse index, and the dense side).
+        method: "rm3" (sparse BM25 indexes), "rocchio" (any sparse index, and the dense side) or "auto" (each
+            sparse side its own: rm3 on BM25 indexes, rocchio on the others, so that one fused run feeds back
+            RM3 on BM25 beside Rocchio on SPLADE).
         docs: top documents of the first pass that feed back.
         terms: expansion terms kept (sparse only).
         weight: the original query's share of the new query, in [0, 1].
@@ -199,12 +202,14 @@ class FeedbackRetriever:
 
     def __init__(self, inner: Any, feedback: Feedback) -> None:
         self.inner = inner
-        self.feedback = feedback
         self.kind = inner.kind
         self.live = inner.live
+        if feedback.method == "auto" and self.kind == "sparse":
+            feedback = replace(feedback, method="rm3" if inner.spec.kind in RM3_KINDS else "rocchio")
+        self.feedback = feedback
         if self.kind == "dense" and feedback.method != "rocchio":
             raise LexirError(f"the dense side takes rocchio feedback, not {feedback.method}")
-        if self.kind == "sparse" and feedback.method == "rm3" and inner.spec.kind not in ("bm25", "bm25-fields"):
+        if self.kind == "sparse" and feedback.method == "rm3" and inner.spec.kind not in RM3_KINDS:
             raise LexirError(f"rm3 needs term counts, which a BM25 index has; this index is {inner.spec.kind} "
                              "(use --prf rocchio, which reads its stored vectors)")
         self._forward = ForwardRows()

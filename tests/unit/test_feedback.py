@@ -117,6 +117,19 @@ def test_rm3_is_refused_without_term_counts(bm25_index):
     FeedbackRetriever(learned, Feedback("rocchio"))  # any sparse index has stored vectors
 
 
+def test_auto_feedback_gives_each_sparse_side_its_method(bm25_index):
+    from types import SimpleNamespace
+
+    from lexir.search.feedback import FeedbackRetriever
+
+    learned = SimpleNamespace(kind="sparse", live=None, spec=SimpleNamespace(kind="splade"))
+    assert FeedbackRetriever(learned, Feedback("auto", docs=3)).feedback == Feedback("rocchio", docs=3)
+    auto = open_search(bm25_index, SearchOptions(prf=Feedback("auto")))
+    assert auto.retrievers["sparse"].feedback.method == "rm3"
+    rm3 = open_search(bm25_index, SearchOptions(prf=Feedback("rm3")))
+    assert auto.search("apple").hits == rm3.search("apple").hits
+
+
 def test_dense_rocchio_moves_the_query_to_the_top_documents(dense_index, minilm):
     options = SearchOptions(mode="dense", dense_prf=Feedback("rocchio", docs=2, weight=0.6))
     searcher = open_search(dense_index, options, dense_encoder=minilm)
