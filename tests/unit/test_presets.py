@@ -115,3 +115,22 @@ def test_serve_refuses_a_preset_the_index_cannot_serve(tmp_path):
     assert unknown.code != 0 and "unknown preset 'fastest'" in unknown.stderr
     no_dense = lexir("serve", tmp_path / "ix", "--preset", "offline-best", check=False)
     assert no_dense.code != 0 and "searches a dense side" in no_dense.stderr
+
+
+def test_eval_builds_and_reuses_the_indexes_a_preset_needs(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from lexir.eval import load_dataset
+    from lexir.eval.runner import evaluate
+    from tests.unit.test_eval_run import write_beir_folder
+
+    monkeypatch.setenv("LEXIR_CACHE", str(tmp_path / "cache"))
+    dataset = load_dataset(str(write_beir_folder(tmp_path / "tiny")))
+    best = load_preset("offline-best")
+    first = evaluate(dataset, preset=best, progress=False)
+    second = evaluate(dataset, preset=best, progress=False)
+    folder = Path(first.index.path)
+    assert folder.name.startswith(f"tiny-{best.sparse}-{best.dense}-") and (folder / "dense").is_dir()
+    assert first.efficiency.built_now and not second.efficiency.built_now and second.index.path == first.index.path
+    assert first.query["preset"] == "offline-best" and first.encoder["kind"] == "fused"
+    assert second.per_query == first.per_query
