@@ -19,6 +19,7 @@ Three methods, each a query-time wrapper around one retriever (`FeedbackRetrieve
 
 from __future__ import annotations
 
+import heapq
 import re
 import threading
 from collections import Counter
@@ -102,8 +103,8 @@ def unit(weights: TermWeights) -> TermWeights:
 
 def largest(weights: TermWeights, terms: int) -> TermWeights:
     """The `terms` largest positive weights (ties: the lower term id)."""
-    ranked = sorted((item for item in weights.items() if item[1] > 0), key=lambda item: (-item[1], item[0]))
-    return dict(ranked[:terms])
+    return dict(heapq.nsmallest(terms, (item for item in weights.items() if item[1] > 0),
+                                key=lambda item: (-item[1], item[0])))
 
 
 def relevance_model(documents: Sequence[TermWeights], scores: Sequence[float], terms: int) -> TermWeights:
@@ -129,11 +130,15 @@ def rocchio_model(documents: Sequence[TermWeights], terms: int) -> TermWeights:
     return unit(largest(model, terms))
 
 
+def rm3_term_ids(vocabulary: Sequence[str]) -> dict[str, int]:
+    """Term -> id of the vocabulary's terms that RM3 may feed back: 2-20 characters of [a-z0-9] (so never a
+    field-prefixed `title:` term)."""
+    return {term: i for i, term in enumerate(vocabulary) if _RM3_TERM.fullmatch(term)}
+
+
 def term_counts(terms_of_text: Sequence[str], term_ids: dict[str, int]) -> TermWeights:
-    """The counts of a document's analyzed terms that RM3 may feed back: in the vocabulary, 2-20 characters of
-    [a-z0-9]."""
-    return {term_ids[term]: float(count) for term, count in Counter(terms_of_text).items()
-            if term in term_ids and _RM3_TERM.fullmatch(term)}
+    """The counts of a document's analyzed terms that RM3 may feed back (`term_ids`: rm3_term_ids)."""
+    return {term_ids[term]: float(count) for term, count in Counter(terms_of_text).items() if term in term_ids}
 
 
 def rm3_counts(counts: TermWeights, common: np.ndarray, terms: int) -> TermWeights:
@@ -278,10 +283,10 @@ class FeedbackRetriever:
         return counts
 
     def _term_ids(self, vocabulary: Sequence[str]) -> dict[str, int]:
-        """Term -> id of a snapshot's vocabulary, made once per vocabulary (a live write may grow it)."""
+        """rm3_term_ids of a snapshot's vocabulary, made once per vocabulary (a live write may grow it)."""
         known, ids = self._ids  # read once: another thread may replace the pair meanwhile
         if known is not vocabulary:
-            ids = {term: i for i, term in enumerate(vocabulary)}
+            ids = rm3_term_ids(vocabulary)
             self._ids = (vocabulary, ids)
         return ids
 

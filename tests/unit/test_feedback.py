@@ -16,6 +16,7 @@ from lexir.search.feedback import (
     largest,
     relevance_model,
     rm3_counts,
+    rm3_term_ids,
     rocchio_model,
     term_counts,
 )
@@ -54,7 +55,8 @@ def test_interpolation_and_cuts():
 
 
 def test_rm3_document_filters():
-    ids = {"ab": 0, "x": 1, "a-b": 2, "common": 3, "rare": 4}
+    ids = rm3_term_ids(["ab", "x", "a-b", "common", "rare", "title:rare"])
+    assert ids == {"ab": 0, "common": 3, "rare": 4}
     counts = term_counts(["ab", "ab", "x", "a-b", "common", "rare", "unknown"], ids)
     assert counts == {0: 2.0, 3: 1.0, 4: 1.0}  # one character, non [a-z0-9] and unknown terms are not fed back
     common = np.array([False, False, False, True, False])
