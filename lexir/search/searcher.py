@@ -10,9 +10,7 @@ and the best k kept. The CLI (`lexir search`), the API and `lexir eval` all sear
 
 from __future__ import annotations
 
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -138,22 +136,14 @@ class Searcher:
     def _ranked(self, queries: Sequence[SparseQuery], k: int, *, batched: bool) -> tuple[list[Any], list[list[Hits]]]:
         """Each retriever's encoded queries and, per retriever, its hits of every query at the list depth."""
         depth = self._list_depth(k)
+        encoded = [retriever.encode(queries) for retriever in self.retrievers.values()]
         if batched:
-            encoded = [retriever.encode(queries) for retriever in self.retrievers.values()]
-            return encoded, [retriever.rank(one, depth, self.options)
-                             for retriever, one in zip(self.retrievers.values(), encoded)]
-
-        def one(retriever: Retriever) -> tuple[Any, list[Hits]]:
-            mine = retriever.encode(queries)
-            return mine, [retriever.rank_one(mine, depth, self.options)]
-
-        # one query's retrievers side by side: the sparse side's work overlaps the dense side's model (which
-        # releases the GIL), so a hybrid query waits for the slower side instead of the sum of both
-        *others, last = self.retrievers.values()
-        pending = [_side_by_side().submit(one, retriever) for retriever in others]
-        mine = one(last)
-        results = [future.result() for future in pending] + [mine]
-        return [result[0] for result in results], [result[1] for result in results]
+            ranked = [retriever.rank(one, depth, self.options) for retriever, one in zip(self.retrievers.values(),
+                                                                                           encoded)]
+        else:
+            ranked = [[retriever.rank_one(one, depth, self.options)]
+                      for retriever, one in zip(self.retrievers.values(), encoded)]
+        return encoded, ranked
 
     def combine(self, lists: Sequence[Ranking], k: int, fusion: Fusion | None = None) -> FusedRanking:
         """One query's best k: its single list as it is, or the lists fused (with `fusion`, default this one's)."""
@@ -291,18 +281,3 @@ class Searcher:
 def _subset(hits: Hits, positions: list[int]) -> Hits:
     chosen = np.asarray(positions, dtype=np.int64)
     return Hits(hits.keys[chosen], hits.scores[chosen], hits.segments[chosen], hits.nums[chosen])
-
-
-
-SIDE_THREADS = 8  # retrievers of concurrent single queries that run beside their calling threads
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _side_by_side() -> ThreadPoolExecutor:
-    """The process's pool for the other retrievers of a single query (made on first use)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(SIDE_THREADS, thread_name_prefix="lexir-retriever")
-        return _pool
