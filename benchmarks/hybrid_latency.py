@@ -8,8 +8,7 @@ side) and the offline-best preset.
 Every query runs once in each mode in turn, after a warm-up, so background load falls on all modes
 alike; each mode searches as `lexir search` does (k hits; hybrid takes max(k, 100) from each side).
 Prints the load average before and after (the machine may be shared), a Markdown table of median and p90
-milliseconds per mode, and the two parts of dense search (query encoding, FAISS search). A hybrid query runs
-its two sides side by side (search/searcher.py), so it costs about its slower side, not their sum.
+milliseconds per mode, and the two parts of dense search (query encoding, FAISS search).
 """
 
 from __future__ import annotations
