@@ -30,3 +30,12 @@ def test_student_choice_is_checked(tmp_path):
         student_base_model("bert-large", "splade-tiny", "splade-tiny", tmp_path)
     with pytest.raises(LexirError, match="not both"):
         student_base_model("minilm", "some/folder", "splade-tiny", tmp_path)
+
+
+def test_train_cli_takes_the_student_option(tmp_path):
+    from tests.helpers import lexir
+
+    refused = lexir("train", tmp_path / "run", "--student", "bert-large", "--cache", tmp_path / "cache", check=False)
+    assert refused.code != 0 and "unknown --student 'bert-large'" in refused.stderr
+    mixed = lexir("train", tmp_path / "run", "--student", "minilm", "--base-model", "some/folder", check=False)
+    assert mixed.code != 0 and "not both" in mixed.stderr
