@@ -7,12 +7,13 @@ side) and the offline-best preset.
 
 Every query runs once in each mode in turn, after a warm-up, so background load falls on all modes
 alike; each mode searches as `lexir search` does (k hits; hybrid takes max(k, 100) from each side).
-Prints a Markdown table of median and p90 milliseconds per mode, and the two parts of dense search
-(query encoding, FAISS search).
+Prints the load average before and after (the machine may be shared), a Markdown table of median and p90
+milliseconds per mode, and the two parts of dense search (query encoding, FAISS search).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -21,7 +22,7 @@ import numpy as np
 from lexir.eval import load_dataset
 from lexir.presets import load_preset
 from lexir.search import SearchOptions, open_search
-from lexir.search.feedback import DENSE_FEEDBACK, Feedback
+from lexir.search.feedback import DENSE_FEEDBACK, RM3_KINDS, Feedback
 from lexir.search.fusion import Fusion
 
 
@@ -35,7 +36,7 @@ def main(index: str, dataset: str, k: int = 10, count: int = 200) -> None:
         "hybrid rrf": hybrid.using(SearchOptions(mode="hybrid", fusion=Fusion("rrf"))),
         "hybrid convex": hybrid.using(SearchOptions(mode="hybrid", fusion=Fusion("convex", (0.45, 0.55)))),
     }
-    sparse_prf = "rm3" if sparse.spec.kind == "bm25" else "rocchio"
+    sparse_prf = "rm3" if sparse.spec.kind in RM3_KINDS else "rocchio"
     with_prf = {
         f"sparse + {sparse_prf}": SearchOptions(prf=Feedback(sparse_prf)),
         "dense + rocchio": SearchOptions(mode="dense", dense_prf=DENSE_FEEDBACK),
@@ -54,11 +55,13 @@ def main(index: str, dataset: str, k: int = 10, count: int = 200) -> None:
     parts = {"dense: query encoding": lambda text: dense.encode([text]),
              "dense: FAISS search": lambda text: faiss_side.search(vectors[text], k)}
     timings: dict[str, list[float]] = {name: [] for name in [*modes, *parts]}
+    load_before = os.getloadavg()[0]
     for text in texts:
         for name, searcher in modes.items():
             timings[name].append(_milliseconds(lambda: searcher.rank_one(text, k)))
         for name, part in parts.items():
             timings[name].append(_milliseconds(lambda: part(text)))
+    print(f"load average (1 min) {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     print(f"| mode ({dataset}, {len(texts)} queries, k={k}) | median ms | p90 ms |\n|---|---:|---:|")
     for name, values in timings.items():
         print(f"| {name} | {np.median(values):.2f} | {np.percentile(values, 90):.2f} |")

@@ -77,6 +77,8 @@ def index_build(
     = 1,
     precision: Annotated[str | None, typer.Option(help="model encoders: fp32 (exact, default) or bf16 (faster "
                                                        "where the CPU has bf16, slightly lossy)")] = None,
+    title_weight: Annotated[float | None, typer.Option(help="bm25-title: the title field's BM25 weight, beside "
+                                                            "contents' 1")] = None,
     chunk_size: Annotated[int, typer.Option(help="documents per resumable chunk")] = 2048,
     memory_limit: Annotated[str | None, typer.Option(help="memory the assembly of the postings may take, whatever "
                                                           "the corpus size (e.g. 512MiB, 8GiB; default 2GiB)")]
@@ -128,7 +130,7 @@ def index_build(
                          "--query-encoder, not --encoder")
     dense_encoder = create_dense_encoder(dense, batch_size=batch_size, threads=threads) if dense else None
     options = {"batch_size": batch_size, "max_doc_length": max_length, "threads": threads, "precision": precision,
-               **parse_key_values(encoder_option)}
+               "title_weight": title_weight, **parse_key_values(encoder_option)}
     if kind == "documents":
         corpus = Corpus(source, skip_bad_lines=skip_bad_lines)
         sparse_encoder = create_encoder(encoder or "splade-tiny", **options)
@@ -514,6 +516,9 @@ def serve(
         help="largest request body accepted, checked while it is read (413 past it)")] = DEFAULT_MAX_REQUEST_BYTES,
     allow_partial: Annotated[bool, typer.Option(
         help="a sharded index: answer with the shards that are up (partial: true) instead of a 503")] = False,
+    preset: Annotated[str | None, typer.Option(
+        help="a named configuration from lexir/presets.toml (e.g. offline-best): its search options are every "
+             "request's defaults (a request's own settings override them)")] = None,
 ) -> None:
     import uvicorn
 
@@ -525,6 +530,13 @@ def serve(
         raise LexirError(f"workers must be at least 1, got {workers}")
     if max_request_bytes < 1024:
         raise LexirError(f"--max-request-bytes must be at least 1024, got {max_request_bytes}")
+    if preset is not None:
+        from lexir.index.dense import has_dense
+        from lexir.presets import load_preset
+
+        if load_preset(preset).dense is not None and not has_dense(index):
+            raise LexirError(f"the preset {preset} searches a dense side, which {index} lacks: build the index with "
+                             f"`lexir index build SOURCE --preset {preset}` (or `lexir index add-dense`)")
     if api_key_file is not None:
         if api_key is not None:
             raise LexirError("give the API key once: --api-key-file, or --api-key / LEXIR_API_KEY")
@@ -540,6 +552,7 @@ def serve(
     os.environ[f"{ENV_PREFIX}CORS"] = ",".join(cors_origin or [])
     os.environ[f"{ENV_PREFIX}MAX_REQUEST_BYTES"] = str(max_request_bytes)
     os.environ[f"{ENV_PREFIX}ALLOW_PARTIAL"] = "1" if allow_partial else "0"
+    os.environ[f"{ENV_PREFIX}PRESET"] = preset or ""
     if api_key:
         os.environ["LEXIR_API_KEY"] = api_key
     # request threads each search in their own thread; OpenMP threads (batched scoring, torch) that spin while

@@ -52,8 +52,9 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {  # parameter name -> (annotation, defau
         "--fusion-depth", help="Hits taken from each retriever before fusing (at least the number of hits "
                                "asked).")], DEFAULT_FUSION_DEPTH),
     "prf": (Annotated[str | None, typer.Option(
-        "--prf", help="Pseudo-relevance feedback of the sparse side: rm3 (BM25 indexes) or rocchio (any sparse "
-                      "index, from the top documents' stored vectors).")], None),
+        "--prf", help="Pseudo-relevance feedback of the sparse side: rm3 (BM25 indexes), rocchio (any sparse "
+                      "index, from the top documents' stored vectors) or auto (each sparse side its own: rm3 on "
+                      "BM25, rocchio on the others).")], None),
     "prf_docs": (Annotated[int, typer.Option("--prf-docs", help="Top documents that feed back (sparse).")],
                  Feedback.docs),
     "prf_terms": (Annotated[int, typer.Option("--prf-terms", help="Expansion terms kept (sparse).")], Feedback.terms),

@@ -52,6 +52,11 @@ class Document:
         """What the index's encoder is given for this document: its contents (text encoders)."""
         return self.contents
 
+    def input_for(self, encoder: object) -> str | tuple[str, str] | Mapping[str, float]:
+        """What `encoder` is given: (title, contents) for an encoder that scores the title as a field of its own
+        (`fielded`, encoders/bm25_fields.py), else `encoder_input`."""
+        return (self.title, self.contents) if getattr(encoder, "fielded", False) else self.encoder_input
+
 
 @dataclass(frozen=True)
 class VectorDocument(Document):

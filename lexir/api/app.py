@@ -42,11 +42,14 @@ from lexir.api.schemas import (
     SearchSettings,
     StatsResponse,
     WriteResponse,
+    settings_of,
+    with_defaults,
 )
 from lexir.api.service import SearchService
 from lexir.corpus import Document
 from lexir.errors import LexirError
 from lexir.index.live import DocumentNotFoundError
+from lexir.presets import Preset, load_preset
 from lexir.search.conversation import Turn, conversation_query
 from lexir.search.feedback import Feedback
 from lexir.search.options import SearchOptions, fusion_of
@@ -87,18 +90,23 @@ class StrictJSONRoute(APIRoute):
 def create_app(index: Path | str, *, api_key: str | None = None, keys_for_reads: bool = False,
                cors_origins: list[str] | None = None, limits: Limits | None = None,
                max_segments: int | None = None, allow_partial: bool = False,
-               shards: Sequence[Shard] | None = None) -> FastAPI:
+               shards: Sequence[Shard] | None = None, preset: Preset | None = None) -> FastAPI:
     """A FastAPI app serving one index directory (or one sharded index: see SearchService for `allow_partial`
     and `shards`).
 
     `api_key` protects writes (without one they are disabled) and /stats, and with `keys_for_reads` every read.
+    With a `preset`, its search options are the defaults of every search request (a request's own settings
+    override them).
     """
     service = SearchService(index, max_segments=max_segments, allow_partial=allow_partial, shards=shards)
     limits = limits or Limits()
+    defaults = settings_of(preset.options) if preset is not None else {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.warm_up()  # load models and compile kernels before the first request, not during it
+        if preset is not None:
+            service.searcher(preset.options).search_batch(["warm up"], k=1)
         yield
 
     app = FastAPI(title="lexir", version=lexir.__version__, description=f"Search over {Path(index).name}",
@@ -111,6 +119,7 @@ def create_app(index: Path | str, *, api_key: str | None = None, keys_for_reads:
     _add_error_handlers(app, PathScrubber(Path(index)))
 
     def run_search(queries: list[str], settings: SearchSettings) -> list[SearchResponse]:
+        settings = with_defaults(settings, defaults)
         for name, value, limit in (("k", settings.k, limits.max_k),
                                    ("fusion_depth", settings.fusion_depth, limits.max_fusion_depth)):
             if value > limit:
@@ -272,6 +281,8 @@ def app_from_environment() -> FastAPI:
     origins = [o for o in os.environ.get(f"{ENV_PREFIX}CORS", "").split(",") if o]
     max_bytes = os.environ.get(f"{ENV_PREFIX}MAX_REQUEST_BYTES")
     limits = Limits(max_request_bytes=int(max_bytes)) if max_bytes else Limits()
+    preset = os.environ.get(f"{ENV_PREFIX}PRESET")
     return create_app(os.environ[f"{ENV_PREFIX}INDEX"], api_key=os.environ.get("LEXIR_API_KEY") or None,
                       keys_for_reads=os.environ.get(f"{ENV_PREFIX}KEYS_FOR_READS") == "1", cors_origins=origins,
-                      limits=limits, allow_partial=os.environ.get(f"{ENV_PREFIX}ALLOW_PARTIAL") == "1")
+                      limits=limits, allow_partial=os.environ.get(f"{ENV_PREFIX}ALLOW_PARTIAL") == "1",
+                      preset=load_preset(preset) if preset else None)

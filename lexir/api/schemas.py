@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,6 +10,7 @@ from lexir.api.limits import Limits
 from lexir.search.conversation import DEFAULT_MAX_HISTORY
 from lexir.search.feedback import DENSE_FEEDBACK, MAX_FEEDBACK_DOCS, Feedback
 from lexir.search.fusion import DEFAULT_FUSION_DEPTH, RRF_K
+from lexir.search.options import SearchOptions
 from lexir.search.results import Hit
 
 __all__ = ["Limits"]  # re-exported: create_app(limits=Limits(...))
@@ -35,13 +36,50 @@ class SearchSettings(BaseModel):
     normalization: Literal["minmax", "zscore"] | None = Field(default=None, description="convex fusion's scores")
     rrf_k: int = Field(default=RRF_K, description="the k of reciprocal rank fusion")
     fusion_depth: int = Field(default=DEFAULT_FUSION_DEPTH, description="hits taken from each list before fusing")
-    prf: Literal["rm3", "rocchio"] | None = Field(default=None, description="pseudo-relevance feedback (sparse)")
+    prf: Literal["rm3", "rocchio", "auto"] | None = Field(
+        default=None, description="pseudo-relevance feedback (sparse; auto: rm3 on BM25, rocchio on the others)")
     prf_docs: int = Field(default=Feedback.docs, ge=1, le=MAX_FEEDBACK_DOCS, description="feedback documents")
     prf_terms: int = Field(default=Feedback.terms, ge=1, le=1000, description="expansion terms kept")
     prf_weight: float = Field(default=Feedback.weight, ge=0, le=1, description="the original query's share")
     dense_prf: bool = Field(default=False, description="Rocchio feedback of the dense side")
     dense_prf_docs: int = Field(default=DENSE_FEEDBACK.docs, ge=1, le=MAX_FEEDBACK_DOCS)
     dense_prf_weight: float = Field(default=DENSE_FEEDBACK.weight, ge=0, le=1)
+
+
+def settings_of(options: SearchOptions) -> dict[str, Any]:
+    """The request settings that ask for `options` (a preset's), as far as its search mode uses them: what a
+    server started with `--preset` takes for the settings a request leaves out."""
+    settings: dict[str, Any] = {"mode": options.mode, "algorithm": options.algorithm,
+                                "heap_factor": options.heap_factor, "query_cut": options.query_cut,
+                                "fusion_depth": options.fusion_depth}
+    if options.fusion is not None:
+        fusion = options.fusion
+        settings.update(fuse=fusion.method, weights=list(fusion.weights) if fusion.weights is not None else None,
+                        normalization=fusion.normalization if fusion.method == "convex" else None,
+                        rrf_k=fusion.rrf_k)
+    if options.prf is not None:
+        settings.update(prf=options.prf.method, prf_docs=options.prf.docs, prf_terms=options.prf.terms,
+                        prf_weight=options.prf.weight)
+    if options.dense_prf is not None:
+        settings.update(dense_prf=True, dense_prf_docs=options.dense_prf.docs,
+                        dense_prf_weight=options.dense_prf.weight)
+    return settings
+
+
+def with_defaults(settings: SearchSettings, defaults: dict[str, Any]) -> SearchSettings:
+    """`settings` with `defaults` (settings_of a preset) for the fields the request left out; defaults of a side
+    or of fusion that the request's mode does not search are dropped (a preset's hybrid fusion does not apply to
+    a request for sparse search)."""
+    mode = settings.mode if "mode" in settings.model_fields_set else defaults.get("mode", settings.mode)
+    unused = set()
+    if mode != "hybrid":
+        unused |= {"fuse", "weights", "normalization", "rrf_k"}
+    if mode == "dense":
+        unused |= {"prf", "prf_docs", "prf_terms", "prf_weight"}
+    if mode == "sparse":
+        unused |= {"dense_prf", "dense_prf_docs", "dense_prf_weight"}
+    return settings.model_copy(update={name: value for name, value in defaults.items()
+                                       if name not in settings.model_fields_set and name not in unused})
 
 
 class SearchQuery(SearchSettings):

@@ -24,6 +24,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -100,9 +101,10 @@ class BM25Encoder:
     def grow_vocabulary(self, texts: Iterable[str]) -> None:
         """Append the words of `texts` that the vocabulary lacks (in order of first appearance)."""
         self._require_fitted()
-        new: dict[str, None] = {}
-        for text in texts:
-            new.update((term, None) for term in self.analyzer(text) if self._id(term) is None)
+        self._grow_terms(term for text in texts for term in self.analyzer(text))
+
+    def _grow_terms(self, terms: Iterable[str]) -> None:
+        new = dict.fromkeys(term for term in terms if self._id(term) is None)
         if new:
             self._with_added([*self.added_terms, *new])
 
@@ -127,6 +129,7 @@ class BM25Encoder:
         self._added_ids = added_ids
         self._idf = np.concatenate([self._idf[:self._build_terms], np.full(len(added), self.added_idf, np.float32)])
         self._doc_freq = np.concatenate([self._doc_freq[:self._build_terms], np.zeros(len(added), np.int64)])
+        self._after_vocabulary()
 
     def text_doc_freq(self, texts: Sequence[str]) -> None:
         """BM25 queries need no text IDF."""
@@ -134,13 +137,16 @@ class BM25Encoder:
 
     def fit(self, texts: Iterable[str]) -> None:
         """Learn the vocabulary, document frequencies and average length of a corpus."""
+        self._fit_terms((self.analyzer(text),) for text in texts)
+
+    def _fit_terms(self, documents: Iterable[Sequence[list[str]]]) -> None:
+        """Fit on analyzed documents, each a sequence of fields' terms (its length: the first field's)."""
         doc_freq: Counter[str] = Counter()
         total_length = 0
         num_docs = 0
-        for text in texts:
-            terms = self.analyzer(text)
-            total_length += len(terms)
-            doc_freq.update(set(terms))
+        for fields in documents:
+            total_length += len(fields[0])
+            doc_freq.update({term for terms in fields for term in terms})
             num_docs += 1
         if num_docs == 0:
             raise LexirError("cannot fit BM25 on an empty corpus")
@@ -157,12 +163,18 @@ class BM25Encoder:
         self._live_idf = None
         self._build_terms = len(terms)
         self._build_fingerprint = vocabulary_fingerprint(terms)
+        self._after_vocabulary()
+
+    def _after_vocabulary(self) -> None:
+        """A subclass's per-term tables, remade whenever the vocabulary changes (plain BM25 has none)."""
 
     def save_state(self, folder: Path) -> None:
         self._require_fitted()
-        state = {"terms": self._terms[:self._build_terms], "df": self._doc_freq[:self._build_terms].tolist(),
-                 "num_docs": self.num_docs, "avg_doc_length": self.avg_doc_length}
-        write_json_atomic(folder / STATE_FILE, state)
+        write_json_atomic(folder / STATE_FILE, self._state())
+
+    def _state(self) -> dict[str, Any]:
+        return {"terms": self._terms[:self._build_terms], "df": self._doc_freq[:self._build_terms].tolist(),
+                "num_docs": self.num_docs, "avg_doc_length": self.avg_doc_length}
 
     def load_state(self, folder: Path) -> None:
         path = folder / STATE_FILE
@@ -171,15 +183,17 @@ class BM25Encoder:
         state = json.loads(path.read_text(encoding="utf-8"))
         self._set_state(state["terms"], dict(zip(state["terms"], state["df"])), state["num_docs"],
                         state["avg_doc_length"])
+        self._load_extra(state)
+
+    def _load_extra(self, state: dict[str, Any]) -> None:
+        """A subclass's own saved statistics (plain BM25 has none)."""
 
     def encode_documents(self, texts: Sequence[str]) -> sp.csr_matrix:
         self._require_fitted()
         indptr, indices, data = [0], [], []
         for text in texts:
             terms = self.analyzer(text)
-            counts = self._counts(terms)
-            ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-            tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+            ids, tf = self._ids_and_counts(terms)
             norm = self.k1 * (1 - self.b + self.b * len(terms) / self.avg_doc_length)
             indices.append(ids)
             data.append(self._idf[ids] * tf / (tf + norm))
@@ -190,15 +204,31 @@ class BM25Encoder:
         self._require_fitted()
         indptr, indices, data = [0], [], []
         for text in texts:
-            counts = self._counts(self.analyzer(text))
-            ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-            weights = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+            terms, term_weights = self._query_terms(text)
+            ids, weights = self._ids_and_counts(terms, term_weights)
             if self._live_idf is not None:
                 weights = weights * self._live_idf[ids] / self._idf[ids]
             indices.append(ids)
             data.append(weights)
-            indptr.append(indptr[-1] + len(counts))
+            indptr.append(indptr[-1] + len(ids))
         return self._csr(indptr, indices, data)
+
+    def _query_terms(self, text: str) -> tuple[list[str], list[float] | None]:
+        """A query's terms and their weights (None: each counts 1)."""
+        return self.analyzer(text), None
+
+    def _ids_and_counts(self, terms: list[str], weights: list[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and summed weights (counts, by default) of the terms the vocabulary holds."""
+        if weights is None:
+            counts: dict[int, float] = self._counts(terms)
+        else:
+            counts = {}
+            for term, weight in zip(terms, weights):
+                found = self._id(term)
+                if found is not None:
+                    counts[found] = counts.get(found, 0.0) + weight
+        return (np.fromiter(counts.keys(), dtype=np.int64, count=len(counts)),
+                np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))
 
     def _id(self, term: str) -> int | None:
         found = self._term_ids.get(term)

@@ -20,6 +20,7 @@ from typing import Any
 
 from lexir.encoders.base import EncoderSpec, SparseEncoder, check_options
 from lexir.encoders.bm25 import BM25Encoder
+from lexir.encoders.bm25_fields import FieldedBM25Encoder
 from lexir.encoders.dense import DenseEncoder
 from lexir.encoders.echo import EchoSpladeEncoder, splade_class
 from lexir.encoders.idf import IDF_FILE
@@ -31,7 +32,8 @@ from lexir.encoders.vectors import VectorsEncoder
 from lexir.errors import EncoderMismatchError, LexirError
 
 SPARSE_ENCODERS: dict[str, Any] = {cls.kind: cls for cls in (SpladeEncoder, EchoSpladeEncoder, InferenceFreeEncoder,
-                                                             BM25Encoder, VectorsEncoder, PromptRepsEncoder)}
+                                                             BM25Encoder, FieldedBM25Encoder, VectorsEncoder,
+                                                             PromptRepsEncoder)}
 DENSE_ENCODERS: dict[str, Any] = {cls.kind: cls for cls in (DenseEncoder, PromptRepsDense)}
 
 
@@ -64,6 +66,8 @@ REGISTRY: dict[str, RegisteredEncoder] = {
     for entry in (
         RegisteredEncoder("splade-tiny", "SPLADE-tiny (BERT-tiny, MS MARCO), embedded", SpladeEncoder, "splade-tiny"),
         RegisteredEncoder("bm25", "BM25 (k1=0.9, b=0.4), Lucene-style English analyzer", BM25Encoder),
+        RegisteredEncoder("bm25-title", "BM25 of contents + 0.3 x BM25 of the title field (weight chosen on "
+                          "NFCorpus dev; --title-weight)", FieldedBM25Encoder, settings={"title_weight": 0.3}),
         RegisteredEncoder("splade-v3", "naver/splade-v3 (hub)", SpladeEncoder, "naver/splade-v3"),
         RegisteredEncoder("splade-pp-ed", "naver/splade-cocondenser-ensembledistil (hub)", SpladeEncoder,
                           "naver/splade-cocondenser-ensembledistil"),

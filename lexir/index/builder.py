@@ -197,7 +197,7 @@ def _prepare_staging(target: Path, corpus: DocumentSource, encoder: SparseEncode
             logger.info("fitting %s on the corpus", type(encoder).__name__)
             # a pass of its own; its bar waits a moment, so that a bad line met at once is the only line printed
             with tqdm(unit="doc", desc="vocabulary", disable=not progress, delay=VOCABULARY_BAR_DELAY) as bar:
-                encoder.fit(_counted((doc.encoder_input for doc in corpus), bar))
+                encoder.fit(_counted((doc.input_for(encoder) for doc in corpus), bar))
         (staging / ENCODER_STATE_DIR).mkdir()
         encoder.save_state(staging / ENCODER_STATE_DIR)
     build = {"source": corpus.source, "encoder": encoder.spec.to_dict(), "chunk_size": chunk_size}
@@ -256,7 +256,7 @@ def _encode_chunks(corpus: DocumentSource, encoder: SparseEncoder, staging: Path
                     bar.update(len(chunk))
                     continue
                 store.write(number * chunk_size, chunk)
-                pending.append((path, len(chunk), chunk_encoder.submit([doc.encoder_input for doc in chunk])))
+                pending.append((path, len(chunk), chunk_encoder.submit([doc.input_for(encoder) for doc in chunk])))
                 while len(pending) >= chunk_encoder.in_flight:
                     encoded += _finish_chunk(pending.popleft(), bar)
             while pending:

@@ -490,7 +490,7 @@ class LiveIndex:
     def _write_segment(self, snapshot: Snapshot, name: str, documents: list[Document]) -> None:
         """Encode documents into segments/NAME (and its dense side), every file flushed to disk. The encoder takes
         the vocabulary the commit's live writes grew, then appends the words these documents bring (BM25)."""
-        texts = [document.contents for document in documents]
+        texts = [document.input_for(self.encoder) for document in documents]
         self.encoder.use_corpus_statistics(snapshot.statistics)
         self.encoder.grow_vocabulary(texts)
         vectors = sp.csr_matrix(self.encoder.encode_documents(texts), dtype=np.float32)

@@ -74,7 +74,7 @@ def local_batches(encoder: SparseEncoder, workers: int = 1) -> EncodeBatches:
         with ChunkEncoder(encoder, workers) as chunk_encoder:
             pending: deque = deque()
             for chunk in chunks:
-                pending.append(chunk_encoder.submit([doc.encoder_input for doc in chunk]))
+                pending.append(chunk_encoder.submit([doc.input_for(encoder) for doc in chunk]))
                 while len(pending) >= chunk_encoder.in_flight:
                     yield pending.popleft().get()
             while pending:
@@ -151,7 +151,7 @@ def _prepare(staging: Path, corpus: DocumentSource, encoder: SparseEncoder, chun
     staging.mkdir(parents=True)
     if needs_corpus_fit(encoder):
         if not encoder.is_fitted:
-            encoder.fit(doc.encoder_input for doc in corpus)
+            encoder.fit(doc.input_for(encoder) for doc in corpus)
         state.mkdir()
         encoder.save_state(state)
     for number in range(num_shards):

@@ -19,6 +19,7 @@ Three methods, each a query-time wrapper around one retriever (`FeedbackRetrieve
 
 from __future__ import annotations
 
+import heapq
 import re
 import threading
 from collections import Counter
@@ -37,7 +38,8 @@ from lexir.index.live import Snapshot
 from lexir.index.reader import InvertedIndex
 from lexir.search.results import Hits
 
-FEEDBACK_METHODS = ("rm3", "rocchio")
+FEEDBACK_METHODS = ("rm3", "rocchio", "auto")  # auto: rm3 on BM25 indexes, rocchio on the others
+RM3_KINDS = ("bm25", "bm25-fields")  # indexes whose stored texts give the term counts RM3 reads
 RM3_MAX_DF_RATIO = 0.1  # Anserini's df filter: a term in more than 10% of the documents is not a feedback term
 MAX_FEEDBACK_DOCS = 1000
 ANALYZED_CACHE = 100_000  # feedback documents whose analyzed term counts are kept (the oldest go first)
@@ -49,7 +51,9 @@ class Feedback:
     """Pseudo-relevance feedback settings (Pyserini's --rm3 defaults: 10 documents, 10 terms, weight 0.5).
 
     Args:
-        method: "rm3" (sparse BM25 indexes) or "rocchio" (any sparse index, and the dense side).
+        method: "rm3" (sparse BM25 indexes), "rocchio" (any sparse index, and the dense side) or "auto" (each
+            sparse side its own: rm3 on BM25 indexes, rocchio on the others, so that one fused run feeds back
+            RM3 on BM25 beside Rocchio on SPLADE).
         docs: top documents of the first pass that feed back.
         terms: expansion terms kept (sparse only).
         weight: the original query's share of the new query, in [0, 1].
@@ -99,8 +103,8 @@ def unit(weights: TermWeights) -> TermWeights:
 
 def largest(weights: TermWeights, terms: int) -> TermWeights:
     """The `terms` largest positive weights (ties: the lower term id)."""
-    ranked = sorted((item for item in weights.items() if item[1] > 0), key=lambda item: (-item[1], item[0]))
-    return dict(ranked[:terms])
+    return dict(heapq.nsmallest(terms, (item for item in weights.items() if item[1] > 0),
+                                key=lambda item: (-item[1], item[0])))
 
 
 def relevance_model(documents: Sequence[TermWeights], scores: Sequence[float], terms: int) -> TermWeights:
@@ -126,11 +130,15 @@ def rocchio_model(documents: Sequence[TermWeights], terms: int) -> TermWeights:
     return unit(largest(model, terms))
 
 
+def rm3_term_ids(vocabulary: Sequence[str]) -> dict[str, int]:
+    """Term -> id of the vocabulary's terms that RM3 may feed back: 2-20 characters of [a-z0-9] (so never a
+    field-prefixed `title:` term)."""
+    return {term: i for i, term in enumerate(vocabulary) if _RM3_TERM.fullmatch(term)}
+
+
 def term_counts(terms_of_text: Sequence[str], term_ids: dict[str, int]) -> TermWeights:
-    """The counts of a document's analyzed terms that RM3 may feed back: in the vocabulary, 2-20 characters of
-    [a-z0-9]."""
-    return {term_ids[term]: float(count) for term, count in Counter(terms_of_text).items()
-            if term in term_ids and _RM3_TERM.fullmatch(term)}
+    """The counts of a document's analyzed terms that RM3 may feed back (`term_ids`: rm3_term_ids)."""
+    return {term_ids[term]: float(count) for term, count in Counter(terms_of_text).items() if term in term_ids}
 
 
 def rm3_counts(counts: TermWeights, common: np.ndarray, terms: int) -> TermWeights:
@@ -199,12 +207,14 @@ class FeedbackRetriever:
 
     def __init__(self, inner: Any, feedback: Feedback) -> None:
         self.inner = inner
-        self.feedback = feedback
         self.kind = inner.kind
         self.live = inner.live
+        if feedback.method == "auto" and self.kind == "sparse":
+            feedback = replace(feedback, method="rm3" if inner.spec.kind in RM3_KINDS else "rocchio")
+        self.feedback = feedback
         if self.kind == "dense" and feedback.method != "rocchio":
             raise LexirError(f"the dense side takes rocchio feedback, not {feedback.method}")
-        if self.kind == "sparse" and feedback.method == "rm3" and inner.spec.kind != "bm25":
+        if self.kind == "sparse" and feedback.method == "rm3" and inner.spec.kind not in RM3_KINDS:
             raise LexirError(f"rm3 needs term counts, which a BM25 index has; this index is {inner.spec.kind} "
                              "(use --prf rocchio, which reads its stored vectors)")
         self._forward = ForwardRows()
@@ -273,10 +283,10 @@ class FeedbackRetriever:
         return counts
 
     def _term_ids(self, vocabulary: Sequence[str]) -> dict[str, int]:
-        """Term -> id of a snapshot's vocabulary, made once per vocabulary (a live write may grow it)."""
+        """rm3_term_ids of a snapshot's vocabulary, made once per vocabulary (a live write may grow it)."""
         known, ids = self._ids  # read once: another thread may replace the pair meanwhile
         if known is not vocabulary:
-            ids = {term: i for i, term in enumerate(vocabulary)}
+            ids = rm3_term_ids(vocabulary)
             self._ids = (vocabulary, ids)
         return ids
 

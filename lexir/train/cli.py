@@ -29,6 +29,9 @@ def train_command(
     = DATA_DEFAULTS.candidates,
     base_model: Annotated[str, typer.Option(help="student initialisation (masked LM; registry name, hub id or "
                                                  "folder)")] = DEFAULTS.base_model,
+    student: Annotated[str, typer.Option(help="the student: splade-tiny (--base-model, by default splade-tiny) or "
+                                              "minilm (all-MiniLM-L6-v2's encoder with an MLM head tied to its word "
+                                              "embeddings: 6 layers, 384 wide)")] = "splade-tiny",
     sparse_teacher: Annotated[str, typer.Option(help="siamese sparse teacher")] = DATA_DEFAULTS.sparse_teacher,
     dense_teacher: Annotated[str, typer.Option(help="dense teacher")] = DATA_DEFAULTS.dense_teacher,
     teacher: Annotated[list[str] | None, typer.Option(
@@ -74,10 +77,12 @@ def train_command(
 
     from lexir.eval.indexes import cache_root
     from lexir.train.dev import load_dev_set
+    from lexir.train.init import student_base_model
     from lexir.train.trainer import train
 
     if threads:
         torch.set_num_threads(threads)
+    base_model = student_base_model(student, base_model, DEFAULTS.base_model, cache or cache_root())
     data_options = DataOptions(
         supervised=() if no_supervised else tuple(supervised or DATA_DEFAULTS.supervised),
         ict_corpora=tuple(ict_corpus or ()), ict_pairs=ict_pairs, ict_pool_docs=ict_pool_docs or None,

@@ -16,6 +16,7 @@ from lexir.search.feedback import (
     largest,
     relevance_model,
     rm3_counts,
+    rm3_term_ids,
     rocchio_model,
     term_counts,
 )
@@ -54,7 +55,8 @@ def test_interpolation_and_cuts():
 
 
 def test_rm3_document_filters():
-    ids = {"ab": 0, "x": 1, "a-b": 2, "common": 3, "rare": 4}
+    ids = rm3_term_ids(["ab", "x", "a-b", "common", "rare", "title:rare"])
+    assert ids == {"ab": 0, "common": 3, "rare": 4}
     counts = term_counts(["ab", "ab", "x", "a-b", "common", "rare", "unknown"], ids)
     assert counts == {0: 2.0, 3: 1.0, 4: 1.0}  # one character, non [a-z0-9] and unknown terms are not fed back
     common = np.array([False, False, False, True, False])
@@ -115,6 +117,19 @@ def test_rm3_is_refused_without_term_counts(bm25_index):
     with pytest.raises(LexirError, match="rm3 needs term counts.*use --prf rocchio"):
         FeedbackRetriever(learned, Feedback("rm3"))
     FeedbackRetriever(learned, Feedback("rocchio"))  # any sparse index has stored vectors
+
+
+def test_auto_feedback_gives_each_sparse_side_its_method(bm25_index):
+    from types import SimpleNamespace
+
+    from lexir.search.feedback import FeedbackRetriever
+
+    learned = SimpleNamespace(kind="sparse", live=None, spec=SimpleNamespace(kind="splade"))
+    assert FeedbackRetriever(learned, Feedback("auto", docs=3)).feedback == Feedback("rocchio", docs=3)
+    auto = open_search(bm25_index, SearchOptions(prf=Feedback("auto")))
+    assert auto.retrievers["sparse"].feedback.method == "rm3"
+    rm3 = open_search(bm25_index, SearchOptions(prf=Feedback("rm3")))
+    assert auto.search("apple").hits == rm3.search("apple").hits
 
 
 def test_dense_rocchio_moves_the_query_to_the_top_documents(dense_index, minilm):

@@ -71,3 +71,67 @@ def test_search_takes_a_preset(dense_index):
                      "--preset", "offline-best", "--json", "-k", "3")
     assert outcome.exit_code == 0, outcome.output
     assert '"hits"' in outcome.stdout
+
+
+def test_serve_applies_the_preset_and_requests_override_it(dense_index, tmp_path):
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from lexir.api.app import create_app
+    from lexir.search import SearchOptions, open_search
+
+    best = load_preset("offline-best")
+    copy = tmp_path / "index"
+    shutil.copytree(dense_index, copy)
+    query = "strong bones"
+
+    def ids_and_scores(hits):
+        return [(hit["id"] if isinstance(hit, dict) else hit.id,
+                 round(hit["score"] if isinstance(hit, dict) else hit.score, 4)) for hit in hits]
+
+    expected = open_search(copy, best.options).search(query, k=5).hits
+    sparse_rm3 = open_search(copy, SearchOptions(prf=best.options.prf)).search(query, k=5).hits
+    plain = open_search(copy, SearchOptions()).search(query, k=5).hits
+    with TestClient(create_app(copy, preset=best)) as client:
+        by_default = client.get("/search", params={"q": query, "k": 5}).json()["hits"]
+        as_sparse = client.post("/search", json={"q": query, "k": 5, "mode": "sparse"}).json()["hits"]
+        no_feedback = client.post("/search", json={"q": query, "k": 5, "mode": "sparse", "prf": None}).json()["hits"]
+    assert ids_and_scores(by_default) == ids_and_scores(expected)
+    assert ids_and_scores(as_sparse) == ids_and_scores(sparse_rm3)  # the preset's fusion is dropped, its RM3 kept
+    assert ids_and_scores(no_feedback) == ids_and_scores(plain)
+    assert ids_and_scores(by_default) != ids_and_scores(plain)
+
+
+def test_serve_refuses_a_preset_the_index_cannot_serve(tmp_path):
+    from lexir.corpus import Corpus
+    from lexir.encoders import create_encoder
+    from lexir.index import build_index
+    from tests.helpers import lexir, write_jsonl
+
+    build_index(Corpus(str(write_jsonl(tmp_path / "docs.jsonl"))), create_encoder("bm25"), tmp_path / "ix",
+                progress=False)
+    unknown = lexir("serve", tmp_path / "ix", "--preset", "fastest", check=False)
+    assert unknown.code != 0 and "unknown preset 'fastest'" in unknown.stderr
+    no_dense = lexir("serve", tmp_path / "ix", "--preset", "offline-best", check=False)
+    assert no_dense.code != 0 and "searches a dense side" in no_dense.stderr
+
+
+def test_eval_builds_and_reuses_the_indexes_a_preset_needs(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from lexir.eval import load_dataset
+    from lexir.eval.runner import evaluate
+    from tests.unit.test_eval_run import write_beir_folder
+
+    monkeypatch.setenv("LEXIR_CACHE", str(tmp_path / "cache"))
+    dataset = load_dataset(str(write_beir_folder(tmp_path / "tiny")))
+    best = load_preset("offline-best")
+    first = evaluate(dataset, preset=best, progress=False)
+    second = evaluate(dataset, preset=best, progress=False)
+    folder = Path(first.index.path)
+    assert folder.name.startswith(f"tiny-{best.sparse}-{best.dense}-") and (folder / "dense").is_dir()
+    assert second.index.path == first.index.path
+    assert [path for path in folder.parent.iterdir() if path.is_dir()] == [folder]  # one build, then reused
+    assert first.query["preset"] == "offline-best" and first.encoder["kind"] == "fused"
+    assert second.per_query == first.per_query
