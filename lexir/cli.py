@@ -24,6 +24,7 @@ from lexir.errors import LexirError
 from lexir.search.options import SearchOptions
 
 if TYPE_CHECKING:
+    from lexir.distributed.encoding import RayEncoding
     from lexir.eval.datasets import Topic
     from lexir.index.dense_builder import DenseBuildReport
     from lexir.search import Searcher
@@ -63,8 +64,14 @@ def index_build(
     batch_size: Annotated[int | None, typer.Option(help="texts per forward pass (model encoders)")] = None,
     max_length: Annotated[int | None, typer.Option(help="document token limit (model encoders)")] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice)")] = None,
-    workers: Annotated[int, typer.Option(help="encoding processes (each with threads / workers torch threads)")]
-    = 1,
+    workers: Annotated[int, typer.Option(help="encoding processes (each with threads / workers torch threads); "
+                                             "with --ray, the encoding actors on the cluster")] = 1,
+    ray: Annotated[str | None, typer.Option(help="encode on a Ray cluster: auto (the one `ray start` runs here, or "
+                                                 "RAY_ADDRESS), the head's host:port, or local (a private one)")]
+    = None,
+    cpus_per_worker: Annotated[float | None, typer.Option(help="--ray: CPUs each actor reserves (fractions "
+                                                                "allowed; its torch threads: at least 1)")] = None,
+    gpus_per_worker: Annotated[float | None, typer.Option(help="--ray: GPUs each actor reserves")] = None,
     precision: Annotated[str | None, typer.Option(help="model encoders: fp32 (exact, default) or bf16 (faster "
                                                        "where the CPU has bf16, slightly lossy)")] = None,
     chunk_size: Annotated[int, typer.Option(help="documents per resumable chunk")] = 2048,
@@ -120,9 +127,10 @@ def index_build(
         queries = create_encoder(query_encoder, threads=threads) if query_encoder is not None else None
         corpus, sparse_encoder = open_vectors(source, kind, queries, skip_bad_lines=skip_bad_lines,
                                               work_folder=out.parent, progress=not quiet)
+    encode = _ray_encoding(ray, workers, cpus_per_worker, gpus_per_worker)
     try:
         report = build_index(corpus, sparse_encoder, out, chunk_size=chunk_size, resume=resume, overwrite=overwrite,
-                             progress=not quiet, workers=workers, **limits)
+                             progress=not quiet, workers=1 if encode else workers, encode=encode, **limits)
     finally:
         getattr(corpus, "close", lambda: None)()  # a CIFF file's inversion work folder
     if corpus.skipped:
@@ -135,6 +143,19 @@ def index_build(
     )
     if dense_encoder is not None:
         _print_dense_report(add_dense(out, dense_encoder, faiss_type=faiss_type, overwrite=True, progress=not quiet))
+
+
+def _ray_encoding(address: str | None, workers: int, cpus: float | None, gpus: float | None) -> RayEncoding | None:
+    """The Ray cluster's encoding step that --ray asks for (None: encode on this machine)."""
+    if address is None:
+        if cpus is not None or gpus is not None:
+            raise LexirError("--cpus-per-worker and --gpus-per-worker are for --ray builds; give --ray ADDRESS too")
+        return None
+    from lexir.distributed.cluster import import_ray
+    from lexir.distributed.encoding import RayEncoding
+
+    import_ray()  # a missing extra is said before the corpus is read
+    return RayEncoding(address, workers, 1.0 if cpus is None else cpus, gpus or 0.0)
 
 
 @index_app.command("add-dense")
