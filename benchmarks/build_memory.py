@@ -113,7 +113,7 @@ def child(args: argparse.Namespace) -> None:
     from lexir.index import build_index, builder
 
     assembly_seconds = []
-    assemble = builder._assemble  # both versions assemble and write the index in this one function
+    assemble = builder.assemble  # both versions assemble and write the index in this one function
 
     def timed_assemble(*arguments, **options):
         started = time.perf_counter()
@@ -122,7 +122,7 @@ def child(args: argparse.Namespace) -> None:
         finally:
             assembly_seconds.append(time.perf_counter() - started)
 
-    builder._assemble = timed_assemble
+    builder.assemble = timed_assemble
 
     options = {"memory_limit": args.memory_limit_bytes} if args.memory_limit_bytes else {}
     if args.workload == "imdb":

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,8 +26,12 @@ from lexir.search.options import SearchOptions
 
 if TYPE_CHECKING:
     from lexir.distributed.encoding import RayEncoding
+    from lexir.encoders.dense import DenseEncoder
     from lexir.eval.datasets import Topic
+    from lexir.index.check import IndexCheck
     from lexir.index.dense_builder import DenseBuildReport
+    from lexir.index.faiss_types import FaissType
+    from lexir.index.sharded_ops import ShardedCheck
     from lexir.search import Searcher
 
 app = typer.Typer(help="lexir: learned sparse retrieval search engine.", no_args_is_help=True,
@@ -90,6 +95,8 @@ def index_build(
     = None,
     preset: Annotated[str | None, typer.Option(help="build the index a named configuration searches (its sparse "
                                                     "encoder and dense side, from lexir/presets.toml)")] = None,
+    shards: Annotated[int, typer.Option(help="split the index into this many shards (documents routed by a hash "
+                                             "of their id; scores equal one index's)")] = 1,
 ) -> None:
     """Encode a corpus and write an index directory (with --dense, a FAISS side too)."""
     from lexir.corpus import Corpus
@@ -97,9 +104,12 @@ def index_build(
     from lexir.encoders.registry import create_dense_encoder
     from lexir.formats.inputs import detect_input_format, open_vectors
     from lexir.index import build_index
-    from lexir.index.dense_builder import add_dense
     from lexir.index.faiss_types import FaissType
+    from lexir.index.sharded import check_num_shards
+    from lexir.index.sharded_build import build_sharded_index
     from lexir.sizes import parse_size
+
+    check_num_shards(shards)
 
     if preset is not None:
         from lexir.presets import load_preset
@@ -127,10 +137,15 @@ def index_build(
         queries = create_encoder(query_encoder, threads=threads) if query_encoder is not None else None
         corpus, sparse_encoder = open_vectors(source, kind, queries, skip_bad_lines=skip_bad_lines,
                                               work_folder=out.parent, progress=not quiet)
-    encode = _ray_encoding(ray, workers, cpus_per_worker, gpus_per_worker)
+    encoding = _ray_encoding(ray, workers, cpus_per_worker, gpus_per_worker)
+    if shards == 1:
+        build = partial(build_index, workers=1 if encoding else workers, encode=encoding)
+    else:
+        build = partial(build_sharded_index, num_shards=shards, workers=workers,
+                        encode_batches=encoding.batches(sparse_encoder) if encoding else None)
     try:
-        report = build_index(corpus, sparse_encoder, out, chunk_size=chunk_size, resume=resume, overwrite=overwrite,
-                             progress=not quiet, workers=1 if encode else workers, encode=encode, **limits)
+        report = build(corpus, sparse_encoder, out, chunk_size=chunk_size, resume=resume, overwrite=overwrite,
+                       progress=not quiet, **limits)
     finally:
         getattr(corpus, "close", lambda: None)()  # a CIFF file's inversion work folder
     if corpus.skipped:
@@ -142,7 +157,7 @@ def index_build(
         f"{report.index_bytes / 2**20:.1f} MiB, {report.num_postings:,} postings"
     )
     if dense_encoder is not None:
-        _print_dense_report(add_dense(out, dense_encoder, faiss_type=faiss_type, overwrite=True, progress=not quiet))
+        _add_dense(out, dense_encoder, faiss_type, overwrite=True, progress=not quiet)
 
 
 def _ray_encoding(address: str | None, workers: int, cpus: float | None, gpus: float | None) -> RayEncoding | None:
@@ -172,13 +187,26 @@ def index_add_dense(
 ) -> None:
     """Encode an index's stored documents with a dense encoder and add a FAISS side to it."""
     from lexir.encoders.registry import create_dense_encoder
-    from lexir.index.dense_builder import add_dense
     from lexir.index.faiss_types import FaissType
 
     faiss_type = FaissType.parse(dense_index)
     dense_encoder = create_dense_encoder(encoder, batch_size=batch_size, max_length=max_length, threads=threads)
-    _print_dense_report(add_dense(index, dense_encoder, faiss_type=faiss_type, overwrite=overwrite,
-                                  progress=not quiet))
+    _add_dense(index, dense_encoder, faiss_type, overwrite=overwrite, progress=not quiet)
+
+
+def _add_dense(index: Path, encoder: DenseEncoder, faiss_type: FaissType, *, overwrite: bool, progress: bool
+               ) -> None:
+    """A dense side for an index, or for every shard of a sharded one."""
+    from lexir.index.dense_builder import add_dense
+    from lexir.index.sharded import is_sharded
+    from lexir.index.sharded_ops import add_dense_sharded
+
+    if is_sharded(index):
+        for report in add_dense_sharded(index, encoder, faiss_type=faiss_type, overwrite=overwrite,
+                                        progress=progress):
+            _print_dense_report(report)
+    else:
+        _print_dense_report(add_dense(index, encoder, faiss_type=faiss_type, overwrite=overwrite, progress=progress))
 
 
 def _print_dense_report(report: DenseBuildReport) -> None:
@@ -227,12 +255,17 @@ def index_info(
     """Show an index's manifest and size (and its dense side's manifest, if it has one)."""
     from lexir.index import InvertedIndex
     from lexir.index.dense import has_dense, read_dense_manifest
+    from lexir.index.sharded import is_sharded
+    from lexir.index.sharded_ops import sharded_info
 
-    opened = InvertedIndex(index)
-    manifest = opened.manifest.to_dict()
-    manifest["index_bytes"] = opened.size_bytes()
-    if has_dense(index):
-        manifest["dense"] = read_dense_manifest(index).to_dict()
+    if is_sharded(index):
+        manifest = sharded_info(index)
+    else:
+        opened = InvertedIndex(index)
+        manifest = opened.manifest.to_dict()
+        manifest["index_bytes"] = opened.size_bytes()
+        if has_dense(index):
+            manifest["dense"] = read_dense_manifest(index).to_dict()
     if as_json:
         stdout.print_json(json.dumps(manifest))
         return
@@ -250,9 +283,16 @@ def index_check(
 ) -> None:
     """Verify an index, its live segments and dense sides: every file against its recorded checksum and every
     posting against the manifest (exit 1, naming each damaged file, if anything is wrong)."""
-    from lexir.index.check import check_index
+    stdout.print(_checked(index, full=not quick).summary(), highlight=False, soft_wrap=True)
 
-    stdout.print(check_index(index, full=not quick).summary(), highlight=False, soft_wrap=True)
+
+def _checked(index: Path, *, full: bool) -> IndexCheck | ShardedCheck:
+    """check_index, or for a sharded index every shard's."""
+    from lexir.index.check import check_index
+    from lexir.index.sharded import is_sharded
+    from lexir.index.sharded_ops import check_sharded
+
+    return check_sharded(index, full=full) if is_sharded(index) else check_index(index, full=full)
 
 
 @index_app.command("upgrade")
@@ -417,13 +457,17 @@ def _use_threads(threads: int) -> None:
 def index_merge(index: Annotated[Path, typer.Argument(help="index directory")]) -> None:
     """Fold the segments that live updates added into one (deleted documents are dropped)."""
     from lexir.index.live import LiveIndex
+    from lexir.index.sharded import is_sharded
+    from lexir.index.sharded_ops import merge_sharded
 
-    before, after = LiveIndex(index).merge_commits()  # waits for any other writer, another merge too
-    if after == before:
-        console.print(f"nothing to merge: {len(after.segments)} segment(s) (commit {after.generation})")
-    else:
-        console.print(f"merged {len(before.segments)} segments into {len(after.segments)} "
-                      f"(commit {after.generation})")
+    # waits for any other writer, another merge too
+    merged = merge_sharded(index) if is_sharded(index) else [LiveIndex(index).merge_commits()]
+    for before, after in merged:
+        if after == before:
+            console.print(f"nothing to merge: {len(after.segments)} segment(s) (commit {after.generation})")
+        else:
+            console.print(f"merged {len(before.segments)} segments into {len(after.segments)} "
+                          f"(commit {after.generation})")
 
 
 SERVE_HELP = "\n\n".join([
@@ -454,13 +498,15 @@ def serve(
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
     max_request_bytes: Annotated[int, typer.Option(
         help="largest request body accepted, checked while it is read (413 past it)")] = DEFAULT_MAX_REQUEST_BYTES,
+    allow_partial: Annotated[bool, typer.Option(
+        help="a sharded index: answer with the shards that are up (partial: true) instead of a 503")] = False,
 ) -> None:
     import uvicorn
 
     from lexir.api.app import ENV_PREFIX
-    from lexir.index.check import check_index
 
-    check_index(index)  # a damaged index is refused in one line before any worker starts (cheap: no postings read)
+    if not allow_partial:  # a damaged index is refused in one line before any worker starts (cheap: no postings read)
+        _checked(index, full=False)
     if workers < 1:
         raise LexirError(f"workers must be at least 1, got {workers}")
     if max_request_bytes < 1024:
@@ -479,6 +525,7 @@ def serve(
     os.environ[f"{ENV_PREFIX}KEYS_FOR_READS"] = "1" if keys_for_reads else "0"
     os.environ[f"{ENV_PREFIX}CORS"] = ",".join(cors_origin or [])
     os.environ[f"{ENV_PREFIX}MAX_REQUEST_BYTES"] = str(max_request_bytes)
+    os.environ[f"{ENV_PREFIX}ALLOW_PARTIAL"] = "1" if allow_partial else "0"
     if api_key:
         os.environ["LEXIR_API_KEY"] = api_key
     # request threads each search in their own thread; OpenMP threads (batched scoring, torch) that spin while

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -49,9 +49,10 @@ from lexir.errors import LexirError
 from lexir.index.live import DocumentNotFoundError
 from lexir.search.feedback import Feedback
 from lexir.search.options import SearchOptions, fusion_of
+from lexir.search.shard import Shard, ShardUnavailableError
 
 logger = logging.getLogger("lexir.api")
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422)}
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 503)}
 MAX_ECHOED_INPUT = 200  # a validation error echoes the offending value only when it is this short
 IdParameter = Annotated[str, Query(alias="id", min_length=1, description="the document id (any characters)")]
 
@@ -84,12 +85,14 @@ class StrictJSONRoute(APIRoute):
 
 def create_app(index: Path | str, *, api_key: str | None = None, keys_for_reads: bool = False,
                cors_origins: list[str] | None = None, limits: Limits | None = None,
-               max_segments: int | None = None) -> FastAPI:
-    """A FastAPI app serving one index directory.
+               max_segments: int | None = None, allow_partial: bool = False,
+               shards: Sequence[Shard] | None = None) -> FastAPI:
+    """A FastAPI app serving one index directory (or one sharded index: see SearchService for `allow_partial`
+    and `shards`).
 
     `api_key` protects writes (without one they are disabled) and /stats, and with `keys_for_reads` every read.
     """
-    service = SearchService(index, max_segments=max_segments)
+    service = SearchService(index, max_segments=max_segments, allow_partial=allow_partial, shards=shards)
     limits = limits or Limits()
 
     @asynccontextmanager
@@ -141,6 +144,9 @@ def create_app(index: Path | str, *, api_key: str | None = None, keys_for_reads:
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
+        down = service.down_shards()
+        if down:
+            raise ShardUnavailableError(down, "the shard does not answer")
         return {"status": "ok"}
 
     @app.get("/search", response_model=SearchResponse)
@@ -231,6 +237,11 @@ def _add_error_handlers(app: FastAPI, scrub: PathScrubber) -> None:
     async def not_found(_: Request, error: DocumentNotFoundError) -> JSONResponse:
         return ErrorJSONResponse({"error": str(error)}, status_code=404)
 
+    @app.exception_handler(ShardUnavailableError)
+    async def unavailable(request: Request, error: ShardUnavailableError) -> JSONResponse:
+        logger.warning("%s %s: %s", request.method, request.url.path, error)
+        return ErrorJSONResponse({"error": scrub(str(error)), "shards": list(error.shards)}, status_code=503)
+
     @app.exception_handler(LexirError)
     async def bad_request(request: Request, error: LexirError) -> JSONResponse:
         public = scrub(str(error))
@@ -257,4 +268,4 @@ def app_from_environment() -> FastAPI:
     limits = Limits(max_request_bytes=int(max_bytes)) if max_bytes else Limits()
     return create_app(os.environ[f"{ENV_PREFIX}INDEX"], api_key=os.environ.get("LEXIR_API_KEY") or None,
                       keys_for_reads=os.environ.get(f"{ENV_PREFIX}KEYS_FOR_READS") == "1", cors_origins=origins,
-                      limits=limits)
+                      limits=limits, allow_partial=os.environ.get(f"{ENV_PREFIX}ALLOW_PARTIAL") == "1")

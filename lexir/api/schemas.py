@@ -61,6 +61,8 @@ class SearchResponse(BaseModel):
     query: str
     hits: list[Hit]
     took_ms: float
+    partial: bool = Field(default=False, description="a sharded index answered without some shards (--allow-partial)")
+    missing_shards: list[str] = Field(default_factory=list, description="the shards that did not answer")
 
 
 class DocumentBody(BaseModel):
@@ -91,8 +93,12 @@ class StatsResponse(BaseModel):
     generation: int
     encoder: dict[str, object]
     dense: bool
+    shards: dict[str, dict[str, object] | None] | None = Field(
+        default=None, description="a sharded index: each shard's figures (null: the shard is down)")
+    down: list[str] | None = Field(default=None, description="a sharded index: the shards that did not answer")
 
 
 class ErrorResponse(BaseModel):
     error: str
     detail: list[dict[str, object]] | None = None
+    shards: list[str] | None = Field(default=None, description="503: the shards of a sharded index that did not answer")

@@ -7,27 +7,46 @@ opened once and shared; a request's ranking options (algorithm, pruning, fusion)
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
+from collections.abc import Sequence
+
 from lexir.corpus import Document
-from lexir.files import folder_bytes
 from lexir.index.dense import has_dense
 from lexir.index.live import LiveIndex
+from lexir.index.sharded import is_sharded, shard_path
 from lexir.search import Searcher, SearchOptions, SearchResult, open_search
+from lexir.search.shard import Shard, ShardUnavailableError, index_stats
+from lexir.search.sharded import ShardedIndex
+
+logger = logging.getLogger(__name__)
 
 
 class SearchService:
-    """One index directory served: a LiveIndex for writes, and one Searcher per search mode."""
+    """One index directory served: a LiveIndex (or, for a sharded index, a ShardedIndex that routes writes to
+    the owning shard) for writes, and one Searcher per search mode.
 
-    def __init__(self, path: Path | str, max_segments: int | None = None) -> None:
+    `allow_partial` and `shards` (Shard objects in place of the local ones) apply to sharded indexes only.
+    """
+
+    def __init__(self, path: Path | str, max_segments: int | None = None, *, allow_partial: bool = False,
+                 shards: Sequence[Shard] | None = None) -> None:
         self.path = Path(path)
-        self.live = LiveIndex(self.path) if max_segments is None else LiveIndex(self.path, max_segments=max_segments)
+        self.live: LiveIndex | ShardedIndex
+        if is_sharded(self.path):
+            self.live = ShardedIndex(self.path, shards, allow_partial=allow_partial, max_segments=max_segments)
+        else:
+            self.live = LiveIndex(self.path) if max_segments is None else LiveIndex(self.path,
+                                                                                    max_segments=max_segments)
         self._searchers: dict[tuple[object, ...], Searcher] = {}
         self._opening = threading.Lock()
 
     @property
     def has_dense(self) -> bool:
+        if isinstance(self.live, ShardedIndex):
+            return all(has_dense(shard_path(self.path, name)) for name in self.live.manifest.shards)
         return has_dense(self.path)
 
     def searcher(self, options: SearchOptions) -> Searcher:
@@ -46,8 +65,11 @@ class SearchService:
     def warm_up(self) -> None:
         """Load models and compile kernels before the first request (not during it)."""
         modes = ("sparse", "dense", "hybrid") if self.has_dense else ("sparse",)
-        for mode in modes:
-            self.searcher(SearchOptions(mode=mode)).search_batch(["warm up"], k=1)
+        try:
+            for mode in modes:
+                self.searcher(SearchOptions(mode=mode)).search_batch(["warm up"], k=1)
+        except ShardUnavailableError as error:  # the server starts all the same: /healthz and searches say 503
+            logger.warning("warming up %s: %s", self.path.name, error)
 
     def search(self, queries: list[str], k: int, options: SearchOptions, explain: bool, text: bool
                ) -> list[SearchResult]:
@@ -59,6 +81,8 @@ class SearchService:
         return searcher.search_batch(queries, k, explain=explain, with_text=text)
 
     def document(self, doc_id: str) -> Document:
+        if isinstance(self.live, ShardedIndex):
+            return self.live.document(doc_id)
         return self.live.snapshot().document(doc_id)
 
     def add(self, documents: list[Document]) -> int:
@@ -68,14 +92,8 @@ class SearchService:
         return self.live.delete([doc_id]).generation
 
     def stats(self) -> dict[str, object]:
-        snapshot = self.live.snapshot()
-        segments = snapshot.segments.values()
-        return {
-            "documents": snapshot.num_docs, "terms": snapshot.base.num_terms,
-            "postings": sum(index.manifest.num_postings for index in segments),
-            "segments": len(snapshot.segments),
-            "deleted": sum(len(nums) for nums in snapshot.deleted.values()),
-            "bytes": folder_bytes(self.path),
-            "generation": snapshot.commit.generation, "encoder": snapshot.base.manifest.encoder.to_dict(),
-            "dense": self.has_dense,
-        }
+        return self.live.stats() if isinstance(self.live, ShardedIndex) else index_stats(self.live)
+
+    def down_shards(self) -> list[str]:
+        """The shards of a sharded index that do not answer (always empty for one index)."""
+        return self.live.check() if isinstance(self.live, ShardedIndex) else []

@@ -21,13 +21,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from lexir.corpus import DocumentSource
 from lexir.distributed.cluster import connect, found_lexir_error
 from lexir.encoders.base import SparseEncoder
 from lexir.errors import LexirError
-from lexir.index.builder import StagedChunks, document_chunks
+from lexir.index.builder import StagedChunks, chunked
+from lexir.index.sharded_build import EncodeBatches, pipelined
 
 READER_STATE = -1  # the chunk number of the reader's last row
 READER_ATTRIBUTES = ("weights", "skipped_by_reason")  # what a read teaches a corpus object (where it has them)
@@ -73,6 +75,11 @@ class RayEncoding:
         finally:
             chunks.close()
 
+    def batches(self, encoder: SparseEncoder) -> EncodeBatches:
+        """The encoding step of a sharded build (sharded_build.EncodeBatches), whose driver reads the corpus to
+        route each document to its shard: its chunks go to this many Ray actors, their vectors come back in order."""
+        return pipelined(lambda: RayChunkEncoder(self, encoder))
+
     def _write(self, encoded_chunks: Any, corpus: DocumentSource, chunks: StagedChunks, progress: bool
                ) -> tuple[float, int, int]:
         """Write each encoded chunk as it arrives, with a bar of documents/s across the cluster."""
@@ -114,7 +121,7 @@ def _table(numbers: list[int], documents: list[bytes], vectors: list[bytes]) -> 
 def read_chunks(corpus: DocumentSource, chunk_size: int, done: frozenset[int]) -> Iterator[Any]:
     """The read task: one row per chunk not in `done` (its vectors still empty), then the reader's state."""
     resumed_chunks = resumed_docs = 0
-    for number, chunk in enumerate(document_chunks(iter(corpus), chunk_size)):
+    for number, chunk in enumerate(chunked(iter(corpus), chunk_size)):
         if number in done:
             resumed_chunks += 1
             resumed_docs += len(chunk)
@@ -126,7 +133,8 @@ def read_chunks(corpus: DocumentSource, chunk_size: int, done: frozenset[int]) -
 
 
 class ChunkEncoderActor:
-    """One actor of the pool: the encoder (its model loaded on the first chunk, once), `threads` torch threads."""
+    """One actor of the pool: the encoder (its model loaded on the first chunk, once), `threads` torch threads.
+    Ray Data calls it with a batch of chunk rows; a RayChunkEncoder calls `encode` with one chunk's inputs."""
 
     def __init__(self, encoder: SparseEncoder, threads: int) -> None:
         import torch
@@ -134,13 +142,65 @@ class ChunkEncoderActor:
         torch.set_num_threads(threads)
         self.encoder = encoder
 
+    def encode(self, inputs: list[Any]) -> sp.csr_matrix:
+        return self.encoder.encode_documents(inputs)
+
     def __call__(self, batch: Any) -> Any:
         numbers = batch.column("chunk").to_pylist()
         documents = batch.column("documents").to_pylist()
         vectors = [b"" if number == READER_STATE else
-                   pickle.dumps(self.encoder.encode_documents([doc.encoder_input for doc in pickle.loads(payload)]))
+                   pickle.dumps(self.encode([doc.encoder_input for doc in pickle.loads(payload)]))
                    for number, payload in zip(numbers, documents)]
         return _table(numbers, documents, vectors)
+
+
+class RayChunkEncoder:
+    """encoding.ChunkEncoder's interface over `workers` Ray actors (submitted in turn), for builds whose driver
+    reads the corpus itself."""
+
+    def __init__(self, encoding: RayEncoding, encoder: SparseEncoder) -> None:
+        self.encoding = encoding
+        self.encoder = encoder
+        self.in_flight = 2 * encoding.workers
+        self._actors: list[Any] = []
+        self._submitted = 0
+
+    def __enter__(self) -> RayChunkEncoder:
+        ray = connect(self.encoding.address)
+        actor = ray.remote(num_cpus=self.encoding.cpus_per_worker, num_gpus=self.encoding.gpus_per_worker,
+                           max_restarts=1)(ChunkEncoderActor)
+        threads = max(1, math.floor(self.encoding.cpus_per_worker))
+        self._actors = [actor.remote(self.encoder, threads) for _ in range(self.encoding.workers)]
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        import ray
+
+        for actor in self._actors:
+            ray.kill(actor)
+
+    def submit(self, inputs: list[Any]) -> RemoteChunk:
+        actor = self._actors[self._submitted % len(self._actors)]
+        self._submitted += 1
+        return RemoteChunk(actor.encode.remote(inputs))
+
+
+@dataclass(frozen=True)
+class RemoteChunk:
+    """A chunk an actor is encoding; `get` waits for its vectors (a LexirError the actor raised stays one)."""
+
+    reference: Any
+
+    def get(self) -> sp.csr_matrix:
+        import ray
+
+        try:
+            return ray.get(self.reference)
+        except Exception as error:
+            lexir_error = found_lexir_error(error)
+            if lexir_error is None:
+                raise
+            raise LexirError(str(lexir_error)) from None
 
 
 def ChunkSource(corpus: DocumentSource, chunk_size: int, done: frozenset[int]) -> Any:  # noqa: N802 (a class)

@@ -26,6 +26,7 @@ from lexir.errors import LexirError
 from lexir.eval.datasets import EvalDataset, slugify
 from lexir.index import InvertedIndex, build_index
 from lexir.index.format import FORMAT_VERSION, Manifest, is_index, read_manifest
+from lexir.index.sharded import is_sharded, read_sharded_manifest
 from lexir.presets import Preset
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ def prepare_index(dataset: EvalDataset, *, encoder_name: str | None = None, inde
         if encoder_name is not None:
             raise LexirError("give either an encoder (to build or reuse a cached index) or --index, not both")
         path = Path(index).expanduser()
+        if is_sharded(path):  # its shards' manifests hold per-shard build figures only: none are reported
+            _warn_other_corpus(read_sharded_manifest(path).source, dataset)
+            return PreparedIndex(path, False, None, None)
         manifest = read_manifest(path)
         _warn_other_corpus(manifest.source, dataset)
         return _recorded_figures(path, manifest)

@@ -142,8 +142,8 @@ def build_index(
         build_figures = {"encode_seconds": round(encode_seconds, 3), "encoded_docs": encoded,
                          "docs_per_second": round(encoded / encode_seconds, 2) if encode_seconds > 0 else None,
                          "resumed_chunks": resumed}
-        quantizer = quantizer or _exact_quantizer(corpus, bits)
-        num_docs, num_postings = _assemble(staging, encoder, corpus.source, quantizer or bits, block_size,
+        quantizer = quantizer or exact_quantizer(corpus, bits)
+        num_docs, num_postings = assemble(staging, encoder, corpus.source, quantizer or bits, block_size,
                                            memory_limit, build_figures, started, progress)
     except LexirError as error:
         if not staging_existed:
@@ -156,7 +156,7 @@ def build_index(
                        resumed, index_bytes)
 
 
-def _exact_quantizer(corpus: DocumentSource, bits: int) -> Quantizer | None:
+def exact_quantizer(corpus: DocumentSource, bits: int) -> Quantizer | None:
     """The identity quantization for pre-encoded documents whose weights, all read, are whole numbers that fit
     `bits` (see formats/weights.py); None for any other source."""
     weights = getattr(corpus, "weights", None)
@@ -224,7 +224,7 @@ def _check_same_build(staging: Path, corpus: DocumentSource, encoder: SparseEnco
         )
 
 
-def document_chunks(documents: Iterator[Document], size: int) -> Iterator[list[Document]]:
+def chunked(documents: Iterator[Document], size: int) -> Iterator[list[Document]]:
     """The documents in lists of `size` (the last shorter): chunk number n holds documents n * size onwards."""
     while chunk := list(islice(documents, size)):
         yield chunk
@@ -256,8 +256,7 @@ class StagedChunks:
         self.store.write(number * self.chunk_size, documents)
 
     def save_vectors(self, number: int, vectors: sp.csr_matrix) -> None:
-        with atomic_write(self.path(number)) as handle:  # its temporary name starts with a dot: never a CHUNK_GLOB
-            sp.save_npz(handle, vectors.astype(np.float32), compressed=False)
+        save_chunk(self.path(number), vectors)
 
     def check_not_empty(self, source: str) -> None:
         if self.store.count() == 0:
@@ -286,7 +285,7 @@ def _encode_chunks(corpus: DocumentSource, encoder: SparseEncoder, staging: Path
     try:
         with tqdm(total=len(corpus), unit="doc", desc="encoding", disable=not progress) as bar, \
                 ChunkEncoder(encoder, workers) as chunk_encoder:
-            for number, chunk in enumerate(document_chunks(iter(corpus), chunk_size)):
+            for number, chunk in enumerate(chunked(iter(corpus), chunk_size)):
                 if chunks.is_done(number):
                     resumed += 1
                     bar.update(len(chunk))
@@ -311,7 +310,12 @@ def _finish_chunk(chunks: StagedChunks, item: tuple[int, int, PendingChunk], bar
     return size
 
 
-def _assemble(staging: Path, encoder: SparseEncoder, source: str, bits: int | Quantizer, block_size: int,
+def save_chunk(path: Path, vectors: sp.csr_matrix) -> None:
+    with atomic_write(path) as handle:  # its temporary name starts with a dot: never matches CHUNK_GLOB
+        sp.save_npz(handle, vectors.astype(np.float32), compressed=False)
+
+
+def assemble(staging: Path, encoder: SparseEncoder, source: str, bits: int | Quantizer, block_size: int,
               memory_limit: int, build_figures: dict[str, object], started: float, progress: bool
               ) -> tuple[int, int]:
     """Invert the encoded chunks in bounded memory (assembly.py) and write staging/index from them."""

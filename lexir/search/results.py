@@ -31,9 +31,14 @@ class SearchResult:
     hits: list[Hit]
     took_ms: float
     query_terms: dict[str, float] = field(default_factory=dict)
+    missing_shards: tuple[str, ...] = ()  # shards of a sharded index that did not answer: the hits are partial
 
     def to_dict(self) -> dict[str, object]:
-        return {"query": self.query, "hits": [hit.to_dict() for hit in self.hits], "took_ms": round(self.took_ms, 3)}
+        result: dict[str, object] = {"query": self.query, "hits": [hit.to_dict() for hit in self.hits],
+                                     "took_ms": round(self.took_ms, 3)}
+        if self.missing_shards:
+            result.update(partial=True, missing_shards=list(self.missing_shards))
+        return result
 
 
 @dataclass(frozen=True)
@@ -47,10 +52,13 @@ class RankedNums:
 @dataclass(frozen=True)
 class Hits(Ranking):
     """One retriever's top hits of one query, best first: a Ranking (external ids as keys, scores) that also
-    knows where each hit lives, its segment (named as in a live index's commit, "" is the base) and number."""
+    knows where each hit lives, its segment (named as in a live index's commit, "" is the base) and number.
+    Over a sharded index `segments` name shards, `nums` hold global ordinals, and `missing` names the shards that
+    did not answer (a partial list)."""
 
     segments: np.ndarray
     nums: np.ndarray
+    missing: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return int(self.nums.size)

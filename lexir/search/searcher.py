@@ -29,9 +29,10 @@ from lexir.search.feedback import FeedbackRetriever
 from lexir.search.fusion import FusedRanking, Fusion, Ranking, fuse
 from lexir.search.options import SearchOptions
 from lexir.search.results import Hit, Hits, SearchResult, check_k
+from lexir.search.sharded import ShardedDenseRetriever, ShardedIndex, ShardedSparseRetriever, open_index
 from lexir.search.sparse import SparseQuery, SparseRetriever
 
-IndexRef = str | Path | LiveIndex
+IndexRef = str | Path | LiveIndex | ShardedIndex
 
 
 class Retriever(Protocol):
@@ -63,23 +64,27 @@ def open_search(indexes: IndexRef | Sequence[IndexRef], options: SearchOptions |
     reuse already loaded query encoders; they must match the indexes' specs.
     """
     options = options or SearchOptions()
-    refs = [indexes] if isinstance(indexes, (str, Path, LiveIndex)) else list(indexes)
+    refs = [indexes] if isinstance(indexes, (str, Path, LiveIndex, ShardedIndex)) else list(indexes)
     if not refs:
         raise LexirError("give at least one index directory")
     retrievers: dict[str, Retriever] = {}
     seen: set[Path] = set()
     for ref in refs:
-        live = ref if isinstance(ref, LiveIndex) else LiveIndex(ref)
+        live = open_index(ref) if isinstance(ref, (str, Path)) else ref
         if live.path.resolve() in seen:
             raise LexirError(f"the index {live.path} is given twice")
         seen.add(live.path.resolve())
         prefix = f"{live.path}:" if len(refs) > 1 else ""
+        sharded = isinstance(live, ShardedIndex)
+        if sharded and (options.prf is not None or options.dense_prf is not None):
+            raise LexirError("pseudo-relevance feedback is not available on a sharded index")
         if options.mode in ("sparse", "hybrid"):
-            sparse = SparseRetriever(live, query_weighting=options.query_weighting,
-                                     query_options=options.query_option_map, encoder=encoder)
+            sparse = (ShardedSparseRetriever if sharded else SparseRetriever)(
+                live, query_weighting=options.query_weighting, query_options=options.query_option_map,
+                encoder=encoder)
             retrievers[f"{prefix}sparse"] = sparse if options.prf is None else FeedbackRetriever(sparse, options.prf)
         if options.mode in ("dense", "hybrid"):
-            dense = DenseRetriever(live, encoder=dense_encoder)
+            dense = (ShardedDenseRetriever if sharded else DenseRetriever)(live, encoder=dense_encoder)
             retrievers[f"{prefix}dense"] = (dense if options.dense_prf is None
                                             else FeedbackRetriever(dense, options.dense_prf))
     return Searcher(retrievers, options)
@@ -208,7 +213,8 @@ class Searcher:
         if sparse is not None:
             terms = encoded[0].terms(row)
         label = encoded[0].labels[row]
-        return SearchResult(label, hits, (time.perf_counter() - started) * 1000, terms)
+        missing = tuple(sorted({name for one in lists for name in one.missing}))
+        return SearchResult(label, hits, (time.perf_counter() - started) * 1000, terms, missing)
 
     def _explained(self, retriever: Retriever, encoded: Any, row: int, hits: Hits) -> list[dict[str, float]]:
         """A single retriever's explanation: per-term parts (sparse), or the score itself (dense)."""

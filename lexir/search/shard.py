@@ -1,0 +1,198 @@
+"""One shard of a sharded index, as the coordinator (search/sharded.py) sees it: the `Shard` protocol, and
+`LocalShard`, a shard directory opened in this process (a LiveIndex: live updates included).
+
+A shard ranks queries that are ALREADY ENCODED and weighted with the whole index's statistics (term ids over
+the shard's vocabulary), so that every shard scores like one index would; it returns its hits with their
+external ids and global ordinals (the key that breaks score ties across shards as one index's document
+numbers do). Another implementation (e.g. over Ray Serve handles) only has to keep these promises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import scipy.sparse as sp
+
+from lexir.corpus import Document
+from lexir.encoders.base import CorpusStatistics
+from lexir.errors import LexirError
+from lexir.files import folder_bytes
+from lexir.index.dense import has_dense
+from lexir.index.live import BASE, LiveIndex
+from lexir.index.reader import InvertedIndex
+from lexir.search.dense import DenseQueries, DenseRetriever
+from lexir.search.options import SearchOptions
+from lexir.search.results import Hits
+from lexir.search.sparse import SparseQueries, SparseRetriever
+
+ADDED_SHIFT = 32  # a live-added document's ordinal: (its segment's generation << 32) + its number there
+
+
+class ShardUnavailableError(LexirError):
+    """A shard that cannot be opened or did not answer; the message names it (the API answers 503)."""
+
+    def __init__(self, shards: Sequence[str], reason: str) -> None:
+        self.shards = tuple(shards)
+        self.reason = reason
+        label = "shard" if len(self.shards) == 1 else "shards"
+        super().__init__(f"{label} {', '.join(self.shards)} unavailable: {reason}")
+
+
+@dataclass(frozen=True)
+class ShardHits:
+    """One shard's top hits of one query, best first (score descending, then ordinal ascending)."""
+
+    ids: np.ndarray  # external ids (str)
+    scores: np.ndarray  # float32, in the encoder's units
+    ordinals: np.ndarray  # int64: the base documents' input positions; live-added ones after every base one
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+
+class Shard(Protocol):
+    """What the coordinator asks of a shard. Errors that mean the shard is down are ShardUnavailableError."""
+
+    name: str
+
+    def statistics(self) -> CorpusStatistics:
+        """The shard's live corpus statistics; the same object while nothing changed (the coordinator caches the
+        merged weighting by the identity of every shard's statistics)."""
+        ...
+
+    def rank_encoded(self, vectors: sp.csr_matrix, k: int, options: SearchOptions) -> list[ShardHits]:
+        """Top-k of each row of `vectors` (weighted query vectors over this shard's vocabulary: the build's terms,
+        then its `statistics().added_terms`); one row is ranked in the calling thread."""
+        ...
+
+    def rank_dense(self, embeddings: np.ndarray, k: int) -> list[ShardHits]:
+        """Top-k of each query embedding [queries, dim] over the shard's dense side."""
+        ...
+
+    def explain(self, vector: sp.csr_matrix, doc_ids: Sequence[str], options: SearchOptions,
+                vocabulary: Sequence[str]) -> list[dict[str, float]]:
+        """Per document, its score's part per query term (`vector`: one row as rank_encoded takes them)."""
+        ...
+
+    def documents(self, doc_ids: Sequence[str]) -> list[Document]:
+        """Stored documents of live ids of this shard (DocumentNotFoundError for an id it does not hold)."""
+        ...
+
+    def add(self, documents: Sequence[Document]) -> int:
+        """Add (or replace) documents this shard owns; returns its commit generation once durable."""
+        ...
+
+    def delete(self, doc_ids: Sequence[str]) -> int:
+        """Tombstone live ids of this shard (DocumentNotFoundError, nothing written, for one it lacks)."""
+        ...
+
+    def stats(self) -> dict[str, object]:
+        """The shard's figures, as `index_stats` gives them."""
+        ...
+
+    def check(self) -> None:
+        """Raise ShardUnavailableError unless the shard answers (health checks)."""
+        ...
+
+    def segments(self) -> Mapping[str, InvertedIndex]:
+        """The shard's opened segments when they live in this process (sizes, nonzero figures), else {}."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def index_stats(live: LiveIndex) -> dict[str, object]:
+    """The figures /stats reports for one live index directory."""
+    snapshot = live.snapshot()
+    return {
+        "documents": snapshot.num_docs, "terms": snapshot.base.num_terms,
+        "postings": sum(index.manifest.num_postings for index in snapshot.segments.values()),
+        "segments": len(snapshot.segments),
+        "deleted": sum(len(nums) for nums in snapshot.deleted.values()),
+        "bytes": folder_bytes(live.path),
+        "generation": snapshot.commit.generation, "encoder": snapshot.base.manifest.encoder.to_dict(),
+        "dense": has_dense(live.path),
+    }
+
+
+class LocalShard:
+    """A shard directory opened in this process.
+
+    Args:
+        path: the shard's index directory.
+        ordinals: input positions of its base documents (index/sharded.py's ordinals file).
+        max_segments: the LiveIndex merge policy (None: its default).
+    """
+
+    def __init__(self, path: Path, ordinals: np.ndarray, max_segments: int | None = None) -> None:
+        self.name = path.name
+        self.live = LiveIndex(path) if max_segments is None else LiveIndex(path, max_segments=max_segments)
+        if len(ordinals) != self.live.snapshot().base.num_docs:
+            raise LexirError(f"{path}: {len(ordinals)} ordinals for {self.live.snapshot().base.num_docs} documents")
+        self.ordinals = ordinals
+        self._sparse = SparseRetriever(self.live)
+
+    @cached_property
+    def _dense(self) -> DenseRetriever:
+        return DenseRetriever(self.live)
+
+    def statistics(self) -> CorpusStatistics:
+        return self.live.snapshot().statistics
+
+    def rank_encoded(self, vectors: sp.csr_matrix, k: int, options: SearchOptions) -> list[ShardHits]:
+        queries = SparseQueries(self.live.snapshot(), vectors, [""] * vectors.shape[0], ())
+        if vectors.shape[0] == 1:
+            return [self._shard_hits(self._sparse.rank_one(queries, k, options))]
+        return [self._shard_hits(hits) for hits in self._sparse.rank(queries, k, options)]
+
+    def rank_dense(self, embeddings: np.ndarray, k: int) -> list[ShardHits]:
+        queries = DenseQueries(self.live.snapshot(), embeddings, [""] * len(embeddings))
+        return [self._shard_hits(hits) for hits in self._dense.rank(queries, k, SearchOptions(mode="dense"))]
+
+    def _shard_hits(self, hits: Hits) -> ShardHits:
+        ordinals = np.empty(len(hits), dtype=np.int64)
+        for at, (segment, num) in enumerate(zip(hits.segments, hits.nums)):
+            ordinals[at] = self.ordinals[num] if segment == BASE else (int(segment) << ADDED_SHIFT) + int(num)
+        return ShardHits(np.asarray(hits.keys, dtype=str), np.asarray(hits.scores, dtype=np.float32), ordinals)
+
+    def explain(self, vector: sp.csr_matrix, doc_ids: Sequence[str], options: SearchOptions,
+                vocabulary: Sequence[str]) -> list[dict[str, float]]:
+        snapshot = self.live.snapshot()
+        places = [snapshot.find(doc_id) for doc_id in doc_ids]
+        missing = [doc_id for doc_id, place in zip(doc_ids, places) if place is None]
+        if missing:
+            raise LexirError(f"shard {self.name} holds no live document '{missing[0]}' to explain")
+        hits = Hits(np.asarray(doc_ids, dtype=str), np.zeros(len(doc_ids), dtype=np.float32),
+                    np.array([place[0] for place in places], dtype=object),  # type: ignore[index]
+                    np.array([place[1] for place in places], dtype=np.int64))  # type: ignore[index]
+        queries = SparseQueries(snapshot, vector, [""], vocabulary)
+        return self._sparse.explain(queries, 0, hits, options)
+
+    def documents(self, doc_ids: Sequence[str]) -> list[Document]:
+        snapshot = self.live.snapshot()
+        return [snapshot.document(doc_id) for doc_id in doc_ids]
+
+    def add(self, documents: Sequence[Document]) -> int:
+        return self.live.add(documents).generation
+
+    def delete(self, doc_ids: Sequence[str]) -> int:
+        return self.live.delete(doc_ids).generation
+
+    def stats(self) -> dict[str, object]:
+        return index_stats(self.live)
+
+    def check(self) -> None:
+        if not self.live.path.is_dir():
+            raise ShardUnavailableError([self.name], f"its folder {self.live.path} is gone")
+        self.live.snapshot()
+
+    def segments(self) -> Mapping[str, InvertedIndex]:
+        return self.live.snapshot().segments
+
+    def close(self) -> None:
+        self.live.snapshot().close()
