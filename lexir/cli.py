@@ -500,6 +500,10 @@ def serve(
         help="largest request body accepted, checked while it is read (413 past it)")] = DEFAULT_MAX_REQUEST_BYTES,
     allow_partial: Annotated[bool, typer.Option(
         help="a sharded index: answer with the shards that are up (partial: true) instead of a 503")] = False,
+    ray: Annotated[str | None, typer.Option(help="a sharded index: serve its shards as Ray Serve deployments on "
+                                                 "this cluster (auto, the head's host:port, or local)")] = None,
+    replicas: Annotated[int, typer.Option(help="--ray: replicas of each shard's deployment")] = 1,
+    cpus_per_replica: Annotated[float, typer.Option(help="--ray: CPUs each replica reserves")] = 1.0,
 ) -> None:
     import uvicorn
 
@@ -533,8 +537,21 @@ def serve(
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # keep-alive past the 5 s idle expiry of common client pools (httpx, requests), so that a client never sends
     # on a connection the server is closing at that moment
-    uvicorn.run("lexir.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS)
+    if ray is None:
+        uvicorn.run("lexir.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS)
+        return
+    from lexir.api.app import app_from_environment
+    from lexir.distributed.serve import deploy_shards, undeploy_shards
+
+    if workers != 1:
+        raise LexirError("--ray serves through one front process (its shards scale with --replicas); drop --workers")
+    shards = deploy_shards(index, ray, replicas=replicas, cpus_per_replica=cpus_per_replica)
+    try:
+        uvicorn.run(app_from_environment(shards), host=host, port=port, log_level="warning",
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS)
+    finally:
+        undeploy_shards(index)
 
 
 def main() -> None:

@@ -261,11 +261,12 @@ def _shortened(item: dict[str, Any]) -> dict[str, Any]:
 ENV_PREFIX = "LEXIR_SERVE_"
 
 
-def app_from_environment() -> FastAPI:
-    """The app for one uvicorn worker process, configured by `lexir serve` through the environment."""
+def app_from_environment(shards: Sequence[Shard] | None = None) -> FastAPI:
+    """The app for one uvicorn worker process, configured by `lexir serve` through the environment (`shards`: a
+    sharded index's shards served elsewhere, e.g. Ray Serve deployments)."""
     origins = [o for o in os.environ.get(f"{ENV_PREFIX}CORS", "").split(",") if o]
     max_bytes = os.environ.get(f"{ENV_PREFIX}MAX_REQUEST_BYTES")
     limits = Limits(max_request_bytes=int(max_bytes)) if max_bytes else Limits()
     return create_app(os.environ[f"{ENV_PREFIX}INDEX"], api_key=os.environ.get("LEXIR_API_KEY") or None,
                       keys_for_reads=os.environ.get(f"{ENV_PREFIX}KEYS_FOR_READS") == "1", cors_origins=origins,
-                      limits=limits, allow_partial=os.environ.get(f"{ENV_PREFIX}ALLOW_PARTIAL") == "1")
+                      limits=limits, allow_partial=os.environ.get(f"{ENV_PREFIX}ALLOW_PARTIAL") == "1", shards=shards)

@@ -28,6 +28,9 @@ REPO = Path(__file__).resolve().parents[2]
 RAY_TEST_CPUS = 0.25  # what each test actor reserves of a node's one CPU
 START_TIMEOUT = 120.0
 OBJECT_STORE_BYTES = 256 * 2**20  # per node: the tests move kilobytes
+# a cluster on 127.0.0.1 for one test session: no token (Ray would otherwise enable token auth when it finds
+# ~/.ray/auth_token, which another local Ray may have left there)
+NO_TOKEN = {"RAY_AUTH_MODE": "disabled"}
 
 
 def _free_port() -> int:
@@ -45,7 +48,7 @@ def _ray_start(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
 
 def _stop(processes: list[subprocess.Popen]) -> None:
     """End each node's process group: politely, then for good."""
-    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         for process in processes:
             try:
                 os.killpg(process.pid, sig)
@@ -78,8 +81,9 @@ def ray_cluster() -> Iterator[str]:
     port = _free_port()
     address = f"127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-           "RAY_USAGE_STATS_ENABLED": "0"}
+           "RAY_USAGE_STATS_ENABLED": "0", **NO_TOKEN}
     env.pop("RAY_ADDRESS", None)
+    patch = pytest.MonkeyPatch()
     processes = [_ray_start("--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--include-dashboard=false",
                             f"--temp-dir={temp}", f"--ray-client-server-port={_free_port()}",
                             f"--dashboard-agent-listen-port={_free_port()}", env=env, log=temp / "head.log")]
@@ -96,11 +100,13 @@ def ray_cluster() -> Iterator[str]:
         processes.append(_ray_start(f"--address={address}", "--node-ip-address=127.0.0.1",
                                     f"--dashboard-agent-listen-port={_free_port()}", env=env,
                                     log=temp / "node.log"))
+        patch.setenv("RAY_AUTH_MODE", NO_TOKEN["RAY_AUTH_MODE"])
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
         _wait_for_nodes(ray, 2)
         yield address
     finally:
         if ray.is_initialized():
             ray.shutdown()
+        patch.undo()
         _stop(processes)
         shutil.rmtree(temp, ignore_errors=True)

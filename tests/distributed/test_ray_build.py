@@ -5,6 +5,7 @@ interrupted build."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from lexir.index import InvertedIndex
 from lexir.index.builder import CHUNK_GLOB, staging_folder
 from lexir.index.format import ARRAY_NAMES
+from lexir.index.sharded import read_sharded_manifest
 from lexir.search import open_search
 from tests.distributed.conftest import RAY_TEST_CPUS
 from tests.helpers import assert_one_line_error, lexir, write_jsonl
@@ -29,13 +31,18 @@ def ray_options(address, workers):
     return ("--ray", address, "--workers", str(workers), "--cpus-per-worker", str(RAY_TEST_CPUS))
 
 
-def assert_same_index(built, reference):
+def assert_same_index(built, reference, search=True):
     ray_index, local_index = InvertedIndex(built), InvertedIndex(reference)
     assert ray_index.manifest.encoder == local_index.manifest.encoder
     assert ray_index.quantizer == local_index.quantizer
     assert ray_index.docstore.all_ids() == local_index.docstore.all_ids()
     for name in ARRAY_NAMES:
         np.testing.assert_array_equal(getattr(ray_index, name), getattr(local_index, name), err_msg=name)
+    if search:
+        assert_same_hits(built, reference)
+
+
+def assert_same_hits(built, reference):
     ray_searcher, local_searcher = open_search(built), open_search(reference)
     for query in QUERIES:
         ray_hits = [(hit.id, hit.score) for hit in ray_searcher.search(query, 10).hits]
@@ -43,20 +50,30 @@ def assert_same_index(built, reference):
         assert ray_hits, query
 
 
-@pytest.mark.parametrize("encoder, workers", [("bm25", 2), ("splade-tiny", 2), ("splade-tiny", 1)])
-def test_ray_build_equals_the_local_build(ray_cluster, tmp_path, encoder, workers):
+@pytest.mark.parametrize("encoder, shards", [("bm25", 1), ("splade-tiny", 1), ("bm25", 2), ("splade-tiny", 2)])
+def test_ray_build_equals_the_local_build(ray_cluster, tmp_path, encoder, shards):
+    """One index (Ray Data reads the corpus on the cluster) or two shards (the driver reads and routes, Ray actors
+    encode): the same postings in every index, the same top-10 through the sharded searcher."""
     source = write_jsonl(tmp_path / "docs.jsonl", CORPUS)
-    build(source, tmp_path / "local", encoder)
-    built = build(source, tmp_path / "ray", encoder, *ray_options(ray_cluster, workers))
+    build(source, tmp_path / "local", encoder, "--shards", str(shards))
+    built = build(source, tmp_path / "ray", encoder, "--shards", str(shards), *ray_options(ray_cluster, 2))
     assert f"indexed {len(CORPUS)} documents" in built.stderr
-    assert_same_index(tmp_path / "ray", tmp_path / "local")
+    if shards == 1:
+        assert_same_index(tmp_path / "ray", tmp_path / "local")
+        return
+    ray_manifest, local_manifest = (read_sharded_manifest(tmp_path / name) for name in ("ray", "local"))
+    assert replace(ray_manifest, created_at="", source="") == replace(local_manifest, created_at="", source="")
+    np.testing.assert_array_equal(*(np.load(tmp_path / name / "global_doc_freq.npy") for name in ("ray", "local")))
+    for name in read_sharded_manifest(tmp_path / "local").shards:
+        assert_same_index(tmp_path / "ray" / name, tmp_path / "local" / name, search=False)
+    assert_same_hits(tmp_path / "ray", tmp_path / "local")
 
 
 def test_bad_line_read_on_the_cluster_is_one_line(ray_cluster, tmp_path):
     source = write_jsonl(tmp_path / "docs.jsonl", CORPUS)
     with open(source, "a", encoding="utf-8") as handle:
         handle.write('{"_id": 7, "text": "an id that is a number"}\n')
-    failed = build(source, tmp_path / "ray", "bm25", *ray_options(ray_cluster, 1), check=False)
+    failed = build(source, tmp_path / "ray", "splade-tiny", *ray_options(ray_cluster, 1), check=False)
     assert_one_line_error(failed, f"docs.jsonl:{len(CORPUS) + 1}", "non-string _id")
 
 
