@@ -76,7 +76,8 @@ def index_build(
     = None,
     cpus_per_worker: Annotated[float | None, typer.Option(help="--ray: CPUs each actor reserves (fractions "
                                                                 "allowed; its torch threads: at least 1)")] = None,
-    gpus_per_worker: Annotated[float | None, typer.Option(help="--ray: GPUs each actor reserves")] = None,
+    gpus_per_worker: Annotated[float | None, typer.Option(help="--ray: GPUs each actor reserves (Ray's scheduling; "
+                                                                "lexir's encoders still run on the CPU)")] = None,
     precision: Annotated[str | None, typer.Option(help="model encoders: fp32 (exact, default) or bf16 (faster "
                                                        "where the CPU has bf16, slightly lossy)")] = None,
     chunk_size: Annotated[int, typer.Option(help="documents per resumable chunk")] = 2048,

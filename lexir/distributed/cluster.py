@@ -23,7 +23,8 @@ def connect(address: str) -> ModuleType:
     """Join the cluster at `address` (host:port of its head, ray://..., or `auto`: the cluster `ray start` runs on
     this machine or RAY_ADDRESS names); `local` starts a private one-machine cluster instead. Returns `ray`.
 
-    Ray's own logging shows errors only, and Ray Data's progress bars are off: the build shows its own. Blocks are
+    Ray's own logging shows errors only (Ray Data's none: the errors of its tasks come back to lexir as exceptions,
+    said in one line when they are lexir's), and Ray Data's progress bars are off: the build shows its own. Blocks are
     as small as Ray allows, one row each: Ray Data would otherwise merge a read task's rows (lexir's chunks) into
     large blocks, each then encoded by one actor alone.
     """
@@ -40,6 +41,7 @@ def connect(address: str) -> ModuleType:
                              "--head`, or give --ray local)") from None
     from ray.data import DataContext
 
+    logging.getLogger("ray.data").setLevel(logging.CRITICAL)  # a failed task's error reaches lexir, which says it
     context = DataContext.get_current()
     context.enable_progress_bars = False
     context.target_max_block_size = 1

@@ -65,13 +65,11 @@ class RayEncoding:
                 batch_size=1, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=self.workers),
                 num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker or None)
             return self._write(encoded_chunks, corpus, chunks, progress)
-        except LexirError:
-            raise
         except Exception as error:
             lexir_error = found_lexir_error(error)  # bad input met by the reader or an encoder, on the cluster
-            if lexir_error is None:
+            if lexir_error is None or lexir_error is error:
                 raise
-            raise LexirError(str(lexir_error)) from None
+            raise lexir_error from None
         finally:
             chunks.close()
 
@@ -200,7 +198,7 @@ class RemoteChunk:
             lexir_error = found_lexir_error(error)
             if lexir_error is None:
                 raise
-            raise LexirError(str(lexir_error)) from None
+            raise lexir_error from None
 
 
 def ChunkSource(corpus: DocumentSource, chunk_size: int, done: frozenset[int]) -> Any:  # noqa: N802 (a class)
