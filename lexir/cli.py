@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lexir.api.limits import DEFAULT_MAX_REQUEST_BYTES, Limits
@@ -570,5 +571,5 @@ def main() -> None:
     try:
         app()
     except LexirError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)  # [...] kept
         sys.exit(1)
