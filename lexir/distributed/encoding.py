@@ -117,17 +117,21 @@ def _table(numbers: list[int], documents: list[bytes], vectors: list[bytes]) -> 
 
 
 def read_chunks(corpus: DocumentSource, chunk_size: int, done: frozenset[int]) -> Iterator[Any]:
-    """The read task: one row per chunk not in `done` (its vectors still empty), then the reader's state."""
+    """The read task (on its own copy of `corpus`): one row per chunk not in `done` (its vectors still empty), then
+    the reader's state; the copy's work files (a CIFF file's inversion) are removed at the end."""
     resumed_chunks = resumed_docs = 0
-    for number, chunk in enumerate(chunked(iter(corpus), chunk_size)):
-        if number in done:
-            resumed_chunks += 1
-            resumed_docs += len(chunk)
-            continue
-        yield _table([number], [pickle.dumps(chunk)], [b""])
-    attributes = {name: getattr(corpus, name) for name in READER_ATTRIBUTES if hasattr(corpus, name)}
-    state = {"attributes": attributes, "resumed_chunks": resumed_chunks, "resumed_docs": resumed_docs}
-    yield _table([READER_STATE], [pickle.dumps(state)], [b""])
+    try:
+        for number, chunk in enumerate(chunked(iter(corpus), chunk_size)):
+            if number in done:
+                resumed_chunks += 1
+                resumed_docs += len(chunk)
+                continue
+            yield _table([number], [pickle.dumps(chunk)], [b""])
+        attributes = {name: getattr(corpus, name) for name in READER_ATTRIBUTES if hasattr(corpus, name)}
+        state = {"attributes": attributes, "resumed_chunks": resumed_chunks, "resumed_docs": resumed_docs}
+        yield _table([READER_STATE], [pickle.dumps(state)], [b""])
+    finally:
+        getattr(corpus, "close", lambda: None)()
 
 
 class ChunkEncoderActor:
