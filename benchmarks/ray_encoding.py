@@ -4,11 +4,12 @@
     python benchmarks/ray_encoding.py --docs 500      # quicker
 
 Every build is a `python -m lexir index build` subprocess on the same JSONL file (the first DOCS reviews of
-../shared/data/corpora/imdb-100k.jsonl.gz), with the same encoder, chunk size and batch size; the Ray builds use a
-private one-machine cluster (`--ray local`), each worker reserving `--cpus-per-worker` CPUs with that many torch
-threads. docs/s is the build's own encoding figure (manifest extra.build.docs_per_second: model loading and, for
-Ray, the actors' start included); wall is the whole command (for Ray: starting the cluster too). The builds are
-checked to give the same postings as the local one before anything is printed. The last line gives the ratios.
+../shared/data/corpora/imdb-100k.jsonl.gz), with the same encoder, chunk size and batch size: `local` (torch's
+own thread count), `local-1t` (`--threads 1`, as each Ray worker has), and `--ray local` (a private one-machine
+cluster) with 1 and 2 workers, each reserving `--cpus-per-worker` CPUs with that many torch threads. docs/s is the
+build's own encoding figure (manifest extra.build.docs_per_second: model loading and, for Ray, the actors' start
+included); wall is the whole command (for Ray: starting the cluster too). Every build is checked to give the same
+postings as `local` before its line is printed. The last line gives the ratios to `local`.
 """
 
 from __future__ import annotations
@@ -66,19 +67,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lexir-ray-bench-") as folder:
         root = Path(folder)
         source = write_corpus(root / "docs.jsonl", args.docs)
-        runs = {"local": [], "ray-1": ["--ray", "local", "--workers", "1"],
-                "ray-2": ["--ray", "local", "--workers", "2"]}
+        ray = ["--cpus-per-worker", str(args.cpus_per_worker), "--ray", "local", "--workers"]
+        runs = {"local": [], "local-1t": ["--threads", "1"], "ray-1": [*ray, "1"], "ray-2": [*ray, "2"]}
         results = {}
         for name, extra in runs.items():
-            if extra:
-                extra = [*extra, "--cpus-per-worker", str(args.cpus_per_worker)]
             results[name] = build(source, root / name, args.encoder, extra)
             if name != "local":
                 same_postings(root / name, root / "local")
             print(f"{name:8s} {results[name][0]:8.1f} docs/s  {results[name][1]:7.1f} s wall", flush=True)
         base = results["local"][0]
-        print(f"{args.docs} docs, {args.encoder}: docs/s ratio to the local build: ray-1 "
-              f"{results['ray-1'][0] / base:.2f}, ray-2 {results['ray-2'][0] / base:.2f}")
+        print(f"{args.docs} docs, {args.encoder}: docs/s ratio to the local build: local --threads 1 "
+              f"{results['local-1t'][0] / base:.2f}, ray-1 {results['ray-1'][0] / base:.2f}, ray-2 "
+              f"{results['ray-2'][0] / base:.2f}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ process builds its own app from the LEXIR_SERVE_* environment (`app_from_environ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -97,7 +98,9 @@ def create_app(index: Path | str, *, api_key: str | None = None, keys_for_reads:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        service.warm_up()  # load models and compile kernels before the first request, not during it
+        # load models and compile kernels before the first request, not during it; in a thread, as the routes run:
+        # shards served elsewhere (Ray Serve handles) may not be called from the event loop
+        await asyncio.to_thread(service.warm_up)
         yield
 
     app = FastAPI(title="lexir", version=lexir.__version__, description=f"Search over {Path(index).name}",

@@ -54,7 +54,10 @@ def found_lexir_error(error: BaseException) -> LexirError | None:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         if isinstance(current, LexirError) and type(current).__module__.startswith("lexir"):
-            return current  # lexir's own class, not Ray's wrapper of it (whose message holds a traceback)
+            # lexir's own class, not Ray's wrapper of it (whose message holds a traceback); Ray Data appends lines
+            # about its retries to the message, and lexir's messages are one line: the first is lexir's
+            current.args = tuple(str(current).splitlines()[:1]) if len(current.args) == 1 else current.args
+            return current
         seen.add(id(current))
         current = getattr(current, "cause", None) or current.__cause__ or current.__context__
     return None

@@ -6,7 +6,8 @@ CIFF: the same ids, texts and vectors, in the same order, as a local build reads
 chunk's documents pickled as the reader made them; chunks already on disk (a resumed build) are read past, not
 sent. `map_batches` hands each chunk to an actor of a fixed pool (`workers` actors, each holding one copy of the
 encoder and loading its model once, with `cpus_per_worker` CPUs and `gpus_per_worker` GPUs reserved), and the
-driver writes every chunk's documents and vectors as it comes back, in whatever order (StagedChunks). The reader's
+driver writes every chunk's documents and vectors as it comes back, in whatever order (StagedChunks). An actor that
+dies is not restarted: the build stops, as a local one whose worker dies, and `--resume` continues it. The reader's
 last row carries what the driver's copy of the corpus would have learnt by reading it (weights, skipped lines).
 The corpus must be readable at the same path on the node that runs the read task (a shared file system, or an
 ir_datasets id each node can load), as for Ray Data's own readers.
@@ -63,7 +64,7 @@ class RayEncoding:
             encoded_chunks = dataset.map_batches(
                 ChunkEncoderActor, fn_constructor_args=(encoder, max(1, math.floor(self.cpus_per_worker))),
                 batch_size=1, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=self.workers),
-                num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker or None)
+                num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker or None, max_restarts=0)
             return self._write(encoded_chunks, corpus, chunks, progress)
         except Exception as error:
             lexir_error = found_lexir_error(error)  # bad input met by the reader or an encoder, on the cluster
@@ -170,7 +171,7 @@ class RayChunkEncoder:
     def __enter__(self) -> RayChunkEncoder:
         ray = connect(self.encoding.address)
         actor = ray.remote(num_cpus=self.encoding.cpus_per_worker, num_gpus=self.encoding.gpus_per_worker,
-                           max_restarts=1)(ChunkEncoderActor)
+                           max_restarts=0)(ChunkEncoderActor)
         threads = max(1, math.floor(self.encoding.cpus_per_worker))
         self._actors = [actor.remote(self.encoder, threads) for _ in range(self.encoding.workers)]
         return self

@@ -13,6 +13,7 @@ Serve's own HTTP proxies are not started (proxy_location Disabled): only handles
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,7 @@ def deploy_shards(index: Path, address: str, *, replicas: int = 1, cpus_per_repl
     connect(address)
     from ray import serve
 
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)  # not a line per deployment started or deleted
     serve.start(proxy_location="Disabled")
     deployment = serve.deployment(ShardReplica, name="shard", num_replicas=replicas,
                                   ray_actor_options={"num_cpus": cpus_per_replica})

@@ -49,10 +49,11 @@ def without_timing(answer):
     return {key: value for key, value in answer.items() if key != "took_ms"}
 
 
-def test_ray_served_shards_answer_as_the_local_sharded_app(served):
+def test_ray_served_shards_answer_as_the_local_sharded_app(served, caplog):
     local, remote, shards = served
     with TestClient(create_app(local, api_key=KEY)) as here, \
             TestClient(create_app(remote, api_key=KEY, shards=shards)) as there:
+        assert "unavailable" not in caplog.text  # the warm-up reached every shard (from a thread, not the loop)
         for query in QUERIES:
             for mode in ("sparse", "dense", "hybrid"):
                 params = {"q": query, "k": 10, "mode": mode}
