@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import pickle
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -61,10 +62,12 @@ class RayEncoding:
             ray = connect(self.address)
             source = ChunkSource(corpus, chunks.chunk_size, chunks.done_numbers())
             dataset = ray.data.read_datasource(source, override_num_blocks=1, num_cpus=READ_TASK_CPUS)
-            encoded_chunks = dataset.map_batches(
-                ChunkEncoderActor, fn_constructor_args=(encoder, max(1, math.floor(self.cpus_per_worker))),
-                batch_size=1, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=self.workers),
-                num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker or None, max_restarts=0)
+            with warnings.catch_warnings():  # max_restarts has no named parameter yet; Ray warns of the generic one
+                warnings.filterwarnings("ignore", message=".*ray_remote_args.*")
+                encoded_chunks = dataset.map_batches(
+                    ChunkEncoderActor, fn_constructor_args=(encoder, max(1, math.floor(self.cpus_per_worker))),
+                    batch_size=1, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=self.workers),
+                    num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker or None, max_restarts=0)
             return self._write(encoded_chunks, corpus, chunks, progress)
         except Exception as error:
             lexir_error = found_lexir_error(error)  # bad input met by the reader or an encoder, on the cluster
