@@ -540,6 +540,8 @@ def serve(
     # keep-alive past the 5 s idle expiry of common client pools (httpx, requests), so that a client never sends
     # on a connection the server is closing at that moment
     if ray is None:
+        if replicas != 1 or cpus_per_replica != 1.0:
+            raise LexirError("--replicas and --cpus-per-replica are for Ray Serve; give --ray ADDRESS too")
         uvicorn.run("lexir.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                     log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS)
         return

@@ -31,8 +31,9 @@ def test_ray_only_options_need_ray(tmp_path):
     assert_one_line_error(failed, "--cpus-per-worker", "--ray")
 
 
-def test_serve_ray_needs_a_sharded_index(tmp_path):
+def test_serve_ray_needs_a_sharded_index_and_replicas_need_ray(tmp_path):
     source = write_jsonl(tmp_path / "docs.jsonl")
     lexir("index", "build", source, "--out", tmp_path / "index", "--encoder", "bm25", "--quiet")
     failed = lexir("serve", tmp_path / "index", "--ray", "auto", check=False)
     assert_one_line_error(failed, "not a sharded index", "--shards")
+    assert_one_line_error(lexir("serve", tmp_path / "index", "--replicas", "2", check=False), "--replicas", "--ray")
