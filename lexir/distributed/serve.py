@@ -7,7 +7,9 @@ and limits), in this process; its ShardedIndex reaches the shards through Remote
 deployment handles: queries are encoded and weighted here and ranked on the shards, writes go to the owning
 shard's deployment. A deployment that does not answer (deleted, its replicas dead or failing, past the timeout) is
 a ShardUnavailableError naming the shard: the API's 503, or with --allow-partial the others' hits, flagged partial.
-Serve's own HTTP proxies are not started (proxy_location Disabled): only handles are used.
+Serve's own HTTP proxies are not started (proxy_location Disabled): only handles are used. A query's statistics
+and its ranking are two calls, which may reach different replicas of a shard: each replica ranks on the shard's
+latest commit, so only a write landing during a query can make its answer differ from one index's.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from lexir.search.options import SearchOptions
 from lexir.search.shard import LocalShard, ShardHits, ShardUnavailableError
 
 SHARD_TIMEOUT_S = 30.0  # a shard that takes longer to answer one call is down
+RANKINGS = ("rank_encoded", "rank_dense", "explain")
 
 
 class ShardReplica:
@@ -42,14 +45,20 @@ class ShardReplica:
         self.shard = LocalShard(shard_path(index, name), read_ordinals(index, name, base_docs), max_segments)
 
     def call(self, method: str, *args: Any) -> Any:
-        """The LocalShard method `method` on `args` (the Shard protocol, one entry point)."""
+        """The LocalShard method `method` on `args` (the Shard protocol, one entry point). A ranking runs on the
+        shard's latest commit: with several replicas, the one that gave the statistics may not be this one."""
+        if method in RANKINGS:
+            self.shard.statistics()  # LocalShard ranks on the commit of the statistics it last gave
         return getattr(self.shard, method)(*args)
 
     def statistics_since(self, known: int | None) -> tuple[int, CorpusStatistics | None]:
         """(commit generation, the statistics, or None when the caller's `known` generation is current)."""
-        snapshot = self.shard.live.snapshot()
-        generation = snapshot.commit.generation
-        return generation, None if generation == known else snapshot.statistics
+        while True:
+            snapshot = self.shard.live.snapshot()
+            statistics = self.shard.statistics()
+            if statistics is snapshot.statistics:  # no commit landed between the two
+                generation = snapshot.commit.generation
+                return generation, None if generation == known else statistics
 
 
 class RemoteShard:
