@@ -463,12 +463,13 @@ def index_merge(index: Annotated[Path, typer.Argument(help="index directory")]) 
     from lexir.index.sharded_ops import merge_sharded
 
     # waits for any other writer, another merge too
-    merged = merge_sharded(index) if is_sharded(index) else [LiveIndex(index).merge_commits()]
-    for before, after in merged:
+    merged = merge_sharded(index) if is_sharded(index) else {"": LiveIndex(index).merge_commits()}
+    for name, (before, after) in merged.items():
+        shard = f"{name}: " if name else ""
         if after == before:
-            console.print(f"nothing to merge: {len(after.segments)} segment(s) (commit {after.generation})")
+            console.print(f"{shard}nothing to merge: {len(after.segments)} segment(s) (commit {after.generation})")
         else:
-            console.print(f"merged {len(before.segments)} segments into {len(after.segments)} "
+            console.print(f"{shard}merged {len(before.segments)} segments into {len(after.segments)} "
                           f"(commit {after.generation})")
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
-
 from collections.abc import Sequence
+from pathlib import Path
 
 from lexir.corpus import Document
 from lexir.index.dense import has_dense

@@ -191,7 +191,7 @@ def _prepare_staging(target: Path, corpus: DocumentSource, encoder: SparseEncode
     if staging.exists():
         _load_fitted_state(staging, encoder)
         _check_same_build(staging, corpus, encoder, chunk_size)
-        _unshare(staging / DOCSTORE_FILE)
+        unshare(staging / DOCSTORE_FILE)
         return
     staging.mkdir(parents=True)
     (staging / "chunks").mkdir()
@@ -392,7 +392,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _unshare(path: Path) -> None:
+def unshare(path: Path) -> None:
     """Give a resumed build its own copy of a file it will write to that a finished index also links (a build
     killed after its index was swapped in, before its staging folder was removed)."""
     if path.is_file() and path.stat().st_nlink > 1:

@@ -43,6 +43,7 @@ from lexir.index.builder import (
     exact_quantizer,
     save_chunk,
     staging_folder,
+    unshare,
 )
 from lexir.index.docstore import DOCSTORE_FILE, DocStore, DuplicateIdError
 from lexir.index.encoding import ChunkEncoder
@@ -150,6 +151,8 @@ def _prepare(staging: Path, corpus: DocumentSource, encoder: SparseEncoder, chun
         if needs_corpus_fit(encoder) and state.is_dir():
             encoder.load_state(state)
         _check_same_build(staging, _build_record(corpus, encoder, chunk_size, num_shards))
+        for number in range(num_shards):  # an assembled shard's out/ folder links the same document store
+            unshare(staging / shard_name(number) / DOCSTORE_FILE)
         return
     staging.mkdir(parents=True)
     if needs_corpus_fit(encoder):

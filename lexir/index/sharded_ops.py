@@ -65,10 +65,10 @@ def add_dense_sharded(path: Path | str, encoder: DenseEncoder, *, faiss_type: Fa
             for name in manifest.shards]
 
 
-def merge_sharded(path: Path | str) -> list[tuple[Commit, Commit]]:
-    """Each shard's live segments folded into one: (commit before, commit after) per shard."""
+def merge_sharded(path: Path | str) -> dict[str, tuple[Commit, Commit]]:
+    """Each shard's live segments folded into one: shard name -> (commit before, commit after)."""
     manifest = read_sharded_manifest(path)
-    return [LiveIndex(shard_path(path, name)).merge_commits() for name in manifest.shards]
+    return {name: LiveIndex(shard_path(path, name)).merge_commits() for name in manifest.shards}
 
 
 def sharded_info(path: Path | str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from lexir.encoders.base import CorpusStatistics
 from lexir.errors import LexirError
 from lexir.files import folder_bytes
 from lexir.index.dense import has_dense
-from lexir.index.live import BASE, LiveIndex
+from lexir.index.live import BASE, LiveIndex, Snapshot
 from lexir.index.reader import InvertedIndex
 from lexir.search.dense import DenseQueries, DenseRetriever
 from lexir.search.options import SearchOptions
@@ -136,28 +136,40 @@ class LocalShard:
             raise LexirError(f"{path}: {len(ordinals)} ordinals for {self.live.snapshot().base.num_docs} documents")
         self.ordinals = ordinals
         self._sparse = SparseRetriever(self.live)
+        self._weighed: Snapshot | None = None
 
     @cached_property
     def _dense(self) -> DenseRetriever:
         return DenseRetriever(self.live)
 
     def statistics(self) -> CorpusStatistics:
-        return self.live.snapshot().statistics
+        self._weighed = self.live.snapshot()
+        return self._weighed.statistics
+
+    def _snapshot(self) -> Snapshot:
+        """The snapshot whose statistics the coordinator last read (it asks for them before each ranking, so
+        that a query is ranked on the commit it was weighted for); the latest one before that."""
+        return self._weighed if self._weighed is not None else self.live.snapshot()
 
     def rank_encoded(self, vectors: sp.csr_matrix, k: int, options: SearchOptions) -> list[ShardHits]:
-        queries = SparseQueries(self.live.snapshot(), vectors, [""] * vectors.shape[0], ())
+        queries = SparseQueries(self._snapshot(), vectors, [""] * vectors.shape[0], ())
         if vectors.shape[0] == 1:
             return [self._shard_hits(self._sparse.rank_one(queries, k, options))]
         return [self._shard_hits(hits) for hits in self._sparse.rank(queries, k, options)]
 
     def rank_dense(self, embeddings: np.ndarray, k: int) -> list[ShardHits]:
-        queries = DenseQueries(self.live.snapshot(), embeddings, [""] * len(embeddings))
+        queries = DenseQueries(self._snapshot(), embeddings, [""] * len(embeddings))
         return [self._shard_hits(hits) for hits in self._dense.rank(queries, k, SearchOptions(mode="dense"))]
 
     def _shard_hits(self, hits: Hits) -> ShardHits:
-        ordinals = np.empty(len(hits), dtype=np.int64)
-        for at, (segment, num) in enumerate(zip(hits.segments, hits.nums)):
-            ordinals[at] = self.ordinals[num] if segment == BASE else (int(segment) << ADDED_SHIFT) + int(num)
+        nums = np.asarray(hits.nums, dtype=np.int64)
+        base = hits.segments == BASE
+        if base.all():
+            ordinals = np.asarray(self.ordinals[nums], dtype=np.int64)
+        else:
+            generations = np.array([int(segment or 0) for segment in hits.segments], dtype=np.int64)
+            ordinals = np.where(base, 0, (generations << ADDED_SHIFT) + nums)
+            ordinals[base] = self.ordinals[nums[base]]
         return ShardHits(np.asarray(hits.keys, dtype=str), np.asarray(hits.scores, dtype=np.float32), ordinals)
 
     def explain(self, vector: sp.csr_matrix, doc_ids: Sequence[str], options: SearchOptions,

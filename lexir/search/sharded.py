@@ -165,13 +165,16 @@ class ShardedIndex:
         shards: the shards in shards.json's order (default: each opened in this process).
         allow_partial: search the shards that answer when some do not (hits flagged partial) instead of failing.
         max_segments: the local shards' merge policy.
+        threads: search one query's shards side by side in threads (False: one after another in the calling
+            thread, which a server whose request threads already fill the cores may prefer).
     """
 
     def __init__(self, path: Path | str, shards: Sequence[Shard] | None = None, *, allow_partial: bool = False,
-                 max_segments: int | None = None) -> None:
+                 max_segments: int | None = None, threads: bool = True) -> None:
         self.path = Path(path)
         self.manifest: ShardedManifest = read_sharded_manifest(self.path)
         self.allow_partial = allow_partial
+        self.threads = threads
         self.shards: list[Shard] = (list(shards) if shards is not None
                                     else [self._open_local(name, max_segments) for name in self.manifest.shards])
         if [shard.name for shard in self.shards] != list(self.manifest.shards):
@@ -179,6 +182,7 @@ class ShardedIndex:
                              f"{list(self.manifest.shards)}")
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.shards) - 1), thread_name_prefix="lexir-shard")
         self._snapshot: ShardedSnapshot | None = None
+        self._generations: dict[str, int] | None = None  # each shard's latest commit generation, from writes
         self._refreshing = threading.Lock()
 
     def _open_local(self, name: str, max_segments: int | None) -> Shard:
@@ -249,7 +253,7 @@ class ShardedIndex:
     def rank_many(self, call: Callable[[Shard], list[ShardHits]], rows: int, k: int, *, parallel: bool
                   ) -> list[Hits]:
         """Each shard's lists of `rows` queries merged into the best k per query (see merge_hits)."""
-        answers, down = self.fan_out(call, parallel=parallel)
+        answers, down = self.fan_out(call, parallel=parallel and self.threads)
         return [merge_hits({name: lists[row] for name, lists in answers.items()}, k, down) for row in range(rows)]
 
     # documents and writes -----------------------------------------------------------------------------------
@@ -279,6 +283,10 @@ class ShardedIndex:
         return self._write(routed, lambda shard, part: shard.add(part))
 
     def delete(self, doc_ids: Sequence[str]) -> ShardedCommit:
+        """Tombstone ids in their shards; an id that is not live raises DocumentNotFoundError before anything is
+        written (as one index refuses the whole batch)."""
+        for doc_id in doc_ids:
+            self.document(doc_id)
         routed: dict[str, list[str]] = {}
         for doc_id in doc_ids:
             routed.setdefault(self.owner(doc_id).name, []).append(doc_id)
@@ -293,16 +301,21 @@ class ShardedIndex:
             try:
                 generations[shard.name] = write(shard, routed[shard.name])
             except DOWN as error:
+                reason = error.reason if isinstance(error, ShardUnavailableError) else str(error)
                 done = ", ".join(generations) or "none"
-                raise ShardUnavailableError([shard.name], f"{error}; its documents were not written (shards "
+                raise ShardUnavailableError([shard.name], f"{reason}; its documents were not written (shards "
                                             f"that committed their part of this batch: {done})") from None
             except LexirError as error:
                 if generations:
                     error.args = (f"{error} (shard {shard.name}; shards that committed their part of this batch: "
                                   f"{', '.join(generations)})",)
                 raise
-        total = sum(int(one["generation"]) for one in self.fan_out(lambda shard: shard.stats())[0].values())
-        return ShardedCommit(total, generations)
+        with self._refreshing:
+            if self._generations is None:  # once: every shard's generation (later writes update theirs)
+                self._generations = {name: int(one["generation"])  # type: ignore[call-overload]
+                                     for name, one in self.fan_out(lambda shard: shard.stats())[0].items()}
+            self._generations.update(generations)
+            return ShardedCommit(sum(self._generations.values()), generations)
 
     @staticmethod
     def _answer(shard: Shard, call: Callable[[Shard], T]) -> T:
@@ -349,15 +362,17 @@ def merge_hits(lists: Mapping[str, ShardHits], k: int, down: tuple[str, ...] = (
     """The best k of the shards' lists: score descending, then ordinal ascending (as one index orders them).
     The result's `segments` name each hit's shard, `nums` hold the ordinals."""
     names = [name for name, one in lists.items() if len(one)]
-    if not names:
-        empty = np.zeros(0, dtype=np.int64)
-        return Hits(np.zeros(0, dtype=str), np.zeros(0, dtype=np.float32), np.zeros(0, dtype=object), empty, down)
+    if len(names) <= 1:  # each shard's list is in merged order already
+        one = lists[names[0]] if names else ShardHits(np.zeros(0, dtype=str), np.zeros(0, dtype=np.float32),
+                                                      np.zeros(0, dtype=np.int64))
+        shards = np.full(min(k, len(one)), names[0] if names else "", dtype=object)
+        return Hits(one.ids[:k], one.scores[:k], shards, one.ordinals[:k], down)
     scores = np.concatenate([lists[name].scores for name in names])
     ordinals = np.concatenate([lists[name].ordinals for name in names])
     best = np.lexsort((ordinals, -scores.astype(np.float64)))[:k]
-    ids = np.concatenate([lists[name].ids.astype(object) for name in names])[best]
-    shards = np.concatenate([np.full(len(lists[name]), name, dtype=object) for name in names])[best]
-    return Hits(ids.astype(str), scores[best], shards, ordinals[best], down)
+    ids = np.concatenate([lists[name].ids for name in names])[best]
+    shards = np.repeat(np.array(names, dtype=object), [len(lists[name]) for name in names])[best]
+    return Hits(ids, scores[best], shards, ordinals[best], down)
 
 
 class ShardedSparseRetriever(SparseRetriever):
@@ -386,7 +401,7 @@ class ShardedSparseRetriever(SparseRetriever):
         def call(shard: Shard) -> list[ShardHits]:
             return shard.rank_encoded(snapshot.for_shard(shard.name, vectors), k, options)
 
-        answers, down = self.index.fan_out(call, shards, parallel=parallel)
+        answers, down = self.index.fan_out(call, shards, parallel=parallel and self.index.threads)
         down = tuple(sorted({*down, *(name for name in self.index.manifest.shards if name not in snapshot.names)}))
         return [merge_hits({name: lists[row] for name, lists in answers.items()}, k, down)
                 for row in range(vectors.shape[0])]
@@ -417,7 +432,7 @@ class ShardedDenseRetriever(DenseRetriever):
     """DenseRetriever over a sharded index: the query embedded once, each shard's FAISS side searched."""
 
     def __init__(self, index: ShardedIndex, encoder: DenseEncoder | None = None) -> None:
-        for name in index.manifest.shards:  # every shard needs its dense side: a clear error naming the one that lacks it
+        for name in index.manifest.shards:  # every shard needs a dense side: a clear error naming one that lacks it
             path = shard_path(index.path, name)
             if path.is_dir() and not has_dense(path):
                 raise LexirError(f"shard {name} of {index.path} has no dense side; run `lexir index add-dense` "

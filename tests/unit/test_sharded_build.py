@@ -100,6 +100,8 @@ def test_cli_builds_searches_checks_and_names_a_damaged_shard(tmp_path, source):
     found = lexir("search", str(out), "heat transfer", "--k", "3", "--json").json()
     assert [hit["id"] for hit in found["hits"]][:1] == ["d11"]
     assert '"num_shards": 2' in lexir("index", "info", str(out), "--json").stdout
+    merged = lexir("index", "merge", str(out)).stderr
+    assert "shard-00: nothing to merge" in merged and "shard-01: nothing to merge" in merged
 
     shutil.rmtree(out / "shard-01")
     assert_one_line_error(lexir("search", str(out), "heat transfer", check=False), "shard-01")
@@ -139,3 +141,29 @@ def test_eval_on_a_sharded_index_scores_like_one_index(tmp_path, monkeypatch):
     build_sharded_index(dataset.corpus(), create_encoder("bm25"), sharded, 2, progress=False)
     split = evaluate(dataset, index=sharded, progress=False)
     assert split.per_query == single.per_query and split.index.path == str(sharded)
+
+
+def test_a_build_interrupted_between_shard_assemblies_resumes_without_touching_finished_shards(
+        tmp_path, source, monkeypatch):
+    from lexir.index import sharded_build
+    from lexir.index.sharded_ops import check_sharded
+
+    real = sharded_build.assemble
+    calls = []
+
+    def fail_on_the_second_shard(staging, *arguments, **options):
+        calls.append(staging.name)
+        if len(calls) == 2:
+            raise LexirError("killed during assembly")
+        return real(staging, *arguments, **options)
+
+    monkeypatch.setattr(sharded_build, "assemble", fail_on_the_second_shard)
+    target = tmp_path / "index"
+    with pytest.raises(LexirError, match="killed during assembly"):
+        build_sharded_index(Corpus(str(source)), create_encoder("bm25"), target, 3, chunk_size=9, progress=False)
+    report = build_sharded_index(Corpus(str(source)), create_encoder("bm25"), target, 3, chunk_size=9, resume=True,
+                                 progress=False)
+    assert calls == ["shard-00", "shard-01", "shard-01", "shard-02"] and report.encoded_docs == 0
+    assert len(check_sharded(target, full=True).shards) == 3  # the first shard's files still match their checksums
+    build_sharded_index(Corpus(str(source)), create_encoder("bm25"), tmp_path / "fresh", 3, progress=False)
+    assert results(target) == results(tmp_path / "fresh")

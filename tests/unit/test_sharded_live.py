@@ -72,7 +72,11 @@ def test_a_delete_of_an_unknown_id_writes_nothing(pair):
     before = index.stats()["generation"]
     with pytest.raises(DocumentNotFoundError):
         index.delete(["nope"])
+    owned = {shard_of(doc_id, 3): doc_id for doc_id in ("d0", "d1", "d2", "d3", "d4", "d5", "d6")}
+    with pytest.raises(DocumentNotFoundError, match="nope"):
+        index.delete([*owned.values(), "nope"])  # ids of every shard, then one that no shard holds
     assert index.stats()["generation"] == before
+    assert all(index.document(doc_id).id == doc_id for doc_id in owned.values())
 
 
 class FailingShard:
