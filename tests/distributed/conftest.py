@@ -26,7 +26,7 @@ from tests.conftest import skip_or_fail
 
 REPO = Path(__file__).resolve().parents[2]
 RAY_TEST_CPUS = 0.25  # what each test actor reserves of a node's one CPU
-START_TIMEOUT = 120.0
+START_TIMEOUT = 180.0
 OBJECT_STORE_BYTES = 256 * 2**20  # per node: the tests move kilobytes
 # a cluster on 127.0.0.1 for one test session: no token (Ray would otherwise enable token auth when it finds
 # ~/.ray/auth_token, which another local Ray may have left there)
@@ -60,6 +60,19 @@ def _stop(processes: list[subprocess.Popen]) -> None:
                 process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
+
+
+def _connect(ray, address: str, deadline: float) -> None:
+    """Join as a driver; the head's port answers before its node has registered, which a busy machine stretches."""
+    while True:
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+            return
+        except (ConnectionError, RuntimeError):
+            ray.shutdown()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 def _wait_for_nodes(ray, count: int) -> None:
@@ -101,7 +114,7 @@ def ray_cluster() -> Iterator[str]:
                                     f"--dashboard-agent-listen-port={_free_port()}", env=env,
                                     log=temp / "node.log"))
         patch.setenv("RAY_AUTH_MODE", NO_TOKEN["RAY_AUTH_MODE"])
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        _connect(ray, address, time.monotonic() + START_TIMEOUT)
         _wait_for_nodes(ray, 2)
         yield address
     finally:
