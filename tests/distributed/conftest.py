@@ -94,7 +94,9 @@ def ray_cluster() -> Iterator[str]:
     port = _free_port()
     address = f"127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-           "RAY_USAGE_STATS_ENABLED": "0", **NO_TOKEN}
+           "RAY_USAGE_STATS_ENABLED": "0", **NO_TOKEN,
+           # a node waits for its agents to start; on a busy small machine they can take longer than Ray's default
+           "RAY_agent_register_timeout_ms": "120000"}
     env.pop("RAY_ADDRESS", None)
     patch = pytest.MonkeyPatch()
     processes = [_ray_start("--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--include-dashboard=false",
