@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lexir.api.limits import DEFAULT_MAX_REQUEST_BYTES, Limits
@@ -26,6 +27,7 @@ from lexir.search.conversation import DEFAULT_MAX_HISTORY
 from lexir.search.options import SearchOptions
 
 if TYPE_CHECKING:
+    from lexir.distributed.encoding import RayEncoding
     from lexir.encoders.dense import DenseEncoder
     from lexir.eval.datasets import Topic
     from lexir.index.check import IndexCheck
@@ -73,8 +75,15 @@ def index_build(
     batch_size: Annotated[int | None, typer.Option(help="texts per forward pass (model encoders)")] = None,
     max_length: Annotated[int | None, typer.Option(help="document token limit (model encoders)")] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice)")] = None,
-    workers: Annotated[int, typer.Option(help="encoding processes (each with threads / workers torch threads)")]
-    = 1,
+    workers: Annotated[int, typer.Option(help="encoding processes (each with threads / workers torch threads); "
+                                             "with --ray, the encoding actors on the cluster")] = 1,
+    ray: Annotated[str | None, typer.Option(help="encode on a Ray cluster: auto (the one `ray start` runs here, or "
+                                                 "RAY_ADDRESS), the head's host:port, or local (a private one)")]
+    = None,
+    cpus_per_worker: Annotated[float | None, typer.Option(help="--ray: CPUs each actor reserves (fractions "
+                                                                "allowed; its torch threads: at least 1)")] = None,
+    gpus_per_worker: Annotated[float | None, typer.Option(help="--ray: GPUs each actor reserves (Ray's scheduling; "
+                                                                "lexir's encoders still run on the CPU)")] = None,
     precision: Annotated[str | None, typer.Option(help="model encoders: fp32 (exact, default) or bf16 (faster "
                                                        "where the CPU has bf16, slightly lossy)")] = None,
     title_weight: Annotated[float | None, typer.Option(help="bm25-title: the title field's BM25 weight, beside "
@@ -140,10 +149,15 @@ def index_build(
         queries = create_encoder(query_encoder, threads=threads) if query_encoder is not None else None
         corpus, sparse_encoder = open_vectors(source, kind, queries, skip_bad_lines=skip_bad_lines,
                                               work_folder=out.parent, progress=not quiet)
-    build = build_index if shards == 1 else partial(build_sharded_index, num_shards=shards)
+    encoding = _ray_encoding(ray, workers, cpus_per_worker, gpus_per_worker)
+    if shards == 1:
+        build = partial(build_index, workers=1 if encoding else workers, encode=encoding)
+    else:
+        build = partial(build_sharded_index, num_shards=shards, workers=workers,
+                        encode_batches=encoding.batches(sparse_encoder) if encoding else None)
     try:
         report = build(corpus, sparse_encoder, out, chunk_size=chunk_size, resume=resume, overwrite=overwrite,
-                       progress=not quiet, workers=workers, **limits)
+                       progress=not quiet, **limits)
     finally:
         getattr(corpus, "close", lambda: None)()  # a CIFF file's inversion work folder
     if corpus.skipped:
@@ -156,6 +170,19 @@ def index_build(
     )
     if dense_encoder is not None:
         _add_dense(out, dense_encoder, faiss_type, overwrite=True, progress=not quiet)
+
+
+def _ray_encoding(address: str | None, workers: int, cpus: float | None, gpus: float | None) -> RayEncoding | None:
+    """The Ray cluster's encoding step that --ray asks for (None: encode on this machine)."""
+    if address is None:
+        if cpus is not None or gpus is not None:
+            raise LexirError("--cpus-per-worker and --gpus-per-worker are for --ray builds; give --ray ADDRESS too")
+        return None
+    from lexir.distributed.cluster import import_ray
+    from lexir.distributed.encoding import RayEncoding
+
+    import_ray()  # a missing extra is said before the corpus is read
+    return RayEncoding(address, workers, 1.0 if cpus is None else cpus, gpus or 0.0)
 
 
 @index_app.command("add-dense")
@@ -519,6 +546,10 @@ def serve(
     preset: Annotated[str | None, typer.Option(
         help="a named configuration from lexir/presets.toml (e.g. offline-best): its search options are every "
              "request's defaults (a request's own settings override them)")] = None,
+    ray: Annotated[str | None, typer.Option(help="a sharded index: serve its shards as Ray Serve deployments on "
+                                                 "this cluster (auto, the head's host:port, or local)")] = None,
+    replicas: Annotated[int, typer.Option(help="--ray: replicas of each shard's deployment")] = 1,
+    cpus_per_replica: Annotated[float, typer.Option(help="--ray: CPUs each replica reserves")] = 1.0,
 ) -> None:
     import uvicorn
 
@@ -560,8 +591,23 @@ def serve(
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # keep-alive past the 5 s idle expiry of common client pools (httpx, requests), so that a client never sends
     # on a connection the server is closing at that moment
-    uvicorn.run("lexir.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS)
+    if ray is None:
+        if replicas != 1 or cpus_per_replica != 1.0:
+            raise LexirError("--replicas and --cpus-per-replica are for Ray Serve; give --ray ADDRESS too")
+        uvicorn.run("lexir.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS)
+        return
+    from lexir.api.app import app_from_environment
+    from lexir.distributed.serve import deploy_shards, undeploy_shards
+
+    if workers != 1:
+        raise LexirError("--ray serves through one front process (its shards scale with --replicas); drop --workers")
+    shards = deploy_shards(index, ray, replicas=replicas, cpus_per_replica=cpus_per_replica)
+    try:
+        uvicorn.run(app_from_environment(shards), host=host, port=port, log_level="warning",
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS)
+    finally:
+        undeploy_shards(index)
 
 
 def main() -> None:
@@ -579,5 +625,5 @@ def main() -> None:
     try:
         app()
     except LexirError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)  # [...] kept
         sys.exit(1)

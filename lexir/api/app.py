@@ -12,6 +12,7 @@ process builds its own app from the LEXIR_SERVE_* environment (`app_from_environ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -104,9 +105,11 @@ def create_app(index: Path | str, *, api_key: str | None = None, keys_for_reads:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        service.warm_up()  # load models and compile kernels before the first request, not during it
+        # load models and compile kernels before the first request, not during it; in a thread, as the routes run:
+        # shards served elsewhere (Ray Serve handles) may not be called from the event loop
+        await asyncio.to_thread(service.warm_up)
         if preset is not None:
-            service.searcher(preset.options).search_batch(["warm up"], k=1)
+            await asyncio.to_thread(lambda: service.searcher(preset.options).search_batch(["warm up"], k=1))
         yield
 
     app = FastAPI(title="lexir", version=lexir.__version__, description=f"Search over {Path(index).name}",
@@ -276,13 +279,14 @@ def _shortened(item: dict[str, Any]) -> dict[str, Any]:
 ENV_PREFIX = "LEXIR_SERVE_"
 
 
-def app_from_environment() -> FastAPI:
-    """The app for one uvicorn worker process, configured by `lexir serve` through the environment."""
+def app_from_environment(shards: Sequence[Shard] | None = None) -> FastAPI:
+    """The app for one uvicorn worker process, configured by `lexir serve` through the environment (`shards`: a
+    sharded index's shards served elsewhere, e.g. Ray Serve deployments)."""
     origins = [o for o in os.environ.get(f"{ENV_PREFIX}CORS", "").split(",") if o]
     max_bytes = os.environ.get(f"{ENV_PREFIX}MAX_REQUEST_BYTES")
     limits = Limits(max_request_bytes=int(max_bytes)) if max_bytes else Limits()
     preset = os.environ.get(f"{ENV_PREFIX}PRESET")
     return create_app(os.environ[f"{ENV_PREFIX}INDEX"], api_key=os.environ.get("LEXIR_API_KEY") or None,
                       keys_for_reads=os.environ.get(f"{ENV_PREFIX}KEYS_FOR_READS") == "1", cors_origins=origins,
-                      limits=limits, allow_partial=os.environ.get(f"{ENV_PREFIX}ALLOW_PARTIAL") == "1",
+                      limits=limits, allow_partial=os.environ.get(f"{ENV_PREFIX}ALLOW_PARTIAL") == "1", shards=shards,
                       preset=load_preset(preset) if preset else None)

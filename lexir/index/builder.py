@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -114,13 +114,15 @@ def build_index(
     quantizer: Quantizer | None = None,
     workers: int = 1,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    encode: ChunkEncoding | None = None,
 ) -> BuildReport:
     """Encode every document of `corpus` and write an index directory at `target`.
 
     `quantizer` fixes the impact scale (live segments share their base index's scale, so that merging
     them is exact); by default the scale comes from this corpus's largest weight. `workers > 1` encodes
     in that many processes (see encoding.py). `memory_limit` (bytes) bounds the memory the assembly of the
-    postings takes, whatever the corpus size (see assembly.py).
+    postings takes, whatever the corpus size (see assembly.py). `encode` replaces this machine's encoding of the
+    chunks (a Ray cluster's: lexir/distributed/encoding.py); it writes them through `StagedChunks`.
     """
     started = time.perf_counter()
     target = Path(target)
@@ -134,8 +136,12 @@ def build_index(
     staging = staging_folder(target)
     staging_existed = staging.exists()
     try:
-        _prepare_staging(target, corpus, encoder, chunk_size, resume=resume, discard=overwrite, progress=progress)
-        encode_seconds, encoded, resumed = _encode_chunks(corpus, encoder, staging, chunk_size, progress, workers)
+        _prepare_staging(target, corpus, encoder, chunk_size, resume=resume, discard=overwrite,
+                         progress=progress)
+        if encode is None:
+            encode_seconds, encoded, resumed = _encode_chunks(corpus, encoder, staging, chunk_size, progress, workers)
+        else:
+            encode_seconds, encoded, resumed = encode(corpus, encoder, StagedChunks(staging, chunk_size), progress)
         build_figures = {"encode_seconds": round(encode_seconds, 3), "encoded_docs": encoded,
                          "docs_per_second": round(encoded / encode_seconds, 2) if encode_seconds > 0 else None,
                          "resumed_chunks": resumed}
@@ -231,47 +237,87 @@ def _check_same_build(staging: Path, corpus: DocumentSource, encoder: SparseEnco
 
 
 def chunked(documents: Iterator[Document], size: int) -> Iterator[list[Document]]:
+    """The documents in lists of `size` (the last shorter): chunk number n holds documents n * size onwards."""
     while chunk := list(islice(documents, size)):
         yield chunk
 
 
-def _chunk_path(staging: Path, number: int) -> Path:
-    return staging / "chunks" / f"{number:06d}.npz"
+class StagedChunks:
+    """The encoded chunks of a staging folder and its document store: what an encoding writes, chunk by chunk.
+
+    Chunk `number` holds documents number * chunk_size onwards. Its documents are written before its vectors, so
+    that a chunk file on disk always has its documents in the store (a resumed build rewrites the rest).
+    """
+
+    def __init__(self, staging: Path, chunk_size: int) -> None:
+        self.folder = staging / "chunks"
+        self.chunk_size = chunk_size
+        self.store = DocStore(staging / DOCSTORE_FILE)
+
+    def path(self, number: int) -> Path:
+        return self.folder / f"{number:06d}.npz"
+
+    def is_done(self, number: int) -> bool:
+        return self.path(number).is_file()
+
+    def done_numbers(self) -> frozenset[int]:
+        """The numbers of the chunks already on disk."""
+        return frozenset(int(path.stem) for path in self.folder.glob(CHUNK_GLOB))
+
+    def write_documents(self, number: int, documents: list[Document]) -> None:
+        self.store.write(number * self.chunk_size, documents)
+
+    def save_vectors(self, number: int, vectors: sp.csr_matrix) -> None:
+        save_chunk(self.path(number), vectors)
+
+    def check_not_empty(self, source: str) -> None:
+        if self.store.count() == 0:
+            raise LexirError(f"the corpus {source} has no documents")
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class ChunkEncoding(Protocol):
+    """An encoding of every chunk of `corpus` not yet in `chunks` (it closes them); returns (encoding wall seconds,
+    documents encoded, chunks reused), as the builder reports them."""
+
+    def __call__(self, corpus: DocumentSource, encoder: SparseEncoder, chunks: StagedChunks, progress: bool
+                 ) -> tuple[float, int, int]: ...
 
 
 def _encode_chunks(corpus: DocumentSource, encoder: SparseEncoder, staging: Path, chunk_size: int, progress: bool,
                    workers: int = 1) -> tuple[float, int, int]:
-    """Encode every chunk not yet on disk; returns (encoding wall seconds, documents encoded, chunks reused)."""
-    store = DocStore(staging / DOCSTORE_FILE)
+    """Encode every chunk not yet on disk on this machine; returns (encoding wall seconds, documents encoded,
+    chunks reused)."""
+    chunks = StagedChunks(staging, chunk_size)
     encoded, resumed = 0, 0
-    pending: deque[tuple[Path, int, PendingChunk]] = deque()
+    pending: deque[tuple[int, int, PendingChunk]] = deque()
     started = time.perf_counter()
     try:
         with tqdm(total=len(corpus), unit="doc", desc="encoding", disable=not progress) as bar, \
                 ChunkEncoder(encoder, workers) as chunk_encoder:
             for number, chunk in enumerate(chunked(iter(corpus), chunk_size)):
-                path = _chunk_path(staging, number)
-                if path.is_file():
+                if chunks.is_done(number):
                     resumed += 1
                     bar.update(len(chunk))
                     continue
-                store.write(number * chunk_size, chunk)
-                pending.append((path, len(chunk), chunk_encoder.submit([doc.input_for(encoder) for doc in chunk])))
+                chunks.write_documents(number, chunk)
+                pending.append((number, len(chunk), chunk_encoder.submit([doc.input_for(encoder) for doc in chunk])))
                 while len(pending) >= chunk_encoder.in_flight:
-                    encoded += _finish_chunk(pending.popleft(), bar)
+                    encoded += _finish_chunk(chunks, pending.popleft(), bar)
             while pending:
-                encoded += _finish_chunk(pending.popleft(), bar)
-        if store.count() == 0:
-            raise LexirError(f"the corpus {corpus.source} has no documents")
+                encoded += _finish_chunk(chunks, pending.popleft(), bar)
+        chunks.check_not_empty(corpus.source)
     finally:
-        store.close()
+        chunks.close()
     return (time.perf_counter() - started if encoded else 0.0), encoded, resumed
 
 
-def _finish_chunk(item: tuple[Path, int, PendingChunk], bar: tqdm) -> int:
+def _finish_chunk(chunks: StagedChunks, item: tuple[int, int, PendingChunk], bar: tqdm) -> int:
     """Wait for one chunk's vectors and save them; chunks finish in corpus order."""
-    path, size, result = item
-    save_chunk(path, result.get())
+    number, size, result = item
+    chunks.save_vectors(number, result.get())
     bar.update(size)
     return size
 

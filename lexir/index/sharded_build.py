@@ -69,9 +69,16 @@ document of the chunk, columns over the fitted encoder's vocabulary). It may pul
 
 def local_batches(encoder: SparseEncoder, workers: int = 1) -> EncodeBatches:
     """Chunks encoded in this process, or in `workers` processes (encoding.ChunkEncoder), a few in flight."""
+    return pipelined(encoder, lambda: ChunkEncoder(encoder, workers))
+
+
+def pipelined(encoder: SparseEncoder, open_encoder: Callable[[], ChunkEncoder]) -> EncodeBatches:
+    """Chunks encoded by a ChunkEncoder (or one with its interface: submit, in_flight, a context manager, e.g. Ray
+    actors), `in_flight` of them submitted ahead, their vectors yielded in order; each document given to it as
+    `encoder` takes it (Document.input_for)."""
 
     def encode(chunks: Iterator[list[Document]]) -> Iterator[sp.csr_matrix]:
-        with ChunkEncoder(encoder, workers) as chunk_encoder:
+        with open_encoder() as chunk_encoder:
             pending: deque = deque()
             for chunk in chunks:
                 pending.append(chunk_encoder.submit([doc.input_for(encoder) for doc in chunk]))
