@@ -82,6 +82,8 @@ def test_search_takes_the_ranking_options(client):
         assert len(hit["contributions"]) == 1 and sum(hit["contributions"].values()) == pytest.approx(hit["score"])
     assert_error(client.get("/search", params={"q": "x", "algorithm": "wand"}), 422, "algorithm")
     assert_error(client.get("/search", params={"q": "x", "heap_factor": 2}), 400, "heap factor")
+    # a cut past any machine integer (found by schemathesis: it was a 500 from the kernel's argument conversion)
+    assert_error(client.get("/search", params={"q": "vitamin", "query_cut": 15922900399047217152}), 400, "query cut")
     assert_error(client.get("/search", params={"q": "x", "fuse": "convex"}), 400, "two or more retrievers")
     assert_error(client.post("/search", json={"q": "x", "fusion_depth": 5000}), 422, "fusion_depth is 5000")
 

@@ -29,10 +29,14 @@ def check_algorithm(name: str) -> str:
     return name
 
 
+MAX_QUERY_CUT = 2**31 - 1  # the kernels take it as a machine integer; no query has more terms
+
+
 def check_query_cut(value: int | None) -> int | None:
     """None (every query term) or a positive number of query terms to keep (approximate search)."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise LexirError(f"query cut must be a positive number of query terms (or None for all), got {value!r}")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_QUERY_CUT):
+        raise LexirError(f"query cut must be a number of query terms from 1 to {MAX_QUERY_CUT} (or None for all), "
+                         f"got {value!r}")
     return value
 
 
