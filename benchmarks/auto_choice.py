@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from lexir.index import InvertedIndex
 from lexir.search.algorithms import AUTO, BLOCK_MAX_MAXSCORE, EXHAUSTIVE, MAXSCORE
 from lexir.search.algorithms.choice import (
+    HUGE_INDEX_DOCS,
     LARGE_INDEX_DOCS,
     MAXSCORE_BELOW_POSTINGS_PER_DOC,
     MAXSCORE_BELOW_POSTINGS_PER_DOC_LARGE,
@@ -131,7 +132,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the per-query timings as JSON")
     args = parser.parse_args()
     print(f"auto's rule now: maxscore iff postings < {MAXSCORE_BELOW_POSTINGS_PER_DOC} x docs "
-          f"({MAXSCORE_BELOW_POSTINGS_PER_DOC_LARGE} x docs from {LARGE_INDEX_DOCS:,} docs)")
+          f"({MAXSCORE_BELOW_POSTINGS_PER_DOC_LARGE} x docs from {LARGE_INDEX_DOCS:,} docs; always from "
+          f"{HUGE_INDEX_DOCS:,} docs)")
     report = {name: analyse(name, index, queries, args.max_queries, args.repeats) for name, index, queries in args.set}
     fixed_best = {name: min(np.mean(result["times"][a]) for a in FIXED) for name, result in report.items()}
     print("\nrule F against the best single algorithm of each set (mean ratio; <= 1 is at least as fast):")

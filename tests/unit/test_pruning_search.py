@@ -16,6 +16,7 @@ from lexir.index import InvertedIndex, build_index
 from lexir.search import SearchOptions, open_search
 from lexir.search.algorithms import ALGORITHM_CHOICES, EXHAUSTIVE, MAXSCORE
 from lexir.search.algorithms.choice import (
+    HUGE_INDEX_DOCS,
     LARGE_INDEX_DOCS,
     MAXSCORE_BELOW_POSTINGS_PER_DOC,
     MAXSCORE_BELOW_POSTINGS_PER_DOC_LARGE,
@@ -131,6 +132,9 @@ def test_auto_takes_maxscore_for_lists_short_for_the_index_and_exhaustive_otherw
     assert choose(big, np.array([0]), LARGE_INDEX_DOCS) == MAXSCORE  # 400k < 0.5 x 1M
     assert choose(big, np.array([0]), LARGE_INDEX_DOCS - 1) == EXHAUSTIVE  # 400k >= 0.2 x (1M - 1)
     assert (MAXSCORE_BELOW_POSTINGS_PER_DOC, MAXSCORE_BELOW_POSTINGS_PER_DOC_LARGE) == (0.2, 0.5)
+    huge = np.array([0, 9_000_000], dtype=np.int64)  # MS MARCO's size: MaxScore even for lists past num_docs
+    assert choose(huge, np.array([0]), HUGE_INDEX_DOCS) == MAXSCORE
+    assert choose(huge, np.array([0]), HUGE_INDEX_DOCS - 1) == EXHAUSTIVE
 
 
 def test_cli_algorithm_option(bm25_index):
