@@ -167,7 +167,7 @@ def seismic_engines(folder: Path, queries: list[dict[str, int]], vocabulary: lis
 def search(args: argparse.Namespace) -> None:
     """Time every built engine's single-thread top-10 on the queries, engines taking turns; write the rows
     (latencies and found ids) to args.out."""
-    queries = [vector for _, vector in read_vectors(args.queries)]
+    queries = [vector for _, vector in read_vectors(args.queries)][:args.max_queries]
     engines: list[anchors.Engine] = []
     if args.lexir:
         engines += lexir_engines(args.lexir, queries)
@@ -178,6 +178,8 @@ def search(args: argparse.Namespace) -> None:
     if args.seismic:
         vocabulary = json.loads(args.vocabulary.read_text())
         engines += seismic_engines(args.seismic, queries, vocabulary, args.num_docs, args.seismic_postings)
+    if args.only:
+        engines = [engine for engine in engines if engine.name in args.only]
     rows = []
     for engine, timed in zip(engines, query_speed.time_queries(engines, len(queries), args.passes)):
         results = [(np.asarray(docs, dtype=np.int64).tolist(), np.asarray(scores, dtype=np.float64).tolist())
@@ -204,6 +206,9 @@ def main() -> None:
     timing.add_argument("--num-docs", type=int, default=0)
     timing.add_argument("--passes", type=int, default=2)
     timing.add_argument("--seismic-postings", type=int)
+    timing.add_argument("--max-queries", type=int, help="the first N queries only")
+    timing.add_argument("--only", nargs="*",
+                        help="these engine configurations only (e.g. 'lexir auto' 'PISA maxscore')")
     args = parser.parse_args()
     if args.command == "search":
         search(args)
