@@ -57,10 +57,7 @@ class EchoSpladeEncoder(SpladeEncoder):
         return EncoderSpec(base.name, self.kind, base.model, base.max_doc_length, base.max_query_length,
                            base.vocab_fingerprint, params)
 
-    @cached_property
-    def model(self) -> Any:
-        if self._loaded_model is not None:
-            return self._loaded_model
+    def _load_model(self) -> Any:
         return load_causal_lm(self.model_folder, self.trust_remote_code)
 
     @cached_property

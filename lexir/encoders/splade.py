@@ -137,6 +137,10 @@ class SpladeEncoder:
     def model(self) -> Any:
         if self._loaded_model is not None:
             return self._loaded_model
+        return self._load_model()
+
+    def _load_model(self) -> Any:
+        """The checkpoint's model with its vocabulary head (a subclass loads another model class)."""
         return load_masked_lm(self.model_folder, self.trust_remote_code)
 
     @cached_property
