@@ -7,7 +7,7 @@ The document space is cut into windows of `window` numbers. In each window a ter
 query weight x the largest block maximum among its blocks that overlap the window, which is much
 tighter than the list maximum. A window whose bounds sum to at most the threshold is skipped; else
 the terms are split as in MaxScore (Turtle & Flood 1995) using the window bounds: the essential
-lists are added term at a time into a window-sized accumulator (no per-document cursor selection),
+lists are added term at a time into a window-sized accumulator (windows.py, as MaxScore does),
 and each candidate, in increasing number, probes the non-essential lists in decreasing bound order,
 first against the bound of the block it falls in, stopping once it cannot beat the threshold.
 Candidates are visited in increasing number, so a document enters only strictly above the threshold.
@@ -24,11 +24,9 @@ from lexir.search.algorithms.cursors import (
     BLOCK,
     BLOCK_END,
     DOC,
-    END,
     FIRST,
     LOADED,
     POS,
-    next_block,
     open_cursors,
     scoring_terms,
     seek,
@@ -36,9 +34,7 @@ from lexir.search.algorithms.cursors import (
 )
 from lexir.search.algorithms.heap import CACHE, heap_push, heap_sorted
 from lexir.search.algorithms.postings import PostingArrays, corrupt_result
-
-DEFAULT_WINDOW = 16384  # measured: larger windows won on every collection (benchmarks/algorithm_crossover.py)
-_CHUNK = 64  # accumulator slots per "touched" flag: candidates are found without scanning the whole window
+from lexir.search.algorithms.windows import SLOTS_PER_WORD, accumulate_window, take_slot, window_buffers
 
 
 @njit(cache=CACHE, nogil=True)
@@ -55,8 +51,7 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
     n = weight.shape[0]
     window_bound = np.zeros(n, dtype=np.float64)
     prefix_bound = np.zeros(n, dtype=np.float64)
-    accumulator = np.zeros(window, dtype=np.float64)
-    touched = np.zeros(window // _CHUNK + 1, dtype=np.bool_)
+    accumulator, touched = window_buffers(min(window, num_docs))
     heap_scores = np.empty(k, dtype=np.float64)
     heap_docs = np.empty(k, dtype=np.int32)
     size = 0
@@ -100,38 +95,15 @@ def block_max_maxscore_top_k(postings: PostingArrays, terms: np.ndarray, weights
         while first_essential < n and heap_factor * prefix_bound[first_essential] <= threshold:
             first_essential += 1
 
-        for r in range(first_essential, n):  # essential lists, a decoded block at a time
-            i = order[r]
-            w = weight[i]
-            while state[i, DOC] < high:
-                first = state[i, FIRST]
-                count = min(block_size, state[i, END] - first)
-                row = docs[i]
-                j = state[i, POS] - first
-                while j < count:
-                    doc = row[j]
-                    if doc >= high:
-                        break
-                    accumulator[doc - low] += w * impacts[first + j]
-                    touched[(doc - low) // _CHUNK] = True
-                    j += 1
-                state[i, POS] = first + j
-                if j < count:
-                    state[i, DOC] = row[j]
-                elif first + j >= state[i, END]:
-                    state[i, DOC] = num_docs
-                elif not next_block(packed, block_words, block_last_doc, num_docs, block_size, state, docs,
-                                    i):
-                    return corrupt_result()
-
-        for chunk in range((high - low + _CHUNK - 1) // _CHUNK):
-            if not touched[chunk]:
-                continue
-            touched[chunk] = False
-            for slot in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, high - low)):
+        if not accumulate_window(packed, block_words, block_last_doc, impacts, num_docs, block_size, state, docs,
+                                 order[first_essential:], weight, low, high, accumulator, touched):
+            return corrupt_result()
+        for word_index in range((high - low + SLOTS_PER_WORD - 1) // SLOTS_PER_WORD):
+            word = touched[word_index]
+            touched[word_index] = 0
+            while word != 0:
+                slot, word = take_slot(word_index, word)
                 score = accumulator[slot]
-                if score == 0.0:
-                    continue
                 accumulator[slot] = 0.0
                 doc = low + slot
                 competitive = True

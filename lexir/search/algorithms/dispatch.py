@@ -20,13 +20,14 @@ from lexir.errors import IndexFormatError, LexirError
 from lexir.index.format import REBUILD
 from lexir.search.algorithms import ALGORITHMS, AUTO, BLOCK_MAX_MAXSCORE, MAXSCORE
 from lexir.search.algorithms.approximate import cut_query_terms
-from lexir.search.algorithms.block_max_maxscore import DEFAULT_WINDOW, block_max_maxscore_top_k
+from lexir.search.algorithms.block_max_maxscore import block_max_maxscore_top_k
 from lexir.search.algorithms.choice import choose
 from lexir.search.algorithms.exact import exact_queries
 from lexir.search.algorithms.exhaustive import exhaustive_top_k
 from lexir.search.algorithms.heap import CACHE
 from lexir.search.algorithms.maxscore import maxscore_top_k
 from lexir.search.algorithms.postings import PostingArrays, posting_arrays
+from lexir.search.algorithms.windows import DEFAULT_WINDOW
 
 
 class KernelQueries(NamedTuple):
@@ -111,7 +112,7 @@ def top_k(code: int, postings: PostingArrays, terms: np.ndarray, weights: np.nda
     if code == AUTO:
         code = choose(postings.offsets, terms, postings.num_docs)
     if code == MAXSCORE:
-        return maxscore_top_k(postings, terms, weights, k, heap_factor)
+        return maxscore_top_k(postings, terms, weights, k, heap_factor, window)
     if code == BLOCK_MAX_MAXSCORE:
         return block_max_maxscore_top_k(postings, terms, weights, k, heap_factor, window)
     return exhaustive_top_k(postings, terms, weights, k)
@@ -137,5 +138,5 @@ def top_k_batch(codes: np.ndarray, postings: PostingArrays, queries: KernelQueri
     return out_docs, out_scores, counts
 
 
-__all__ = ["KernelQueries", "PostingArrays", "cut_queries", "kernel_queries", "posting_arrays", "top_k",
-           "top_k_batch", "top_k_many", "top_k_one"]
+__all__ = ["DEFAULT_WINDOW", "KernelQueries", "PostingArrays", "cut_queries", "kernel_queries", "posting_arrays",
+           "top_k", "top_k_batch", "top_k_many", "top_k_one"]
