@@ -1,16 +1,24 @@
 """Latency of one query at a time on a sharded index against one index over the same documents, in one run.
 
     .venv/bin/python benchmarks/sharded_latency.py CORPUS WORK [--docs N] [--queries Q] [--k K] [--shards 2 4]
+        [--rounds R]
     nice -n 10 .venv/bin/python benchmarks/sharded_latency.py ../shared/data/corpora/imdb-100k.jsonl.gz \\
         /tmp/sharded-bench --docs 100000 --queries 300
 
 Builds (once, kept in WORK) a BM25 index of the first N documents of CORPUS and sharded indexes of the same
-documents, then runs every query in each configuration in turn (after a warm-up, so background load falls on
-all alike): exact top-k with `Searcher.rank_one`, as `lexir search` ranks one query. The shards of one query are
-searched side by side in threads ("threads") and, for comparison, one after another ("sequential"). Queries are
-4-word spans of seeded random documents. Every configuration's hits (ids and scores, in order) are checked
-against the one index's. Prints a Markdown table: median, p90 and mean milliseconds, and the ratio of each
-median to the one index's median.
+documents, then times exact top-k with `Searcher.rank_one` (as `lexir search` ranks one query) in every
+configuration, interleaved query by query (one index, then each sharded configuration, then the next query; R
+rounds over the queries, after a warm-up), so that load from other processes falls on all alike. Sharded
+configurations: the default ("auto": a query's shards in threads only when its postings reach
+`parallel_postings`), "sequential" (never threads) and "threads" (always). Queries are 4-word spans of seeded
+random documents. Every configuration's hits (ids and scores, in order) are checked against the one index's.
+
+Times per query: the calling thread's CPU time (time.thread_time; it misses the work a query hands to other
+threads, so it reads low for "threads"), the process's CPU time (time.process_time: every thread's work, equal to
+the thread's when a query stays in one thread; the ratios use it) and wall time (secondary: it counts
+waiting for cores that other processes hold). Prints a Markdown table, then the goal line of issue #18: the
+per-shard overhead at 2 shards, as the ratio of the default 2-shard configuration's mean CPU time per query to
+the one index's (the goal: under 1.20).
 """
 
 from __future__ import annotations
@@ -33,6 +41,9 @@ from lexir.index.sharded import is_sharded
 from lexir.index.sharded_build import build_sharded_index
 from lexir.search import Searcher, open_search
 from lexir.search.sharded import ShardedIndex
+
+GOAL = 1.20
+CLOCKS = ("thread", "process", "wall")
 
 
 def subset(corpus: Path, work: Path, docs: int) -> Path:
@@ -58,10 +69,28 @@ def queries(source: Path, count: int, seed: int = 18) -> list[str]:
     return found
 
 
-def milliseconds(searcher: Searcher, query: str, k: int) -> float:
-    started = time.perf_counter()
+def timed(searcher: Searcher, query: str, k: int) -> tuple[float, float, float]:
+    """(thread CPU, process CPU, wall) milliseconds of one `rank_one`."""
+    thread, process, wall = time.thread_time(), time.process_time(), time.perf_counter()
     searcher.rank_one(query, k)
-    return (time.perf_counter() - started) * 1000
+    return ((time.thread_time() - thread) * 1000, (time.process_time() - process) * 1000,
+            (time.perf_counter() - wall) * 1000)
+
+
+def configurations(work: Path, source: Path, docs: int, shard_counts: list[int]) -> dict[str, Searcher]:
+    """The one index and, per shard count, its three sharded configurations (indexes built once)."""
+    one = work / f"one-{docs}"
+    if not is_index(one):
+        build_index(Corpus(str(source)), create_encoder("bm25"), one, overwrite=True)
+    found: dict[str, Searcher] = {"one index": open_search(one)}
+    for shards in shard_counts:
+        path = work / f"sharded-{docs}-{shards}"
+        if not is_sharded(path):
+            build_sharded_index(Corpus(str(source)), create_encoder("bm25"), path, shards, overwrite=True)
+        found[f"{shards} shards, auto"] = open_search(ShardedIndex(path))
+        found[f"{shards} shards, sequential"] = open_search(ShardedIndex(path, threads=False))
+        found[f"{shards} shards, threads"] = open_search(ShardedIndex(path, parallel_postings=0))
+    return found
 
 
 def main() -> None:
@@ -72,40 +101,39 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--shards", type=int, nargs="+", default=[2, 4])
+    parser.add_argument("--rounds", type=int, default=3, help="timed passes over the queries")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     source = subset(args.corpus, args.work, args.docs)
-    one = args.work / f"one-{args.docs}"
-    if not is_index(one):
-        build_index(Corpus(str(source)), create_encoder("bm25"), one, overwrite=True)
-    configurations: dict[str, Searcher] = {"one index": open_search(one)}
-    for shards in args.shards:
-        path = args.work / f"sharded-{args.docs}-{shards}"
-        if not is_sharded(path):
-            build_sharded_index(Corpus(str(source)), create_encoder("bm25"), path, shards, overwrite=True)
-        configurations[f"{shards} shards, threads"] = open_search(ShardedIndex(path))
-        configurations[f"{shards} shards, sequential"] = open_search(ShardedIndex(path, threads=False))
+    searchers = configurations(args.work, source, args.docs, args.shards)
     texts = queries(source, args.queries)
-    expected = {text: configurations["one index"].rank_one(text, args.k) for text in texts}
-    for name, searcher in configurations.items():
+    expected = {text: searchers["one index"].rank_one(text, args.k) for text in texts}
+    for name, searcher in searchers.items():
         for text in texts:  # warm-up, and the check that every configuration gives the one index's hits
             got = searcher.rank_one(text, args.k)
             if got.keys.tolist() != expected[text].keys.tolist() or not np.array_equal(got.scores,
                                                                                       expected[text].scores):
                 raise SystemExit(f"{name}: other hits than one index for {text!r}")
-    timings: dict[str, list[float]] = {name: [] for name in configurations}
-    for text in texts:
-        for name, searcher in configurations.items():
-            timings[name].append(milliseconds(searcher, text, args.k))
-    base = float(np.median(timings["one index"]))
-    print(f"{args.docs:,} documents, BM25, {len(texts)} queries, exact top-{args.k}, one query at a time "
-          "(all hits identical to one index's)\n")
-    print("| configuration | median ms | p90 ms | mean ms | median / one index |")
+    timings = {name: np.zeros((args.rounds * len(texts), len(CLOCKS))) for name in searchers}
+    for at, text in enumerate(texts * args.rounds):
+        for name, searcher in searchers.items():
+            timings[name][at] = timed(searcher, text, args.k)
+    means = {name: values.mean(axis=0) for name, values in timings.items()}
+    medians = {name: np.median(values, axis=0) for name, values in timings.items()}
+    print(f"{args.docs:,} documents, BM25, {len(texts)} queries x {args.rounds} rounds, exact top-{args.k}, one "
+          "query at a time, interleaved (all hits identical to one index's)\n")
+    print("| configuration | thread CPU ms median / mean | process CPU ms median / mean | wall ms median / p90 "
+          "| CPU mean / one index |")
     print("|---|---:|---:|---:|---:|")
     for name, values in timings.items():
-        median = float(np.median(values))
-        print(f"| {name} | {median:.3f} | {np.percentile(values, 90):.3f} | {np.mean(values):.3f} | "
-              f"{median / base:.2f} |")
+        print(f"| {name} | {medians[name][0]:.3f} / {means[name][0]:.3f} | {medians[name][1]:.3f} / "
+              f"{means[name][1]:.3f} | {medians[name][2]:.3f} / "
+              f"{np.percentile(values[:, 2], 90):.3f} | {means[name][1] / means['one index'][1]:.2f} |")
+    if "2 shards, auto" in means:
+        ratio = means["2 shards, auto"][1] / means["one index"][1]
+        wall = medians["2 shards, auto"][2] / medians["one index"][2]
+        print(f"\ngoal (issue #18): 2 shards / one index = {ratio:.3f} by CPU time per query (mean; wall median "
+              f"{wall:.3f}); {'met' if ratio < GOAL else 'not met'} (under {GOAL:.2f} needed)")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from lexir.encoders.base import CorpusStatistics
 from lexir.errors import LexirError
 from lexir.index.reader import InvertedIndex
 from lexir.index.sharded import is_sharded, read_ordinals, read_sharded_manifest, shard_path
+from lexir.search.algorithms.dispatch import KernelQueries
 from lexir.search.options import SearchOptions
 from lexir.search.shard import LocalShard, ShardHits, ShardUnavailableError
 
@@ -92,8 +93,8 @@ class RemoteShard:
         self._known = (generation, fresh)
         return fresh  # type: ignore[return-value]
 
-    def rank_encoded(self, vectors: sp.csr_matrix, k: int, options: SearchOptions) -> list[ShardHits]:
-        return self._call("rank_encoded", vectors, k, options)
+    def rank_encoded(self, queries: KernelQueries, k: int, options: SearchOptions) -> list[ShardHits]:
+        return self._call("rank_encoded", queries, k, options)
 
     def rank_dense(self, embeddings: np.ndarray, k: int) -> list[ShardHits]:
         return self._call("rank_dense", embeddings, k)
