@@ -45,6 +45,15 @@ class ShardUnavailableError(LexirError):
         super().__init__(f"{label} {', '.join(self.shards)} unavailable: {reason}")
 
 
+class StaleShardStatistics(LexirError):
+    """A shard whose commit is no longer the one whose statistics the queries were weighted with (it ranked nothing):
+    the coordinator weighs them again with the shard's new statistics (`statistics()` now gives them)."""
+
+    def __init__(self, shards: Sequence[str]) -> None:
+        self.shards = tuple(shards)
+        super().__init__(f"shard {', '.join(self.shards)} changed while the query was ranked; search again")
+
+
 @dataclass(frozen=True)
 class ShardHits:
     """One shard's top hits of one query, best first (score descending, then ordinal ascending)."""
@@ -70,7 +79,7 @@ class Shard(Protocol):
     def rank_encoded(self, queries: KernelQueries, k: int, options: SearchOptions) -> list[ShardHits]:
         """Top-k of each of `queries` (weighted query rows over this shard's vocabulary, the build's terms then its
         `statistics().added_terms`, prepared once for every shard by `kernel_queries`); one query is ranked in the
-        calling thread."""
+        calling thread. Ranked on the commit of the statistics the shard last gave, or StaleShardStatistics."""
         ...
 
     def rank_dense(self, embeddings: np.ndarray, k: int) -> list[ShardHits]:

@@ -51,13 +51,14 @@ from lexir.search.algorithms.dispatch import KernelQueries
 from lexir.search.dense import DenseQueries, DenseRetriever
 from lexir.search.options import SearchOptions
 from lexir.search.results import Hits
-from lexir.search.shard import LocalShard, Shard, ShardHits, ShardUnavailableError
-from lexir.search.sparse import SparseQueries, SparseRetriever
+from lexir.search.shard import LocalShard, Shard, ShardHits, ShardUnavailableError, StaleShardStatistics
+from lexir.search.sparse import SparseQueries, SparseQuery, SparseRetriever
 
 T = TypeVar("T")
 # a query whose lists hold fewer postings (over every shard) is searched shard after shard: measured on IMDb-100k BM25
 # at 2 shards on 2 busy cores, the hand-over to the pool cost more wall time than it saved up to about 1M postings
 PARALLEL_POSTINGS = 1_000_000
+STALE_RETRIES = 3  # a query is weighed again at most this often when shards report new commits while it is ranked
 DOWN = (ShardUnavailableError, IndexFormatError, OSError)  # what marks a shard down (other errors are the caller's)
 
 
@@ -415,6 +416,14 @@ def merge_hits(lists: Mapping[str, ShardHits], k: int, down: tuple[str, ...] = (
     return Hits(ids, scores[best], shards, ordinals[best], down)
 
 
+@dataclass(frozen=True)
+class ShardedQueries(SparseQueries):
+    """SparseQueries that keep the queries given: when a shard's commit changed under their weighting (a remote
+    shard says so as it ranks), they are weighed again."""
+
+    given: tuple[SparseQuery, ...] = ()
+
+
 class ShardedSparseRetriever(SparseRetriever):
     """SparseRetriever over a sharded index: encoding as one index (merged statistics), ranking on the shards."""
 
@@ -423,6 +432,28 @@ class ShardedSparseRetriever(SparseRetriever):
         super().__init__(index, query_weighting=query_weighting,  # type: ignore[arg-type]
                          query_options=query_options, encoder=encoder)
         self.index = index
+
+    def encode(self, queries: Sequence[SparseQuery]) -> ShardedQueries:
+        encoded = super().encode(queries)
+        return ShardedQueries(encoded.snapshot, encoded.vectors, encoded.labels, encoded.vocabulary, tuple(queries))
+
+    def rank(self, queries: SparseQueries, k: int, options: SearchOptions) -> list[Hits]:
+        return self._weighed_again_if_stale(queries, lambda fresh: SparseRetriever.rank(self, fresh, k, options))
+
+    def rank_one(self, queries: SparseQueries, k: int, options: SearchOptions) -> Hits:
+        return self._weighed_again_if_stale(queries, lambda fresh: SparseRetriever.rank_one(self, fresh, k, options))
+
+    def _weighed_again_if_stale(self, queries: SparseQueries, rank: Callable[[SparseQueries], T]) -> T:
+        """`rank(queries)`, with the queries weighed again (at most STALE_RETRIES times) while a shard reports that
+        its commit changed since the statistics they were weighted with."""
+        for _ in range(STALE_RETRIES):
+            try:
+                return rank(queries)
+            except StaleShardStatistics:
+                if not isinstance(queries, ShardedQueries):
+                    raise
+                queries = self.encode(queries.given)
+        return rank(queries)
 
     def rank_prepared(self, snapshot: ShardedSnapshot, queries: KernelQueries, k: int,  # type: ignore[override]
                       options: SearchOptions) -> list[Hits]:
