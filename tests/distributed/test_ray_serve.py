@@ -83,8 +83,11 @@ def test_ray_served_shards_answer_as_the_local_sharded_app(served, caplog):
         assert there.delete(f"/documents/{new_id}", headers=AUTH).status_code == 200
         assert there.get(f"/documents/{new_id}").status_code == 404
 
-        # a write the front door did not make (another process, on the shard's folder): the next query's one call
-        # per shard finds the shard's new commit, so the query is weighed again and still scores as one index
+        assert here.delete(f"/documents/{new_id}", headers=AUTH).status_code == 200
+
+        # a write the front door did not make (another process, on the shard's folder; its words are new to the
+        # index): the next query's one call per shard finds the shard's new commit, so the query is weighed again
+        # with the new statistics and vocabulary, and still scores as one index
         outside = [Document("from-outside", "Tides", "The moon raises the tides twice a day.")]
         for index in (local, remote):
             LiveIndex(index / shard_name(shard_of("from-outside", 2))).add(outside)
