@@ -3,9 +3,9 @@
 
 A shard ranks queries that are ALREADY ENCODED and weighted with the whole index's statistics, and prepared for
 the kernels (KernelQueries: term ids over the shard's vocabulary, exact grid weights), so that every shard scores
-like one index would; it returns its hits with their
-external ids and global ordinals (the key that breaks score ties across shards as one index's document
-numbers do). Another implementation (e.g. over Ray Serve handles) only has to keep these promises.
+like one index would; it returns its hits with their external ids and global ordinals (the key that breaks score
+ties across shards as one index's document numbers do). Another implementation (e.g. over Ray Serve handles) only
+has to keep these promises.
 """
 
 from __future__ import annotations
