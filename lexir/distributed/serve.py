@@ -109,7 +109,11 @@ class RemoteShard:
     def rank_encoded(self, queries: KernelQueries, k: int, options: SearchOptions) -> list[ShardHits]:
         """One call: the ranking, refused (StaleShardStatistics, the new statistics kept) when the shard's commit is
         not the one whose statistics the queries were weighted with."""
-        generation, fresh, hits = self._answer(self.handle.rank_since.remote(self._known[0], queries, k, options))
+        try:
+            generation, fresh, hits = self._answer(self.handle.rank_since.remote(self._known[0], queries, k, options))
+        except ShardUnavailableError:
+            self._known = (None, None)  # asked again next time: a shard that stays down is left out of the weighting
+            raise
         if fresh is not None:
             self._known = (generation, fresh)
             raise StaleShardStatistics([self.name])
