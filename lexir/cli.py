@@ -562,12 +562,17 @@ def serve(
     if max_request_bytes < 1024:
         raise LexirError(f"--max-request-bytes must be at least 1024, got {max_request_bytes}")
     if preset is not None:
-        from lexir.index.dense import has_dense
+        from lexir.index.sharded import is_sharded
+        from lexir.index.sharded_ops import has_dense_side
         from lexir.presets import load_preset
 
-        if load_preset(preset).dense is not None and not has_dense(index):
+        chosen = load_preset(preset)
+        if chosen.dense is not None and not has_dense_side(index):
             raise LexirError(f"the preset {preset} searches a dense side, which {index} lacks: build the index with "
                              f"`lexir index build SOURCE --preset {preset}` (or `lexir index add-dense`)")
+        if is_sharded(index) and (chosen.options.prf is not None or chosen.options.dense_prf is not None):
+            raise LexirError(f"the preset {preset} uses pseudo-relevance feedback, which a sharded index does not "
+                             "offer; serve it without --preset, or give the search options without feedback")
     if api_key_file is not None:
         if api_key is not None:
             raise LexirError("give the API key once: --api-key-file, or --api-key / LEXIR_API_KEY")

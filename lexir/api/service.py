@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lexir.corpus import Document
-from lexir.index.dense import has_dense
 from lexir.index.live import LiveIndex
-from lexir.index.sharded import is_sharded, shard_path
+from lexir.index.sharded import is_sharded
+from lexir.index.sharded_ops import has_dense_side
 from lexir.search import Searcher, SearchOptions, SearchResult, open_search
 from lexir.search.shard import Shard, ShardUnavailableError, index_stats
 from lexir.search.sharded import ShardedIndex
@@ -44,9 +44,7 @@ class SearchService:
 
     @property
     def has_dense(self) -> bool:
-        if isinstance(self.live, ShardedIndex):
-            return all(has_dense(shard_path(self.path, name)) for name in self.live.manifest.shards)
-        return has_dense(self.path)
+        return has_dense_side(self.path)
 
     def searcher(self, options: SearchOptions) -> Searcher:
         """The Searcher of the mode and feedback settings (opened on first use), searching with the ranking

@@ -7,9 +7,12 @@ and limits), in this process; its ShardedIndex reaches the shards through Remote
 deployment handles: queries are encoded and weighted here and ranked on the shards, writes go to the owning
 shard's deployment. A deployment that does not answer (deleted, its replicas dead or failing, past the timeout) is
 a ShardUnavailableError naming the shard: the API's 503, or with --allow-partial the others' hits, flagged partial.
-Serve's own HTTP proxies are not started (proxy_location Disabled): only handles are used. A query's statistics
-and its ranking are two calls, which may reach different replicas of a shard: each replica ranks on the shard's
-latest commit, so only a write landing during a query can make its answer differ from one index's.
+Serve's own HTTP proxies are not started (proxy_location Disabled): only handles are used. A sparse query costs one
+call per shard: queries are weighted with the statistics each shard last reported (fetched once, and again after a
+write through this front door), and the ranking call carries that commit generation; a replica whose shard has
+another commit ranks nothing and returns its new statistics instead (StaleShardStatistics), and the coordinator
+weighs the queries again and ranks once more. So a query is always ranked on the commit it was weighted for, as on
+one index.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from lexir.encoders.base import CorpusStatistics
 from lexir.errors import LexirError
 from lexir.index.reader import InvertedIndex
 from lexir.index.sharded import is_sharded, read_ordinals, read_sharded_manifest, shard_path
+from lexir.search.algorithms.dispatch import KernelQueries
 from lexir.search.options import SearchOptions
-from lexir.search.shard import LocalShard, ShardHits, ShardUnavailableError
+from lexir.search.shard import LocalShard, ShardHits, ShardUnavailableError, StaleShardStatistics
 
 SHARD_TIMEOUT_S = 30.0  # a shard that takes longer to answer one call is down
 RANKINGS = ("rank_encoded", "rank_dense", "explain")
@@ -50,6 +54,15 @@ class ShardReplica:
         if method in RANKINGS:
             self.shard.statistics()  # LocalShard ranks on the commit of the statistics it last gave
         return getattr(self.shard, method)(*args)
+
+    def rank_since(self, known: int | None, queries: KernelQueries, k: int, options: SearchOptions
+                   ) -> tuple[int, CorpusStatistics | None, list[ShardHits] | None]:
+        """A ranking and the check of the statistics it was weighted with, in one call: (generation, None, hits)
+        when the caller's `known` generation is the shard's commit, else (generation, statistics, None)."""
+        generation, fresh = self.statistics_since(known)  # the shard now ranks on the commit of `generation`
+        if fresh is not None:
+            return generation, fresh, None
+        return generation, None, self.shard.rank_encoded(queries, k, options)
 
     def statistics_since(self, known: int | None) -> tuple[int, CorpusStatistics | None]:
         """(commit generation, the statistics, or None when the caller's `known` generation is current)."""
@@ -84,16 +97,27 @@ class RemoteShard:
         return self._answer(self.handle.call.remote(method, *args))
 
     def statistics(self) -> CorpusStatistics:
-        """The shard's statistics, fetched only when its commit generation changed (the same object till then)."""
+        """The statistics the shard last reported (a call only the first time, or after a write through this shard:
+        a ranking call tells when they changed otherwise, see rank_encoded)."""
         known_generation, known = self._known
-        generation, fresh = self._answer(self.handle.statistics_since.remote(known_generation))
-        if fresh is None and known is not None:
+        if known is not None:
             return known
+        generation, fresh = self._answer(self.handle.statistics_since.remote(None))
         self._known = (generation, fresh)
-        return fresh  # type: ignore[return-value]
+        return fresh  # type: ignore[no-any-return]
 
-    def rank_encoded(self, vectors: sp.csr_matrix, k: int, options: SearchOptions) -> list[ShardHits]:
-        return self._call("rank_encoded", vectors, k, options)
+    def rank_encoded(self, queries: KernelQueries, k: int, options: SearchOptions) -> list[ShardHits]:
+        """One call: the ranking, refused (StaleShardStatistics, the new statistics kept) when the shard's commit is
+        not the one whose statistics the queries were weighted with."""
+        try:
+            generation, fresh, hits = self._answer(self.handle.rank_since.remote(self._known[0], queries, k, options))
+        except ShardUnavailableError:
+            self._known = (None, None)  # asked again next time: a shard that stays down is left out of the weighting
+            raise
+        if fresh is not None:
+            self._known = (generation, fresh)
+            raise StaleShardStatistics([self.name])
+        return hits  # type: ignore[no-any-return]
 
     def rank_dense(self, embeddings: np.ndarray, k: int) -> list[ShardHits]:
         return self._call("rank_dense", embeddings, k)
@@ -106,10 +130,16 @@ class RemoteShard:
         return self._call("documents", list(doc_ids))
 
     def add(self, documents: Sequence[Document]) -> int:
-        return self._call("add", list(documents))
+        try:
+            return self._call("add", list(documents))
+        finally:
+            self._known = (None, None)  # the next query fetches the statistics of the new commit
 
     def delete(self, doc_ids: Sequence[str]) -> int:
-        return self._call("delete", list(doc_ids))
+        try:
+            return self._call("delete", list(doc_ids))
+        finally:
+            self._known = (None, None)
 
     def stats(self) -> dict[str, object]:
         return self._call("stats")

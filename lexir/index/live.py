@@ -343,12 +343,13 @@ class LiveIndex:
         self._queue: list[_Write] = []
         self._turn = threading.Condition()  # guards the queue and `_leading`; waiting writers sleep on it
         self._leading = False  # whether a thread is committing a group
+        self._live_file = str(self.path / LIVE_FILE)  # stat on every search: no Path built each time
         self._commit_stamp = self._stamp()
         self._snapshot = self._open_snapshot(read_commit(self.path))
 
     def _stamp(self) -> tuple[int, int] | None:
         try:
-            status = (self.path / LIVE_FILE).stat()
+            status = os.stat(self._live_file)
         except FileNotFoundError:
             return None
         return status.st_mtime_ns, status.st_ino

@@ -15,11 +15,12 @@ from lexir.encoders.dense import DenseEncoder
 from lexir.errors import IndexFormatError, LexirError
 from lexir.files import folder_bytes
 from lexir.index.check import IndexCheck, check_index
+from lexir.index.dense import has_dense
 from lexir.index.dense_builder import DenseBuildReport, add_dense
 from lexir.index.faiss_types import FaissType
 from lexir.index.format import read_manifest
 from lexir.index.live import Commit, LiveIndex
-from lexir.index.sharded import read_global_doc_freq, read_ordinals, read_sharded_manifest, shard_path
+from lexir.index.sharded import is_sharded, read_global_doc_freq, read_ordinals, read_sharded_manifest, shard_path
 
 
 @dataclass
@@ -78,3 +79,10 @@ def sharded_info(path: Path | str) -> dict[str, Any]:
     info["index_bytes"] = folder_bytes(path)
     info["shard_bytes"] = {name: folder_bytes(shard_path(path, name)) for name in info["shards"]}
     return info
+
+
+def has_dense_side(path: Path | str) -> bool:
+    """Whether the index at `path` has a dense side to search: its own, or (a sharded index) one in every shard."""
+    if not is_sharded(path):
+        return has_dense(Path(path))
+    return all(has_dense(shard_path(path, name)) for name in read_sharded_manifest(path).shards)

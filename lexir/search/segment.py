@@ -39,16 +39,17 @@ class SegmentSearcher:
     def postings(self) -> PostingArrays:
         return posting_arrays(self.index)
 
-    def rank(self, vectors: sp.csr_matrix, k: int, options: SearchOptions) -> list[RankedNums]:
-        """Top-k of every row, in parallel threads."""
+    def rank(self, vectors: sp.csr_matrix | KernelQueries, k: int, options: SearchOptions) -> list[RankedNums]:
+        """Top-k of every row, in parallel threads. `vectors`: CSR rows, or rows already prepared by
+        `kernel_queries` with this index's impact bits (one preparation shared by several segments or shards)."""
         k = clamp_k(k, self.index.num_docs)
         docs, scores, counts = top_k_many(self.postings, self._kernel_queries(vectors, options), options.algorithm,
                                           k, options.heap_factor, self.index.path)
         return [RankedNums(docs[i, :counts[i]].astype(np.int64), self._scaled(scores[i, :counts[i]]))
                 for i in range(len(counts))]
 
-    def rank_one(self, vector: sp.csr_matrix, k: int, options: SearchOptions) -> RankedNums:
-        """Top-k of one row in the calling thread (lowest latency for one query)."""
+    def rank_one(self, vector: sp.csr_matrix | KernelQueries, k: int, options: SearchOptions) -> RankedNums:
+        """Top-k of one row (CSR or prepared, as `rank` takes them) in the calling thread (lowest latency)."""
         k = clamp_k(k, self.index.num_docs)
         nums, scores = top_k_one(self.postings, self._kernel_queries(vector, options), options.algorithm, k,
                                  options.heap_factor, self.index.path)
@@ -69,8 +70,10 @@ class SegmentSearcher:
                 parts[vocabulary[term]] = float(np.float32(weight) * np.float32(impacts[position]) * np.float32(scale))
         return dict(sorted(parts.items(), key=lambda item: -item[1]))
 
-    def _kernel_queries(self, vectors: sp.csr_matrix, options: SearchOptions) -> KernelQueries:
-        queries = known_terms(kernel_queries(vectors, self.index.quantizer.bits), self.index.num_terms)
+    def _kernel_queries(self, vectors: sp.csr_matrix | KernelQueries, options: SearchOptions) -> KernelQueries:
+        if not isinstance(vectors, KernelQueries):
+            vectors = kernel_queries(vectors, self.index.quantizer.bits)
+        queries = known_terms(vectors, self.index.num_terms)
         if options.query_cut is None:
             return queries
         return cut_queries(queries, self.index.term_max, options.query_cut)

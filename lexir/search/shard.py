@@ -1,10 +1,11 @@
 """One shard of a sharded index, as the coordinator (search/sharded.py) sees it: the `Shard` protocol, and
 `LocalShard`, a shard directory opened in this process (a LiveIndex: live updates included).
 
-A shard ranks queries that are ALREADY ENCODED and weighted with the whole index's statistics (term ids over
-the shard's vocabulary), so that every shard scores like one index would; it returns its hits with their
-external ids and global ordinals (the key that breaks score ties across shards as one index's document
-numbers do). Another implementation (e.g. over Ray Serve handles) only has to keep these promises.
+A shard ranks queries that are ALREADY ENCODED and weighted with the whole index's statistics, and prepared for
+the kernels (KernelQueries: term ids over the shard's vocabulary, exact grid weights), so that every shard scores
+like one index would; it returns its hits with their external ids and global ordinals (the key that breaks score
+ties across shards as one index's document numbers do). Another implementation (e.g. over Ray Serve handles) only
+has to keep these promises.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from lexir.files import folder_bytes
 from lexir.index.dense import has_dense
 from lexir.index.live import BASE, LiveIndex, Snapshot
 from lexir.index.reader import InvertedIndex
+from lexir.search.algorithms.dispatch import KernelQueries
 from lexir.search.dense import DenseQueries, DenseRetriever
 from lexir.search.options import SearchOptions
 from lexir.search.results import Hits
@@ -41,6 +43,15 @@ class ShardUnavailableError(LexirError):
         self.reason = reason
         label = "shard" if len(self.shards) == 1 else "shards"
         super().__init__(f"{label} {', '.join(self.shards)} unavailable: {reason}")
+
+
+class StaleShardStatistics(LexirError):
+    """A shard whose commit is no longer the one whose statistics the queries were weighted with (it ranked nothing):
+    the coordinator weighs them again with the shard's new statistics (`statistics()` now gives them)."""
+
+    def __init__(self, shards: Sequence[str]) -> None:
+        self.shards = tuple(shards)
+        super().__init__(f"shard {', '.join(self.shards)} changed while the query was ranked; search again")
 
 
 @dataclass(frozen=True)
@@ -65,9 +76,10 @@ class Shard(Protocol):
         merged weighting by the identity of every shard's statistics)."""
         ...
 
-    def rank_encoded(self, vectors: sp.csr_matrix, k: int, options: SearchOptions) -> list[ShardHits]:
-        """Top-k of each row of `vectors` (weighted query vectors over this shard's vocabulary: the build's terms,
-        then its `statistics().added_terms`); one row is ranked in the calling thread."""
+    def rank_encoded(self, queries: KernelQueries, k: int, options: SearchOptions) -> list[ShardHits]:
+        """Top-k of each of `queries` (weighted query rows over this shard's vocabulary, the build's terms then its
+        `statistics().added_terms`, prepared once for every shard by `kernel_queries`); one query is ranked in the
+        calling thread. Ranked on the commit of the statistics the shard last gave, or StaleShardStatistics."""
         ...
 
     def rank_dense(self, embeddings: np.ndarray, k: int) -> list[ShardHits]:
@@ -134,7 +146,7 @@ class LocalShard:
         self.live = LiveIndex(path) if max_segments is None else LiveIndex(path, max_segments=max_segments)
         if len(ordinals) != self.live.snapshot().base.num_docs:
             raise LexirError(f"{path}: {len(ordinals)} ordinals for {self.live.snapshot().base.num_docs} documents")
-        self.ordinals = ordinals
+        self.ordinals = np.asarray(ordinals)  # an ndarray view of the mapped file: indexing it skips memmap's wrapping
         self._sparse = SparseRetriever(self.live)
         self._weighed: Snapshot | None = None
 
@@ -151,22 +163,22 @@ class LocalShard:
         that a query is ranked on the commit it was weighted for); the latest one before that."""
         return self._weighed if self._weighed is not None else self.live.snapshot()
 
-    def rank_encoded(self, vectors: sp.csr_matrix, k: int, options: SearchOptions) -> list[ShardHits]:
-        queries = SparseQueries(self._snapshot(), vectors, [""] * vectors.shape[0], ())
-        if vectors.shape[0] == 1:
-            return [self._shard_hits(self._sparse.rank_one(queries, k, options))]
-        return [self._shard_hits(hits) for hits in self._sparse.rank(queries, k, options)]
+    def rank_encoded(self, queries: KernelQueries, k: int, options: SearchOptions) -> list[ShardHits]:
+        snapshot = self._snapshot()
+        return [self._shard_hits(snapshot, hits) for hits in self._sparse.rank_prepared(snapshot, queries, k, options)]
 
     def rank_dense(self, embeddings: np.ndarray, k: int) -> list[ShardHits]:
         queries = DenseQueries(self._snapshot(), embeddings, [""] * len(embeddings))
-        return [self._shard_hits(hits) for hits in self._dense.rank(queries, k, SearchOptions(mode="dense"))]
+        return [self._shard_hits(queries.snapshot, hits)
+                for hits in self._dense.rank(queries, k, SearchOptions(mode="dense"))]
 
-    def _shard_hits(self, hits: Hits) -> ShardHits:
+    def _shard_hits(self, snapshot: Snapshot, hits: Hits) -> ShardHits:
+        """`hits` with the global ordinals of their documents."""
         nums = np.asarray(hits.nums, dtype=np.int64)
-        base = hits.segments == BASE
-        if base.all():
-            ordinals = np.asarray(self.ordinals[nums], dtype=np.int64)
+        if len(snapshot.segments) == 1:  # the base alone
+            ordinals = self.ordinals[nums]
         else:
+            base = hits.segments == BASE
             generations = np.array([int(segment or 0) for segment in hits.segments], dtype=np.int64)
             ordinals = np.where(base, 0, (generations << ADDED_SHIFT) + nums)
             ordinals[base] = self.ordinals[nums[base]]

@@ -2,12 +2,15 @@
 
 Queries are encoded ONCE, with the whole index's statistics: the sum of the shards' live CorpusStatistics (N,
 document frequencies, text df; the words live writes appended to BM25's vocabulary are merged by string), so
-BM25's IDF and inference-free corpus IDF are those of one index over the same documents. The encoded vector
-goes to every shard (its columns mapped to a shard's own ids only where live writes appended words), each
-shard returns its top k with scores and global ordinals, and the lists merge exactly: score descending, then
-ordinal ascending (one index breaks ties by its document numbers, which are the input positions the ordinals
-record). One query fans out over a thread pool (the kernels release the GIL); a batch searches the shards one
-after another, each with every core.
+BM25's IDF and inference-free corpus IDF are those of one index over the same documents. The encoded vectors
+are prepared for the kernels once too (exact grid weights, search/algorithms/exact.py) and go to every shard
+(term ids mapped to a shard's own only where live writes appended words), each shard returns its top k with
+scores and global ordinals, and the lists merge exactly: score descending, then ordinal ascending (one index
+breaks ties by its document numbers, which are the input positions the ordinals record). The statistics are
+checked once per query: each local shard's commit stamp, the merged statistics reused while no shard changed.
+A batch searches the shards one after another, each with every core; one query searches them one after another
+in the calling thread too, unless its lists hold at least `parallel_postings` postings: then they fan out over a
+thread pool (the kernels release the GIL), which costs more than it saves on smaller queries.
 
 Writes are routed by `shard_of(id)`; a shard that fails is named (ShardUnavailableError). Nothing is sent to a
 shard that did not answer its check before a write; when a batch spans shards and one fails while the others
@@ -44,13 +47,18 @@ from lexir.index.sharded import (
     shard_of,
     shard_path,
 )
+from lexir.search.algorithms.dispatch import KernelQueries
 from lexir.search.dense import DenseQueries, DenseRetriever
 from lexir.search.options import SearchOptions
 from lexir.search.results import Hits
-from lexir.search.shard import LocalShard, Shard, ShardHits, ShardUnavailableError
-from lexir.search.sparse import SparseQueries, SparseRetriever
+from lexir.search.shard import LocalShard, Shard, ShardHits, ShardUnavailableError, StaleShardStatistics
+from lexir.search.sparse import SparseQueries, SparseQuery, SparseRetriever
 
 T = TypeVar("T")
+# a query whose lists hold fewer postings (over every shard) is searched shard after shard: measured on IMDb-100k BM25
+# at 2 shards on 2 busy cores, the hand-over to the pool cost more wall time than it saved up to about 1M postings
+PARALLEL_POSTINGS = 1_000_000
+STALE_RETRIES = 3  # a query is weighed again at most this often when shards report new commits while it is ranked
 DOWN = (ShardUnavailableError, IndexFormatError, OSError)  # what marks a shard down (other errors are the caller's)
 
 
@@ -115,6 +123,21 @@ def _remapped(vectors: sp.csr_matrix, to_shard: np.ndarray | None, size: int) ->
                          dtype=np.float32)
 
 
+def _remapped_prepared(queries: KernelQueries, to_shard: np.ndarray | None) -> KernelQueries:
+    """Prepared queries over the global vocabulary as queries over one shard's (words it lacks dropped, each
+    query's terms sorted again); the weights stay those of the whole index's preparation."""
+    if to_shard is None:
+        return queries
+    num_queries = len(queries.offsets) - 1
+    rows = np.repeat(np.arange(num_queries), np.diff(queries.offsets))
+    terms = to_shard[queries.terms]
+    kept = terms >= 0
+    rows, terms, weights = rows[kept], terms[kept], queries.weights[kept]
+    order = np.lexsort((terms, rows))
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=num_queries))])
+    return KernelQueries(offsets.astype(queries.offsets.dtype), terms[order], weights[order])
+
+
 class ShardedSnapshot:
     """The shards' statistics at one moment, merged: what one encoding of queries is weighted with.
 
@@ -126,6 +149,8 @@ class ShardedSnapshot:
         self.index = index
         self.parts = parts
         self.names = names  # the shards that answered (all of them unless partial)
+        self.shards = [shard for shard in index.shards if shard.name in names]
+        self.missing = tuple(name for name in index.manifest.shards if name not in names)
         self.statistics, self._maps = merged_statistics(parts)
 
     @property
@@ -146,6 +171,9 @@ class ShardedSnapshot:
         at = self.names.index(name)
         return _remapped(vectors, self._maps[at], len(self.parts[at].doc_freq))
 
+    def prepared_for_shard(self, name: str, queries: KernelQueries) -> KernelQueries:
+        return _remapped_prepared(queries, self._maps[self.names.index(name)])
+
     def vocabulary_of(self, name: str, vocabulary: Sequence[str]) -> list[str]:
         """Shard `name`'s vocabulary: the build's terms, then the words live writes appended to it."""
         part = self.parts[self.names.index(name)]
@@ -165,16 +193,21 @@ class ShardedIndex:
         shards: the shards in shards.json's order (default: each opened in this process).
         allow_partial: search the shards that answer when some do not (hits flagged partial) instead of failing.
         max_segments: the local shards' merge policy.
-        threads: search one query's shards side by side in threads (False: one after another in the calling
-            thread, which a server whose request threads already fill the cores may prefer).
+        threads: search one query's shards side by side in threads when it is large enough (False: always one
+            after another in the calling thread, which a server whose request threads already fill the cores may
+            prefer).
+        parallel_postings: the postings (over every shard) from which one query's shards are searched in threads;
+            a smaller query is faster searched shard after shard than handed over to the pool.
     """
 
     def __init__(self, path: Path | str, shards: Sequence[Shard] | None = None, *, allow_partial: bool = False,
-                 max_segments: int | None = None, threads: bool = True) -> None:
+                 max_segments: int | None = None, threads: bool = True,
+                 parallel_postings: int = PARALLEL_POSTINGS) -> None:
         self.path = Path(path)
         self.manifest: ShardedManifest = read_sharded_manifest(self.path)
         self.allow_partial = allow_partial
         self.threads = threads
+        self.parallel_postings = parallel_postings
         self.shards: list[Shard] = (list(shards) if shards is not None
                                     else [self._open_local(name, max_segments) for name in self.manifest.shards])
         if [shard.name for shard in self.shards] != list(self.manifest.shards):
@@ -240,6 +273,13 @@ class ShardedIndex:
 
     def snapshot(self) -> ShardedSnapshot:
         """The merged statistics of the shards' latest commits (the same object while no shard changed)."""
+        current = self._snapshot
+        if current is not None and len(current.shards) == len(self.shards):  # every shard answered last time
+            try:  # the common case, checked with the least work: each shard's statistics are the ones merged
+                if all(shard.statistics() is part for shard, part in zip(self.shards, current.parts)):
+                    return current
+            except DOWN:
+                pass  # the full check below names the shard or leaves it out
         parts, _ = self.fan_out(lambda shard: shard.statistics(), parallel=False)
         names = tuple(name for name in self.manifest.shards if name in parts)
         current = self._snapshot
@@ -367,12 +407,21 @@ def merge_hits(lists: Mapping[str, ShardHits], k: int, down: tuple[str, ...] = (
                                                       np.zeros(0, dtype=np.int64))
         shards = np.full(min(k, len(one)), names[0] if names else "", dtype=object)
         return Hits(one.ids[:k], one.scores[:k], shards, one.ordinals[:k], down)
-    scores = np.concatenate([lists[name].scores for name in names])
-    ordinals = np.concatenate([lists[name].ordinals for name in names])
-    best = np.lexsort((ordinals, -scores.astype(np.float64)))[:k]
-    ids = np.concatenate([lists[name].ids for name in names])[best]
-    shards = np.repeat(np.array(names, dtype=object), [len(lists[name]) for name in names])[best]
+    shard_lists = [lists[name] for name in names]
+    scores = np.concatenate([one.scores for one in shard_lists])
+    ordinals = np.concatenate([one.ordinals for one in shard_lists])
+    best = np.lexsort((ordinals, -scores))[:k]
+    ids = np.concatenate([one.ids for one in shard_lists])[best]
+    shards = np.repeat(np.array(names, dtype=object), [len(one) for one in shard_lists])[best]
     return Hits(ids, scores[best], shards, ordinals[best], down)
+
+
+@dataclass(frozen=True)
+class ShardedQueries(SparseQueries):
+    """SparseQueries that keep the queries given: when a shard's commit changed under their weighting (a remote
+    shard says so as it ranks), they are weighed again."""
+
+    given: tuple[SparseQuery, ...] = ()
 
 
 class ShardedSparseRetriever(SparseRetriever):
@@ -384,27 +433,45 @@ class ShardedSparseRetriever(SparseRetriever):
                          query_options=query_options, encoder=encoder)
         self.index = index
 
+    def encode(self, queries: Sequence[SparseQuery]) -> ShardedQueries:
+        encoded = super().encode(queries)
+        return ShardedQueries(encoded.snapshot, encoded.vectors, encoded.labels, encoded.vocabulary, tuple(queries))
+
     def rank(self, queries: SparseQueries, k: int, options: SearchOptions) -> list[Hits]:
-        """Top-k of every query: each shard ranks the batch in turn (with every core), the lists merge."""
-        return self._ranked(queries, queries.vectors, k, options, parallel=False)
+        return self._weighed_again_if_stale(queries, lambda fresh: SparseRetriever.rank(self, fresh, k, options))
 
     def rank_one(self, queries: SparseQueries, k: int, options: SearchOptions) -> Hits:
-        """Top-k of the first query, the shards searched side by side."""
-        vector = queries.vectors if queries.vectors.shape[0] == 1 else queries.vectors[0]
-        return self._ranked(queries, vector, k, options, parallel=True)[0]
+        return self._weighed_again_if_stale(queries, lambda fresh: SparseRetriever.rank_one(self, fresh, k, options))
 
-    def _ranked(self, queries: SparseQueries, vectors: sp.csr_matrix, k: int, options: SearchOptions, *,
-                parallel: bool) -> list[Hits]:
-        snapshot: ShardedSnapshot = queries.snapshot  # type: ignore[assignment]
-        shards = [shard for shard in self.index.shards if shard.name in snapshot.names]
+    def _weighed_again_if_stale(self, queries: SparseQueries, rank: Callable[[SparseQueries], T]) -> T:
+        """`rank(queries)`, with the queries weighed again (at most STALE_RETRIES times) while a shard reports that
+        its commit changed since the statistics they were weighted with."""
+        for _ in range(STALE_RETRIES):
+            try:
+                return rank(queries)
+            except StaleShardStatistics:
+                if not isinstance(queries, ShardedQueries):
+                    raise
+                queries = self.encode(queries.given)
+        return rank(queries)
+
+    def rank_prepared(self, snapshot: ShardedSnapshot, queries: KernelQueries, k: int,  # type: ignore[override]
+                      options: SearchOptions) -> list[Hits]:
+        """Top-k of queries prepared once (with the whole index's statistics) on every shard, the lists merged.
+        A batch searches the shards one after another, each with every core; one query searches them side by
+        side in threads only when its postings pay for the hand-over (`parallel_postings`), else in turn."""
+        num_queries = len(queries.offsets) - 1
+        parallel = (num_queries == 1 and self.index.threads
+                    and int(snapshot.statistics.doc_freq[queries.terms].sum()) >= self.index.parallel_postings)
 
         def call(shard: Shard) -> list[ShardHits]:
-            return shard.rank_encoded(snapshot.for_shard(shard.name, vectors), k, options)
+            return shard.rank_encoded(snapshot.prepared_for_shard(shard.name, queries), k, options)
 
-        answers, down = self.index.fan_out(call, shards, parallel=parallel and self.index.threads)
-        down = tuple(sorted({*down, *(name for name in self.index.manifest.shards if name not in snapshot.names)}))
+        answers, down = self.index.fan_out(call, snapshot.shards, parallel=parallel)
+        if down or snapshot.missing:
+            down = tuple(sorted({*down, *snapshot.missing}))
         return [merge_hits({name: lists[row] for name, lists in answers.items()}, k, down)
-                for row in range(vectors.shape[0])]
+                for row in range(num_queries)]
 
     def explain(self, queries: SparseQueries, row: int, hits: Hits, options: SearchOptions
                 ) -> list[dict[str, float]]:

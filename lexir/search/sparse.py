@@ -28,6 +28,7 @@ from lexir.encoders.idf import corpus_idf
 from lexir.encoders.registry import check_same_encoder
 from lexir.errors import LexirError
 from lexir.index.live import LiveIndex, Snapshot
+from lexir.search.algorithms.dispatch import KernelQueries, kernel_queries
 from lexir.search.options import SearchOptions
 from lexir.search.results import Hits
 from lexir.search.segment import SegmentSearcher
@@ -176,18 +177,28 @@ class SparseRetriever:
 
     def rank(self, queries: SparseQueries, k: int, options: SearchOptions) -> list[Hits]:
         """Top-k of every query over all live documents (segments searched in parallel threads per query)."""
-        per_segment = {name: searcher.rank(queries.vectors, k + len(queries.snapshot.deleted[name]), options)
-                       for name, searcher in self._searchers(queries.snapshot).items()}
-        return [merged_hits(queries.snapshot, {name: ranked[row] for name, ranked in per_segment.items()}, k,
-                            self._segments)
-                for row in range(queries.vectors.shape[0])]
+        return self.rank_prepared(queries.snapshot, self.prepare(queries.snapshot, queries.vectors), k, options)
 
     def rank_one(self, queries: SparseQueries, k: int, options: SearchOptions) -> Hits:
         """Top-k of the first query, single-threaded."""
         vector = queries.vectors if queries.vectors.shape[0] == 1 else queries.vectors[0]
-        ranked = {name: searcher.rank_one(vector, k + len(queries.snapshot.deleted[name]), options)
-                  for name, searcher in self._searchers(queries.snapshot).items()}
-        return merged_hits(queries.snapshot, ranked, k, self._segments)
+        return self.rank_prepared(queries.snapshot, self.prepare(queries.snapshot, vector), k, options)[0]
+
+    @staticmethod
+    def prepare(snapshot: Snapshot, vectors: sp.csr_matrix) -> KernelQueries:
+        """Query rows as the kernels take them, made once for every segment (they share the base's quantizer)."""
+        return kernel_queries(vectors, snapshot.base.quantizer.bits)
+
+    def rank_prepared(self, snapshot: Snapshot, queries: KernelQueries, k: int, options: SearchOptions
+                      ) -> list[Hits]:
+        """Top-k of prepared queries over the snapshot's live documents: one query in the calling thread, several
+        in parallel threads."""
+        single = len(queries.offsets) == 2
+        per_segment = {name: ([searcher.rank_one(queries, k + len(snapshot.deleted[name]), options)] if single
+                              else searcher.rank(queries, k + len(snapshot.deleted[name]), options))
+                       for name, searcher in self._searchers(snapshot).items()}
+        return [merged_hits(snapshot, {name: ranked[row] for name, ranked in per_segment.items()}, k, self._segments)
+                for row in range(len(queries.offsets) - 1)]
 
     def _searchers(self, snapshot: Snapshot) -> dict[str, SegmentSearcher]:
         return {name: self._segments.searcher(snapshot, name) for name, index in snapshot.segments.items()

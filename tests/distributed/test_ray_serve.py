@@ -11,9 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lexir.api.app import create_app
+from lexir.corpus import Document
 from lexir.distributed.serve import application_name, deploy_shards, undeploy_shards
-from lexir.index.live import DocumentNotFoundError
-from lexir.index.sharded import shard_of
+from lexir.index.live import DocumentNotFoundError, LiveIndex
+from lexir.index.sharded import shard_name, shard_of
 from tests.distributed.conftest import RAY_TEST_CPUS
 from tests.helpers import lexir, write_jsonl
 from tests.texts import DOCUMENTS, QUERIES
@@ -81,6 +82,19 @@ def test_ray_served_shards_answer_as_the_local_sharded_app(served, caplog):
             without_timing(here.get("/search", params=params).json())
         assert there.delete(f"/documents/{new_id}", headers=AUTH).status_code == 200
         assert there.get(f"/documents/{new_id}").status_code == 404
+
+        assert here.delete(f"/documents/{new_id}", headers=AUTH).status_code == 200
+
+        # a write the front door did not make (another process, on the shard's folder; its words are new to the
+        # index): the next query's one call per shard finds the shard's new commit, so the query is weighed again
+        # with the new statistics and vocabulary, and still scores as one index
+        outside = [Document("from-outside", "Tides", "The moon raises the tides twice a day.")]
+        for index in (local, remote):
+            LiveIndex(index / shard_name(shard_of("from-outside", 2))).add(outside)
+        params = {"q": "moon tides twice a day", "k": 10}
+        answer = there.get("/search", params=params).json()
+        assert answer["hits"][0]["id"] == "from-outside"
+        assert without_timing(answer) == without_timing(here.get("/search", params=params).json())
 
 
 def test_a_shard_deployment_that_is_gone_is_a_503_or_partial(served):

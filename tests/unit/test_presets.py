@@ -135,3 +135,22 @@ def test_eval_builds_and_reuses_the_indexes_a_preset_needs(tmp_path, monkeypatch
     assert [path for path in folder.parent.iterdir() if path.is_dir()] == [folder]  # one build, then reused
     assert first.query["preset"] == "offline-best" and first.encoder["kind"] == "fused"
     assert second.per_query == first.per_query
+
+
+def test_serve_looks_for_a_sharded_index_dense_side_in_its_shards(tmp_path, minilm):
+    from lexir.corpus import Corpus
+    from lexir.encoders import create_encoder
+    from lexir.index.sharded_build import build_sharded_index
+    from lexir.index.sharded_ops import add_dense_sharded
+    from tests.helpers import lexir, write_jsonl
+    from tests.unit.sharded_corpus import sharded_documents
+
+    sharded = tmp_path / "sharded"
+    build_sharded_index(Corpus(str(write_jsonl(tmp_path / "docs.jsonl", sharded_documents(12)))),
+                        create_encoder("bm25"), sharded, 2, progress=False)
+    no_dense = lexir("serve", sharded, "--preset", "offline-best", check=False)
+    assert no_dense.code != 0 and "searches a dense side" in no_dense.stderr
+    add_dense_sharded(sharded, minilm, progress=False)  # every shard gets one; the top-level folder none
+    assert not (sharded / "dense").exists()
+    no_feedback = lexir("serve", sharded, "--preset", "offline-best", check=False)  # found: the feedback is refused
+    assert no_feedback.code != 0 and "pseudo-relevance feedback" in no_feedback.stderr, no_feedback.stderr

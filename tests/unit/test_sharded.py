@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -14,11 +15,13 @@ from lexir.encoders import create_encoder
 from lexir.encoders.inference_free import InferenceFreeEncoder
 from lexir.index import InvertedIndex
 from lexir.index.dense_builder import add_dense
-from lexir.index.sharded import read_global_doc_freq, read_sharded_manifest, shard_of
+from lexir.index.sharded import read_global_doc_freq, read_ordinals, read_sharded_manifest, shard_of
 from lexir.index.sharded_build import build_sharded_index
 from lexir.index.sharded_ops import add_dense_sharded
 from lexir.search import SearchOptions, open_search
 from lexir.search.fusion import Fusion
+from lexir.search.shard import LocalShard
+from lexir.search.sharded import ShardedIndex
 from tests.helpers import write_jsonl
 from tests.unit.sharded_corpus import SHARDED_QUERIES, build_pair, sharded_documents
 
@@ -159,3 +162,40 @@ def test_a_corpus_too_small_for_the_shards_is_refused(tmp_path):
         build_sharded_index(Corpus(str(source)), create_encoder("bm25"), tmp_path / "sharded", 16, progress=False)
     with pytest.raises(LexirError, match="number of shards"):
         build_sharded_index(Corpus(str(source)), create_encoder("bm25"), tmp_path / "sharded", 0, progress=False)
+
+
+class ThreadRecordingShard(LocalShard):
+    """A local shard that notes the thread each ranking ran in."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.threads: list[str] = []
+
+    def rank_encoded(self, queries, k, options):
+        self.threads.append(threading.current_thread().name)
+        return super().rank_encoded(queries, k, options)
+
+
+def test_one_query_goes_to_threads_only_when_its_postings_pay_for_the_hand_over(bm25_pairs):
+    one, sharded = bm25_pairs[2]
+    manifest = read_sharded_manifest(sharded)
+    shards = [ThreadRecordingShard(sharded / name, read_ordinals(sharded, name, docs))
+              for name, docs in zip(manifest.shards, manifest.shard_docs)]
+    index = ShardedIndex(sharded, shards)
+    split, single = open_search(index), open_search(one)
+    small, large = "vitamin", "the heat flow in the blood"
+    assert split.query_figures(small)[1] < split.query_figures(large)[1]
+    index.parallel_postings = split.query_figures(large)[1]  # the large query reaches it, the small one does not
+    for query, pooled in ((small, False), (large, True)):
+        for shard in shards:
+            shard.threads.clear()
+        assert listed(split.search(query, 8)) == listed(single.search(query, 8))
+        assert shards[0].threads == ["MainThread"]  # the first shard always runs in the calling thread
+        assert shards[1].threads[0].startswith("lexir-shard") is pooled, query
+    for shard in shards:
+        shard.threads.clear()
+    split.search_batch([small, large], 8)  # a batch: the shards in turn, each with every core
+    assert all(shard.threads == ["MainThread"] for shard in shards)
+    index.threads = False
+    split.search(large, 8)
+    assert shards[1].threads[-1] == "MainThread"
