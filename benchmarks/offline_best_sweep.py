@@ -21,14 +21,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
-from lexir.eval.datasets import load_dataset
+from lexir.eval.datasets import EvalDataset, load_dataset
 from lexir.eval.measures import parse_measures, score_run
 from lexir.eval.runs import run_from_hits
 from lexir.presets import load_preset
 from lexir.search import SearchOptions, open_search
-from lexir.search.feedback import Feedback
 from lexir.search.fusion import Fusion, Ranking, fuse
 
 DEPTH = 1000  # lexir eval's run depth: every list is this deep, so its z-scores are those eval fuses
@@ -48,7 +45,7 @@ def lists(index: str, options: SearchOptions, queries: list[str]) -> list[Rankin
     return [Ranking(one.keys, one.scores) for one in hits]
 
 
-def tune_alpha(sparse: list[Ranking], dense: list[Ranking], dataset) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def tune_alpha(sparse: list[Ranking], dense: list[Ranking], dataset: EvalDataset) -> tuple[float, float]:
     """(alpha, nDCG@10) of the best convex z-score weight (1 - alpha, alpha); ties: the smaller alpha."""
     topics = [topic for topic in dataset.topics if topic.searchable]
     measures = parse_measures(["nDCG@10"])

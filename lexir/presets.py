@@ -73,8 +73,8 @@ def _preset(name: str, table: Any) -> Preset:
     except TypeError as error:  # a feedback table with other keys than Feedback's
         raise LexirError(f"preset {name!r}: {error}") from None
     sparse_options = table.get("sparse_options", {})
-    if not isinstance(sparse_options, dict) or not all(isinstance(value, (int, float, str)) and
-                                                        not isinstance(value, bool) for value in sparse_options.values()):
+    settings = sparse_options.values() if isinstance(sparse_options, dict) else [None]
+    if not all(isinstance(value, (int, float, str)) and not isinstance(value, bool) for value in settings):
         raise LexirError(f"preset {name!r}: sparse_options must be a table of encoder settings (numbers or words), "
                          "e.g. { k1 = 0.9, b = 0.4 }")
     return Preset(name, str(table.get("description", "")), table["sparse"], table.get("dense"), options,
