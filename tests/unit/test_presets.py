@@ -87,6 +87,20 @@ def test_unknown_preset_and_mixed_options_are_refused():
     assert "not both" in invoke_error(eval_app, "cranfield", "--preset", "offline-best", "--encoder", "bm25")
 
 
+def test_index_build_takes_the_presets_sparse_settings(tmp_path, minilm):
+    from lexir.index.format import read_manifest
+    from tests.helpers import write_jsonl
+
+    best = load_preset("offline-best")
+    app = __import__("lexir.cli", fromlist=["app"]).app
+    outcome = invoke(app, "index", "build", str(write_jsonl(tmp_path / "docs.jsonl")), "--preset", "offline-best",
+                     "--out", str(tmp_path / "ix"), "--quiet")
+    assert outcome.exit_code == 0, outcome.output
+    params = read_manifest(tmp_path / "ix").encoder.params
+    assert best.sparse_options and all(params[key] == value for key, value in best.sparse_options.items())
+    assert (tmp_path / "ix" / "dense").is_dir()
+
+
 def test_search_takes_a_preset(dense_index):
     outcome = invoke(__import__("lexir.cli", fromlist=["app"]).app, "search", str(dense_index), "strong bones",
                      "--preset", "offline-best", "--json", "-k", "3")
