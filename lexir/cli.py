@@ -120,12 +120,14 @@ def index_build(
 
     check_num_shards(shards)
 
+    preset_options: dict[str, object] = {}  # the preset's sparse encoder settings (BM25's k1, b)
     if preset is not None:
         from lexir.presets import load_preset
 
         if encoder is not None or dense is not None:
             raise LexirError("--preset names its own encoders; give --preset or --encoder/--dense, not both")
         encoder, dense = load_preset(preset).sparse, load_preset(preset).dense
+        preset_options = load_preset(preset).sparse_options
     limits = {"memory_limit": parse_size(memory_limit, "--memory-limit")} if memory_limit is not None else {}
     if dense_index is not None and dense is None:
         raise LexirError("--dense-index needs --dense ENCODER (or add a dense side later with `lexir index add-dense`)")
@@ -139,7 +141,7 @@ def index_build(
                          "--query-encoder, not --encoder")
     dense_encoder = create_dense_encoder(dense, batch_size=batch_size, threads=threads) if dense else None
     options = {"batch_size": batch_size, "max_doc_length": max_length, "threads": threads, "precision": precision,
-               "title_weight": title_weight, **parse_key_values(encoder_option)}
+               "title_weight": title_weight, **preset_options, **parse_key_values(encoder_option)}
     if kind == "documents":
         corpus = Corpus(source, skip_bad_lines=skip_bad_lines)
         sparse_encoder = create_encoder(encoder or "splade-tiny", **options)

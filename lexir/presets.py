@@ -9,7 +9,7 @@ builds them for any corpus, and `lexir search INDEX --preset` searches with its 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -18,8 +18,8 @@ from lexir.search.feedback import DENSE_FEEDBACK, Feedback
 from lexir.search.options import SearchOptions, fusion_of
 
 PRESETS_FILE = "presets.toml"
-_KEYS = {"description", "sparse", "dense", "mode", "fuse", "weights", "normalization", "fusion_depth", "prf",
-         "dense_prf"}
+_KEYS = {"description", "sparse", "sparse_options", "dense", "mode", "fuse", "weights", "normalization",
+         "fusion_depth", "prf", "dense_prf"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,13 @@ class Preset:
     sparse: str
     dense: str | None
     options: SearchOptions
+    sparse_options: dict[str, Any] = field(default_factory=dict)  # the sparse encoder's settings (BM25's k1, b)
+
+    @property
+    def sparse_label(self) -> str:
+        """The sparse encoder with its settings, e.g. `bm25(b=0.55)`: names the index a preset builds."""
+        settings = ",".join(f"{key}={value}" for key, value in sorted(self.sparse_options.items()))
+        return f"{self.sparse}({settings})" if settings else self.sparse
 
 
 def parse_presets(text: str) -> dict[str, Preset]:
@@ -65,7 +72,13 @@ def _preset(name: str, table: Any) -> Preset:
             dense_prf=_dense_feedback(table["dense_prf"]) if "dense_prf" in table else None)
     except TypeError as error:  # a feedback table with other keys than Feedback's
         raise LexirError(f"preset {name!r}: {error}") from None
-    return Preset(name, str(table.get("description", "")), table["sparse"], table.get("dense"), options)
+    sparse_options = table.get("sparse_options", {})
+    settings = sparse_options.values() if isinstance(sparse_options, dict) else [None]
+    if not all(isinstance(value, (int, float, str)) and not isinstance(value, bool) for value in settings):
+        raise LexirError(f"preset {name!r}: sparse_options must be a table of encoder settings (numbers or words), "
+                         "e.g. { k1 = 0.9, b = 0.4 }")
+    return Preset(name, str(table.get("description", "")), table["sparse"], table.get("dense"), options,
+                  dict(sparse_options))
 
 
 def _dense_feedback(table: dict[str, Any]) -> Feedback:

@@ -8,6 +8,7 @@ fails at once with a message that names the local-folder alternative.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import socket
@@ -156,10 +157,18 @@ def local_model_folder(ref: str) -> str | None:
 
 
 def load_base_model(folder: str, trust_remote_code: bool = False) -> Any:
-    """The transformer without any head: token states for sentence embeddings."""
+    """The transformer without any head: token states for sentence embeddings.
+
+    Its pooler (BERT's dense + tanh over the first token), where the architecture makes it optional
+    (`add_pooling_layer`), is dropped: sentence embeddings pool the token states themselves, and the pooler's
+    matrix product is a cost of every forward pass that nothing reads.
+    """
     from transformers import AutoModel
 
-    return _load_model(AutoModel, folder, "transformer", trust_remote_code)
+    model = _load_model(AutoModel, folder, "transformer", trust_remote_code)
+    if getattr(model, "pooler", None) is not None and "add_pooling_layer" in inspect.signature(type(model)).parameters:
+        model.pooler = None
+    return model
 
 
 def _load_model(auto_class: Any, folder: str, what: str, trust_remote_code: bool) -> Any:
@@ -177,8 +186,13 @@ def length_sorted_batches(tokenizer: Any, texts: Sequence[str], max_length: int,
                           ) -> Iterator[tuple[np.ndarray, Any]]:
     """(positions in `texts`, padded torch batch) from the longest texts to the shortest.
 
-    Sorting by token count first means each batch pads to nearly its own length, not the longest text's.
+    Sorting by token count first means each batch pads to nearly its own length, not the longest text's. A
+    single text (a query) is tokenized straight into its tensors: nothing to sort or pad.
     """
+    if len(texts) == 1:
+        batch = tokenizer(list(texts), truncation=True, max_length=max_length, return_tensors="pt")
+        yield np.zeros(1, dtype=np.int64), {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        return
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     order = np.argsort([-len(ids) for ids in encoded], kind="stable")
     for start in range(0, len(order), batch_size):

@@ -19,6 +19,7 @@ import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from lexir.encoders import EncoderSpec, SparseEncoder, create_encoder
 from lexir.encoders.base import needs_corpus_fit
@@ -67,9 +68,10 @@ def _model_folder_stamp(encoder_name: str) -> list[list[object]] | None:
 
 
 def prepare_index(dataset: EvalDataset, *, encoder_name: str | None = None, index: Path | None = None,
-                  cache: Path | None = None, progress: bool = True, cache_name: str | None = None) -> PreparedIndex:
+                  cache: Path | None = None, progress: bool = True, cache_name: str | None = None,
+                  encoder_options: dict[str, Any] | None = None) -> PreparedIndex:
     """The user's index (`index`), else the cached index for (dataset, encoder), built if missing (cached under
-    `cache_name` in place of the encoder's name when given)."""
+    `cache_name` in place of the encoder's name when given; the encoder made with `encoder_options`)."""
     if index is not None:
         if encoder_name is not None:
             raise LexirError("give either an encoder (to build or reuse a cached index) or --index, not both")
@@ -82,7 +84,7 @@ def prepare_index(dataset: EvalDataset, *, encoder_name: str | None = None, inde
         return _recorded_figures(path, manifest)
     encoder_name = encoder_name or DEFAULT_ENCODER
     path = cached_index_path(dataset, cache_name or encoder_name, cache)
-    encoder = create_encoder(encoder_name)
+    encoder = create_encoder(encoder_name, **(encoder_options or {}))
     if is_index(path):
         manifest = read_manifest(path)
         if _same_encoder(manifest.encoder, encoder) and _has_statistics(path, encoder):
@@ -105,8 +107,9 @@ def prepare_preset_index(dataset: EvalDataset, preset: Preset, *, cache: Path | 
     from lexir.index.dense import has_dense, read_dense_manifest
     from lexir.index.dense_builder import add_dense
 
-    name = preset.sparse if preset.dense is None else f"{preset.sparse}+{preset.dense}"
-    prepared = prepare_index(dataset, encoder_name=preset.sparse, cache=cache, progress=progress, cache_name=name)
+    name = preset.sparse_label if preset.dense is None else f"{preset.sparse_label}+{preset.dense}"
+    prepared = prepare_index(dataset, encoder_name=preset.sparse, cache=cache, progress=progress, cache_name=name,
+                             encoder_options=preset.sparse_options)
     if preset.dense is None:
         return prepared
     encoder = create_dense_encoder(preset.dense)
@@ -125,9 +128,11 @@ def _recorded_figures(path: Path, manifest: Manifest) -> PreparedIndex:
 
 def _same_encoder(indexed: EncoderSpec, encoder: SparseEncoder) -> bool:
     """Whether a cached index was built by this encoder: the whole spec, or, for an encoder that only has a
-    spec once fitted on the corpus (BM25), its name and kind."""
+    spec once fitted on the corpus (BM25), its name, kind and settings (k1, b, ...)."""
     if needs_corpus_fit(encoder):
-        return indexed.name == getattr(encoder, "name", None) and indexed.kind == getattr(encoder, "kind", None)
+        settings = getattr(type(encoder), "SETTINGS", ())
+        return (indexed.name == getattr(encoder, "name", None) and indexed.kind == getattr(encoder, "kind", None)
+                and all(indexed.params.get(name) == getattr(encoder, name, None) for name in settings))
     return not indexed.differences(encoder.spec)
 
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 import heapq
 import re
 import threading
+import weakref
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -136,15 +137,29 @@ def rm3_term_ids(vocabulary: Sequence[str]) -> dict[str, int]:
     return {term: i for i, term in enumerate(vocabulary) if _RM3_TERM.fullmatch(term)}
 
 
-def term_counts(terms_of_text: Sequence[str], term_ids: dict[str, int]) -> TermWeights:
+@dataclass(frozen=True)
+class TermCounts:
+    """One document's counts of the terms RM3 may feed back, most frequent first (ties: the lower term id), so
+    that cutting it to its top terms is a slice, whatever the query (computed once per document, cached)."""
+
+    ids: np.ndarray
+    counts: np.ndarray
+
+
+def term_counts(terms_of_text: Sequence[str], term_ids: dict[str, int]) -> TermCounts:
     """The counts of a document's analyzed terms that RM3 may feed back (`term_ids`: rm3_term_ids)."""
-    return {term_ids[term]: float(count) for term, count in Counter(terms_of_text).items() if term in term_ids}
+    pairs = [(term_ids[term], count) for term, count in Counter(terms_of_text).items() if term in term_ids]
+    ids = np.fromiter((term for term, _ in pairs), dtype=np.int64, count=len(pairs))
+    counts = np.fromiter((count for _, count in pairs), dtype=np.float64, count=len(pairs))
+    order = np.lexsort((ids, -counts))
+    return TermCounts(ids[order], counts[order])
 
 
-def rm3_counts(counts: TermWeights, common: np.ndarray, terms: int) -> TermWeights:
+def rm3_counts(counts: TermCounts, common: np.ndarray, terms: int) -> TermWeights:
     """One feedback document as RM3 reads it: its `term_counts` without the `common` terms (in over 10% of the
-    documents), cut to its `terms` most frequent."""
-    return largest({term: count for term, count in counts.items() if not common[term]}, terms)
+    documents), cut to its `terms` most frequent (ties: the lower term id), most frequent first."""
+    kept = ~common[counts.ids]
+    return dict(zip(counts.ids[kept][:terms].tolist(), counts.counts[kept][:terms].tolist()))
 
 
 def to_rows(vectors: Sequence[TermWeights], size: int) -> sp.csr_matrix:
@@ -219,7 +234,8 @@ class FeedbackRetriever:
                              "(use --prf rocchio, which reads its stored vectors)")
         self._forward = ForwardRows()
         self._ids: tuple[Sequence[str] | None, dict[str, int]] = (None, {})  # one (vocabulary, ids) pair
-        self._analyzed: dict[tuple[str, int], TermWeights] = {}  # (segment, number) -> its term counts
+        self._analyzed: dict[tuple[str, int], TermCounts] = {}  # (segment, number) -> its term counts
+        self._common_terms: tuple[Callable[[], Snapshot | None], np.ndarray] = (lambda: None, np.zeros(0, bool))
         self._caching = threading.Lock()
 
     @property
@@ -264,23 +280,35 @@ class FeedbackRetriever:
         return replace(queries, vectors=to_rows(expanded, vectors.shape[1]))
 
     def _counts(self, queries: Any, hits: Hits) -> list[TermWeights]:
-        """The hits' term counts as RM3 reads them (their stored text through the index's analyzer)."""
+        """The hits' term counts as RM3 reads them (their stored text through the index's analyzer); the texts
+        not analyzed before are read in one docstore call per segment."""
         snapshot = queries.snapshot
-        term_ids = self._term_ids(queries.vocabulary)
-        common = np.asarray(snapshot.doc_freq) > RM3_MAX_DF_RATIO * snapshot.num_docs
-        counts = []
-        for name, num in zip(hits.segments, hits.nums):
-            key = (str(snapshot.segments[str(name)].path), int(num))
-            found = self._analyzed.get(key)
-            if found is None:
-                document = snapshot.segments[str(name)].docstore.documents([int(num)])[0]
-                found = term_counts(self.inner.encoder.analyzer(f"{document.title} {document.text}"), term_ids)
-                with self._caching:  # API threads share the cache
-                    if len(self._analyzed) >= ANALYZED_CACHE:
-                        self._analyzed.pop(next(iter(self._analyzed)))
-                    self._analyzed[key] = found
-            counts.append(rm3_counts(found, common, self.feedback.terms))
-        return counts
+        keys = [(str(name), int(num)) for name, num in zip(hits.segments, hits.nums)]
+        found = {key: self._analyzed.get((str(snapshot.segments[key[0]].path), key[1])) for key in keys}
+        missing: dict[str, list[int]] = {}
+        for name, num in (key for key, counts in found.items() if counts is None):
+            missing.setdefault(name, []).append(num)
+        if missing:
+            term_ids = self._term_ids(queries.vocabulary)
+            for name, nums in missing.items():
+                segment = snapshot.segments[name]
+                for num, document in zip(nums, segment.docstore.documents(nums)):
+                    counts = term_counts(self.inner.encoder.analyzer(f"{document.title} {document.text}"), term_ids)
+                    found[name, num] = counts
+                    with self._caching:  # API threads share the cache
+                        if len(self._analyzed) >= ANALYZED_CACHE:
+                            self._analyzed.pop(next(iter(self._analyzed)))
+                        self._analyzed[str(segment.path), num] = counts
+        common = self._common(snapshot)
+        return [rm3_counts(found[key], common, self.feedback.terms) for key in keys]
+
+    def _common(self, snapshot: Snapshot) -> np.ndarray:
+        """Per term, whether it is in over RM3_MAX_DF_RATIO of the snapshot's documents (made once per snapshot)."""
+        known, common = self._common_terms  # read once: another thread may replace the pair meanwhile
+        if known() is not snapshot:
+            common = np.asarray(snapshot.doc_freq) > RM3_MAX_DF_RATIO * snapshot.num_docs
+            self._common_terms = (weakref.ref(snapshot), common)
+        return common
 
     def _term_ids(self, vocabulary: Sequence[str]) -> dict[str, int]:
         """rm3_term_ids of a snapshot's vocabulary, made once per vocabulary (a live write may grow it)."""

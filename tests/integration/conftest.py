@@ -81,15 +81,23 @@ class DocumentedIndexes:
         assert len(found) == 1, found
         return found[0]
 
-    def with_dense(self, dataset: str, sparse: str) -> Path:
-        """The splade-tiny (or BM25) index of `dataset` with the MiniLM dense side (flat, 256 tokens)."""
+    def with_dense(self, dataset: str, sparse: str, options: dict[str, object] | None = None) -> Path:
+        """The splade-tiny (or BM25) index of `dataset` with the MiniLM dense side (flat, 256 tokens); with
+        `options` (a preset's sparse_options, e.g. BM25's k1 and b), a sparse index built with them (seconds
+        for BM25) gets a copy of that dense side."""
         collection = "nfcorpus" if dataset.startswith("beir/nfcorpus") else dataset
-        target = self.root / "indexes" / f"{collection}-{sparse}-minilm"
+        label = sparse + "".join(f"-{key}{value}" for key, value in sorted((options or {}).items()))
+        target = self.root / "indexes" / f"{collection}-{label}-minilm"
         if not target.is_dir():
             staging = target.with_name(target.name + ".partial")  # a failed step leaves no half-made index
             shutil.rmtree(staging, ignore_errors=True)
-            shutil.copytree(self.cached_index(dataset, sparse), staging)
-            if sparse == "splade-tiny":
+            if options:
+                corpus = "beir/nfcorpus" if collection == "nfcorpus" else dataset
+                settings = [f"--encoder-option={key}={value}" for key, value in options.items()]
+                lexir("index", "build", corpus, "--encoder", sparse, *settings, "--out", staging, "--quiet")
+            else:
+                shutil.copytree(self.cached_index(dataset, sparse), staging)
+            if sparse == "splade-tiny" and not options:
                 lexir("index", "add-dense", staging, "--encoder", "minilm", "--quiet")
             else:
                 shutil.copytree(self.with_dense(dataset, "splade-tiny") / "dense", staging / "dense")

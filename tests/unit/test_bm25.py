@@ -8,12 +8,41 @@ import numpy as np
 import pytest
 
 from lexir.encoders import BM25Encoder, create_encoder
-from lexir.encoders.analyzer import EnglishAnalyzer
+from lexir.encoders.analyzer import _POSSESSIVE, _TOKEN, LUCENE_ENGLISH_STOPWORDS, EnglishAnalyzer
 from lexir.errors import LexirError
 
 
 def test_analyzer_lowercases_stems_and_drops_stopwords():
     assert EnglishAnalyzer()("The Runners' running and the dog's toys!") == ["runner", "run", "dog", "toi"]
+
+
+def _unremembered(text: str) -> list[str]:
+    """The analysis without the analyzer's memo: each token through the possessive rule, stopwords, stemmer."""
+    import Stemmer
+
+    words = [_POSSESSIVE.sub("", token) for token in _TOKEN.findall(text.lower())]
+    return Stemmer.Stemmer("porter").stemWords([word for word in words if word not in LUCENE_ENGLISH_STOPWORDS])
+
+
+def test_remembered_analysis_equals_the_analysis_itself(monkeypatch):
+    """The memo changes no term: repeated and new tokens, stopwords, possessives, and Porter's empty stem of "s";
+    a full memo starts anew; a pickled analyzer carries no memo."""
+    import pickle
+
+    texts = ["The dog's toys and the dogs' toys", "s is a letter; the S's too", "Running runs RAN, run's runner",
+             "Ünïcode wörds and 42 numbers", "", "dog toys s"]
+    analyzer = EnglishAnalyzer()
+    for text in texts * 2:
+        assert analyzer(text) == _unremembered(text)
+    assert analyzer("s") == [""] == _unremembered("s")
+    monkeypatch.setattr("lexir.encoders.analyzer.MEMO_SIZE", 4)
+    small = EnglishAnalyzer()
+    bound = max(len(set(_TOKEN.findall(text.lower()))) for text in texts)  # one text's tokens, never the sum
+    for text in texts:
+        assert small(text) == _unremembered(text)
+        assert len(small._memo) <= bound
+    copy = pickle.loads(pickle.dumps(analyzer))
+    assert copy._memo == {} and copy(texts[0]) == _unremembered(texts[0])
 
 
 def test_impacts_match_hand_computed_bm25():

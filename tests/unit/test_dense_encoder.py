@@ -39,6 +39,24 @@ def test_matches_mean_pooling_and_normalization_by_hand(minilm):
     assert minilm.encode_documents([]).shape == (0, 384)
 
 
+def test_one_query_is_encoded_exactly_as_before(minilm):
+    """One text skips sorting and padding, and the model runs without BERT's pooler: the vector is bit for bit
+    what a padded batch of one through the full AutoModel (pooler included) gives."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = minilm.config.model_folder
+    tokenizer, model = AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
+    assert model.pooler is not None and minilm.model.pooler is None
+    for text in QUERIES:
+        batch = tokenizer.pad({"input_ids": tokenizer([text], truncation=True, max_length=256)["input_ids"]},
+                              return_tensors="pt")
+        with torch.inference_mode():
+            mean = model(**batch).last_hidden_state.mean(dim=1)
+            expected = torch.nn.functional.normalize(mean, p=2, dim=1).numpy()
+        assert np.array_equal(minilm.encode_queries([text]), expected)
+
+
 def test_spec_records_what_changes_vectors(minilm):
     spec = minilm.spec
     assert (spec.name, spec.kind, spec.model, spec.max_doc_length) == ("minilm", "dense", "minilm", 256)

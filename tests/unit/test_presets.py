@@ -38,6 +38,27 @@ def test_presets_parse_into_search_options():
     assert (fused.sparse, fused.dense) == ("bm25", "minilm")
 
 
+def test_sparse_options_name_the_index_and_are_checked():
+    parsed = parse_presets("[p]\nsparse = 'bm25'\nsparse_options = { k1 = 1.2, b = 0.75 }")["p"]
+    assert parsed.sparse_options == {"k1": 1.2, "b": 0.75} and parsed.sparse_label == "bm25(b=0.75,k1=1.2)"
+    assert parse_presets(GOOD)["small"].sparse_label == "bm25"
+    with pytest.raises(LexirError, match="sparse_options must be a table"):
+        parse_presets("[p]\nsparse = 'bm25'\nsparse_options = { k1 = [1] }")
+
+
+def test_a_cached_index_built_with_other_bm25_settings_is_rebuilt(tmp_path):
+    from lexir.eval import load_dataset
+    from lexir.eval.indexes import prepare_index
+    from lexir.index.format import read_manifest
+    from tests.unit.test_eval_run import write_beir_folder
+
+    dataset = load_dataset(str(write_beir_folder(tmp_path / "tiny")))
+    built = [prepare_index(dataset, encoder_name="bm25", cache=tmp_path / "cache", cache_name="same", progress=False,
+                           encoder_options=options) for options in ({}, {"k1": 1.5}, {"k1": 1.5})]
+    assert [one.built_now for one in built] == [True, True, False]
+    assert read_manifest(built[2].path).encoder.params["k1"] == 1.5
+
+
 def test_shipped_presets_are_valid():
     best = load_preset("offline-best")
     assert best.options.mode == "hybrid" and best.dense is not None and best.sparse == "bm25"
@@ -64,6 +85,20 @@ def test_unknown_preset_and_mixed_options_are_refused():
     message = invoke_error(eval_app, "cranfield", "--preset", "offline-best", "--mode", "dense", "--prf", "rm3")
     assert "give it alone, not with --mode, --prf" in message
     assert "not both" in invoke_error(eval_app, "cranfield", "--preset", "offline-best", "--encoder", "bm25")
+
+
+def test_index_build_takes_the_presets_sparse_settings(tmp_path, minilm):
+    from lexir.index.format import read_manifest
+    from tests.helpers import write_jsonl
+
+    best = load_preset("offline-best")
+    app = __import__("lexir.cli", fromlist=["app"]).app
+    outcome = invoke(app, "index", "build", str(write_jsonl(tmp_path / "docs.jsonl")), "--preset", "offline-best",
+                     "--out", str(tmp_path / "ix"), "--quiet")
+    assert outcome.exit_code == 0, outcome.output
+    params = read_manifest(tmp_path / "ix").encoder.params
+    assert best.sparse_options and all(params[key] == value for key, value in best.sparse_options.items())
+    assert (tmp_path / "ix" / "dense").is_dir()
 
 
 def test_search_takes_a_preset(dense_index):
@@ -121,7 +156,9 @@ def test_eval_builds_and_reuses_the_indexes_a_preset_needs(tmp_path, monkeypatch
     from pathlib import Path
 
     from lexir.eval import load_dataset
+    from lexir.eval.datasets import slugify
     from lexir.eval.runner import evaluate
+    from lexir.index.format import read_manifest
     from tests.unit.test_eval_run import write_beir_folder
 
     monkeypatch.setenv("LEXIR_CACHE", str(tmp_path / "cache"))
@@ -130,7 +167,9 @@ def test_eval_builds_and_reuses_the_indexes_a_preset_needs(tmp_path, monkeypatch
     first = evaluate(dataset, preset=best, progress=False)
     second = evaluate(dataset, preset=best, progress=False)
     folder = Path(first.index.path)
-    assert folder.name.startswith(f"tiny-{best.sparse}-{best.dense}-") and (folder / "dense").is_dir()
+    assert folder.name.startswith(f"tiny-{slugify(best.sparse_label + '+' + best.dense)}-")
+    assert (folder / "dense").is_dir()
+    assert all(read_manifest(folder).encoder.params[key] == value for key, value in best.sparse_options.items())
     assert second.index.path == first.index.path
     assert [path for path in folder.parent.iterdir() if path.is_dir()] == [folder]  # one build, then reused
     assert first.query["preset"] == "offline-best" and first.encoder["kind"] == "fused"
