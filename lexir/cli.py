@@ -566,9 +566,10 @@ def serve(
     if preset is not None:
         from lexir.index.sharded import is_sharded
         from lexir.index.sharded_ops import has_dense_side
-        from lexir.presets import load_preset
+        from lexir.presets import load_preset, warn_index_differences
 
         chosen = load_preset(preset)
+        warn_index_differences(chosen, index)
         if chosen.dense is not None and not has_dense_side(index):
             raise LexirError(f"the preset {preset} searches a dense side, which {index} lacks: build the index with "
                              f"`lexir index build SOURCE --preset {preset}` (or `lexir index add-dense`)")

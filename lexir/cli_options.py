@@ -10,6 +10,7 @@ import functools
 import inspect
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -91,6 +92,10 @@ def with_search_options(command: Callable[..., Any]) -> Callable[..., Any]:
         search_values = {name: values.pop(name) for name in _OPTIONS}
         preset = _preset(values.pop("preset"), search_values)
         options = preset.options if preset is not None else search_options_from_cli(**search_values)
+        if preset is not None and isinstance(values.get("index"), Path):
+            from lexir.presets import warn_index_differences
+
+            warn_index_differences(preset, values["index"])
         if wants_preset:
             values["preset"] = preset
         return command(search_options=options, **values)

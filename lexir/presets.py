@@ -8,14 +8,18 @@ builds them for any corpus, and `lexir search INDEX --preset` searches with its 
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from lexir.errors import LexirError
 from lexir.search.feedback import DENSE_FEEDBACK, Feedback
 from lexir.search.options import SearchOptions, fusion_of
+
+logger = logging.getLogger(__name__)
 
 PRESETS_FILE = "presets.toml"
 _KEYS = {"description", "sparse", "sparse_options", "dense", "mode", "fuse", "weights", "normalization",
@@ -97,3 +101,32 @@ def load_preset(name: str) -> Preset:
     if name not in known:
         raise LexirError(f"unknown preset {name!r}; known presets: {', '.join(sorted(known))}")
     return known[name]
+
+
+def index_differences(preset: Preset, index: Path) -> list[str]:
+    """How the sparse index at `index` was built otherwise than the preset builds its own, e.g. `b 0.4, not
+    0.55` (empty: as the preset builds it). The search options still apply to it, but the measured numbers were
+    made with the preset's own index."""
+    from lexir.index.format import is_index, read_manifest
+    from lexir.index.sharded import is_sharded, read_sharded_manifest
+
+    if is_sharded(index):
+        encoder = read_sharded_manifest(index).encoder
+    elif is_index(Path(index)):
+        encoder = read_manifest(Path(index)).encoder
+    else:
+        return []  # not an index: opening it says so
+    if encoder.name != preset.sparse:
+        return [f"encoder {encoder.name}, not {preset.sparse}"]
+    return [f"{key} {encoder.params.get(key)}, not {value}" for key, value in sorted(preset.sparse_options.items())
+            if encoder.params.get(key) != value]
+
+
+def warn_index_differences(preset: Preset, index: Path) -> None:
+    """Say (a log warning) when an index searched with a preset was built with other encoder settings."""
+    differences = index_differences(preset, index)
+    if differences:
+        logger.warning("%s was built with %s: the preset %s's numbers are for its own index (`lexir index build "
+                       "SOURCE --preset %s`); searching with its options anyway", index, "; ".join(differences),
+                       preset.name, preset.name)
+

@@ -75,6 +75,11 @@ def evaluate(dataset: EvalDataset, *, encoder: str | None = None, index: Path | 
         raise LexirError("give either fusion weights or a split to tune them on (--tune-on), not both")
     drop = dataset.is_beir if drop_self_hits is None else drop_self_hits
     prepared = [prepare_index(dataset, index=path) for path in indexes]
+    if preset is not None and prepared:
+        from lexir.presets import warn_index_differences
+
+        for one in prepared:
+            warn_index_differences(preset, one.path)
     if not prepared:
         prepared = [prepare_preset_index(dataset, preset, cache=cache, progress=progress) if preset is not None
                     else prepare_index(dataset, encoder_name=encoder, cache=cache, progress=progress)]

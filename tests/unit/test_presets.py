@@ -6,7 +6,7 @@ import pytest
 
 from lexir.errors import LexirError
 from lexir.eval.cli import eval_app
-from lexir.presets import load_preset, parse_presets, presets
+from lexir.presets import index_differences, load_preset, parse_presets, presets
 from lexir.search.feedback import Feedback
 from lexir.search.fusion import Fusion
 from tests.unit.test_hybrid import invoke, invoke_error
@@ -106,6 +106,21 @@ def test_search_takes_a_preset(dense_index):
                      "--preset", "offline-best", "--json", "-k", "3")
     assert outcome.exit_code == 0, outcome.output
     assert '"hits"' in outcome.stdout
+
+
+def test_an_index_built_otherwise_than_the_preset_is_named_in_a_warning(dense_index, tmp_path, caplog):
+    best = load_preset("offline-best")  # BM25 with b 0.55; dense_index has BM25's default b 0.4, the same k1
+    assert index_differences(best, dense_index) == [f"b 0.4, not {best.sparse_options['b']}"]
+    own = parse_presets("[p]\nsparse = 'bm25'\nsparse_options = { k1 = 0.9, b = 0.4 }")["p"]
+    assert index_differences(own, dense_index) == []
+    assert index_differences(parse_presets("[p]\nsparse = 'splade-tiny'")["p"], dense_index) == [
+        "encoder bm25, not splade-tiny"]
+    assert index_differences(best, tmp_path) == []  # not an index: opening it reports that
+    with caplog.at_level("WARNING", logger="lexir.presets"):
+        outcome = invoke(__import__("lexir.cli", fromlist=["app"]).app, "search", str(dense_index), "bones",
+                         "--preset", "offline-best", "--json", "-k", "1")
+    assert outcome.exit_code == 0, outcome.output
+    assert any("b 0.4, not 0.55" in record.getMessage() for record in caplog.records)
 
 
 def test_serve_applies_the_preset_and_requests_override_it(dense_index, tmp_path):
