@@ -165,7 +165,17 @@ class LocalShard:
 
     def rank_encoded(self, queries: KernelQueries, k: int, options: SearchOptions) -> list[ShardHits]:
         snapshot = self._snapshot()
+        if len(queries.offsets) == 2 and len(snapshot.segments) == 1 and not len(snapshot.deleted[BASE]):
+            return [self._base_hits(snapshot, queries, k, options)]
         return [self._shard_hits(snapshot, hits) for hits in self._sparse.rank_prepared(snapshot, queries, k, options)]
+
+    def _base_hits(self, snapshot: Snapshot, queries: KernelQueries, k: int, options: SearchOptions) -> ShardHits:
+        """One query on a shard that is its base alone, nothing deleted (the common case): the base segment's
+        top k as they are, without the live merge that `rank_encoded` otherwise does (measured: a third of a
+        shard's per-query overhead on 100k BM25 documents)."""
+        segments = self._sparse.segment_cache
+        ranked = segments.searcher(snapshot, BASE).rank_one(queries, k, options)
+        return ShardHits(segments.ids(snapshot, BASE, ranked.nums), ranked.scores, self.ordinals[ranked.nums])
 
     def rank_dense(self, embeddings: np.ndarray, k: int) -> list[ShardHits]:
         queries = DenseQueries(self._snapshot(), embeddings, [""] * len(embeddings))

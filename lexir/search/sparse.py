@@ -93,6 +93,11 @@ class SparseRetriever:
     def spec(self) -> EncoderSpec:
         return self.live.snapshot().base.manifest.encoder
 
+    @property
+    def segment_cache(self) -> SegmentCache[SegmentSearcher]:
+        """The opened segment searchers and id tables, kept across snapshots (a shard ranks its base through it)."""
+        return self._segments
+
     @cached_property
     def encoder(self) -> SparseEncoder:
         return self._given_encoder or self.live.snapshot().base.load_encoder(**self.query_options)
