@@ -30,6 +30,8 @@ from lexir.search.algorithms.dispatch import KernelQueries
 from lexir.search.dense import DenseQueries, DenseRetriever
 from lexir.search.options import SearchOptions
 from lexir.search.results import Hits
+from lexir.search.segment import SegmentSearcher
+from lexir.search.segments import SegmentCache
 from lexir.search.sparse import SparseQueries, SparseRetriever
 
 ADDED_SHIFT = 32  # a live-added document's ordinal: (its segment's generation << 32) + its number there
@@ -158,13 +160,18 @@ class LocalShard:
         self._weighed = self.live.snapshot()
         return self._weighed.statistics
 
-    def _snapshot(self) -> Snapshot:
+    def weighed_snapshot(self) -> Snapshot:
         """The snapshot whose statistics the coordinator last read (it asks for them before each ranking, so
         that a query is ranked on the commit it was weighted for); the latest one before that."""
         return self._weighed if self._weighed is not None else self.live.snapshot()
 
+    @property
+    def segment_cache(self) -> SegmentCache[SegmentSearcher]:
+        """The shard's opened segment searchers and id tables (base_parts.py ranks its base through them)."""
+        return self._sparse.segment_cache
+
     def rank_encoded(self, queries: KernelQueries, k: int, options: SearchOptions) -> list[ShardHits]:
-        snapshot = self._snapshot()
+        snapshot = self.weighed_snapshot()
         if len(queries.offsets) == 2 and len(snapshot.segments) == 1 and not len(snapshot.deleted[BASE]):
             return [self._base_hits(snapshot, queries, k, options)]
         return [self._shard_hits(snapshot, hits) for hits in self._sparse.rank_prepared(snapshot, queries, k, options)]
@@ -173,12 +180,12 @@ class LocalShard:
         """One query on a shard that is its base alone, nothing deleted (the common case): the base segment's
         top k as they are, without the live merge that `rank_encoded` otherwise does (measured: a third of a
         shard's per-query overhead on 100k BM25 documents)."""
-        segments = self._sparse.segment_cache
+        segments = self.segment_cache
         ranked = segments.searcher(snapshot, BASE).rank_one(queries, k, options)
         return ShardHits(segments.ids(snapshot, BASE, ranked.nums), ranked.scores, self.ordinals[ranked.nums])
 
     def rank_dense(self, embeddings: np.ndarray, k: int) -> list[ShardHits]:
-        queries = DenseQueries(self._snapshot(), embeddings, [""] * len(embeddings))
+        queries = DenseQueries(self.weighed_snapshot(), embeddings, [""] * len(embeddings))
         return [self._shard_hits(queries.snapshot, hits)
                 for hits in self._dense.rank(queries, k, SearchOptions(mode="dense"))]
 

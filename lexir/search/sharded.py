@@ -48,6 +48,7 @@ from lexir.index.sharded import (
     shard_path,
 )
 from lexir.search.algorithms.dispatch import KernelQueries
+from lexir.search.base_parts import BaseParts
 from lexir.search.dense import DenseQueries, DenseRetriever
 from lexir.search.options import SearchOptions
 from lexir.search.results import Hits
@@ -156,6 +157,11 @@ class ShardedSnapshot:
     @property
     def base(self) -> InvertedIndex:
         return self.index.encoder_index
+
+    @cached_property
+    def base_parts(self) -> BaseParts | None:
+        """The shards as parts of one kernel call, when each is local and its base alone (base_parts.py)."""
+        return BaseParts.of(self.shards, self.parts)
 
     @property
     def num_docs(self) -> int:
@@ -459,10 +465,14 @@ class ShardedSparseRetriever(SparseRetriever):
                       options: SearchOptions) -> list[Hits]:
         """Top-k of queries prepared once (with the whole index's statistics) on every shard, the lists merged.
         A batch searches the shards one after another, each with every core; one query searches them side by
-        side in threads only when its postings pay for the hand-over (`parallel_postings`), else in turn."""
+        side in threads only when its postings pay for the hand-over (`parallel_postings`), else in turn: in one
+        kernel call when every shard is a local base alone (base_parts.py), else shard after shard."""
         num_queries = len(queries.offsets) - 1
         parallel = (num_queries == 1 and self.index.threads
                     and int(snapshot.statistics.doc_freq[queries.terms].sum()) >= self.index.parallel_postings)
+
+        if num_queries == 1 and not parallel and options.query_cut is None and snapshot.base_parts is not None:
+            return [snapshot.base_parts.rank_one(queries, k, options, snapshot.missing)]
 
         def call(shard: Shard) -> list[ShardHits]:
             return shard.rank_encoded(snapshot.prepared_for_shard(shard.name, queries), k, options)

@@ -69,27 +69,27 @@ def top_k_one(postings: PostingArrays, queries: KernelQueries, algorithm: str, k
     """Top k of the first query in the calling thread: (doc numbers, float64 scores in impact units).
 
     `folder`, the index directory, is named by the error a damaged doc_blocks.npy raises."""
-    _check_terms(postings, queries, folder)
+    check_terms(postings, queries, folder)
     span = slice(queries.offsets[0], queries.offsets[1])
     docs, scores = top_k(ALGORITHMS[algorithm], postings, queries.terms[span], queries.weights[span], k,
                          heap_factor, DEFAULT_WINDOW)
     if docs.shape[0] == 1 and docs[0] < 0:  # corrupt_result(): one hit numbered -1 (a real hit is never negative)
-        raise _damaged(postings, folder)
+        raise damaged(postings, folder)
     return docs, scores
 
 
 def top_k_many(postings: PostingArrays, queries: KernelQueries, algorithm: str, k: int, heap_factor: float,
                folder: Path | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top k of every query in parallel threads: (docs[Q, k], float64 scores[Q, k], counts[Q])."""
-    _check_terms(postings, queries, folder)
+    check_terms(postings, queries, folder)
     codes = np.full(len(queries.offsets) - 1, ALGORITHMS[algorithm], dtype=np.int64)
     docs, scores, counts = top_k_batch(codes, postings, queries, k, heap_factor, DEFAULT_WINDOW)
     if ((docs < 0) & (np.arange(docs.shape[1]) < counts[:, None])).any():
-        raise _damaged(postings, folder)
+        raise damaged(postings, folder)
     return docs, scores, counts
 
 
-def _check_terms(postings: PostingArrays, queries: KernelQueries, folder: Path | None) -> None:
+def check_terms(postings: PostingArrays, queries: KernelQueries, folder: Path | None) -> None:
     """Query term numbers index the offsets: one outside the index's vocabulary is refused before any kernel."""
     num_terms = postings.offsets.shape[0] - 1
     if queries.terms.size and (queries.terms.min() < 0 or queries.terms.max() >= num_terms):
@@ -97,7 +97,7 @@ def _check_terms(postings: PostingArrays, queries: KernelQueries, folder: Path |
                                f"outside the index's {num_terms:,} terms: its encoder does not match it; {REBUILD}")
 
 
-def _damaged(postings: PostingArrays, folder: Path | None) -> IndexFormatError:
+def damaged(postings: PostingArrays, folder: Path | None) -> IndexFormatError:
     """A kernel met a block that fails its checks (see postings.py)."""
     path = folder / "doc_blocks.npy" if folder is not None else "doc_blocks.npy"
     return IndexFormatError(f"index file {path} is damaged: a block does not decode to document numbers within "
@@ -116,6 +116,42 @@ def top_k(code: int, postings: PostingArrays, terms: np.ndarray, weights: np.nda
     if code == BLOCK_MAX_MAXSCORE:
         return block_max_maxscore_top_k(postings, terms, weights, k, heap_factor, window)
     return exhaustive_top_k(postings, terms, weights, k)
+
+
+@njit(cache=CACHE, nogil=True)
+def top_k_parts(code: int, parts: tuple, ordinals: tuple, terms: np.ndarray, weights: np.ndarray, k: int,
+                heap_factor: float, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Top k of one query over an index split into parts (local shards sharing one vocabulary and impact grid),
+    in one call: each part's top k, kept while among the best k by score, then by ordinal (ordinals[p][doc]: the
+    document's place in the whole collection, the order one index would number it in).
+
+    Returns (part, document number in the part, float64 score in impact units, ordinal) of each hit, best first;
+    a part whose blocks fail their checks: one hit of part -1 - p."""
+    hit_parts = np.empty(k, dtype=np.int64)
+    hit_docs = np.empty(k, dtype=np.int64)
+    hit_scores = np.empty(k, dtype=np.float64)
+    hit_ordinals = np.empty(k, dtype=np.int64)
+    size = 0
+    for p in range(len(parts)):
+        docs, scores = top_k(code, parts[p], terms, weights, k, heap_factor, window)
+        if docs.shape[0] == 1 and docs[0] < 0:
+            return (np.full(1, -1 - p, dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.float64),
+                    np.zeros(1, dtype=np.int64))
+        part_ordinals = ordinals[p]
+        for j in range(docs.shape[0]):
+            score, ordinal = scores[j], part_ordinals[docs[j]]
+            at = size
+            while at > 0 and (hit_scores[at - 1] < score or (hit_scores[at - 1] == score
+                                                              and hit_ordinals[at - 1] > ordinal)):
+                at -= 1
+            if at >= k:
+                continue
+            for move in range(min(size, k - 1), at, -1):  # the worse hits one place down (the last one drops)
+                hit_parts[move], hit_docs[move] = hit_parts[move - 1], hit_docs[move - 1]
+                hit_scores[move], hit_ordinals[move] = hit_scores[move - 1], hit_ordinals[move - 1]
+            hit_parts[at], hit_docs[at], hit_scores[at], hit_ordinals[at] = p, docs[j], score, ordinal
+            size = min(size + 1, k)
+    return hit_parts[:size].copy(), hit_docs[:size].copy(), hit_scores[:size].copy(), hit_ordinals[:size].copy()
 
 
 @njit(cache=CACHE, parallel=True)
@@ -139,4 +175,4 @@ def top_k_batch(codes: np.ndarray, postings: PostingArrays, queries: KernelQueri
 
 
 __all__ = ["DEFAULT_WINDOW", "KernelQueries", "PostingArrays", "cut_queries", "kernel_queries", "posting_arrays",
-           "top_k", "top_k_batch", "top_k_many", "top_k_one"]
+           "top_k", "top_k_batch", "top_k_many", "top_k_one", "top_k_parts", "check_terms", "damaged"]

@@ -1,0 +1,87 @@
+"""Local shards that are their bases alone are ranked in one kernel call (search/base_parts.py): the kernel keeps
+the hits the per-shard lists merged would keep, in the same order, and the sharded search takes that path only when
+it is exact, with the same hits as the general path otherwise."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from lexir.encoders import create_encoder
+from lexir.errors import IndexFormatError
+from lexir.search import SearchOptions, open_search
+from lexir.search.algorithms.dispatch import top_k_parts
+from lexir.search.sharded import ShardedIndex
+from tests.unit.sharded_corpus import SHARDED_QUERIES, build_pair
+from tests.unit.test_integrity import edit_manifest, rewrite_array
+from tests.unit.test_pruning import CODES, Postings, prepared, random_documents
+from tests.unit.test_sharded import listed
+
+
+def merged_reference(parts, ordinals, code, terms, weights, k):
+    """Each part's top k merged in Python: score descending, then ordinal ascending."""
+    hits = []
+    for number, (part, part_ordinals) in enumerate(zip(parts, ordinals)):
+        docs, scores = part.top_k(code, terms, weights, k)
+        hits += [(-score, int(part_ordinals[doc]), number, int(doc)) for doc, score in zip(docs, scores)]
+    return sorted(hits)[:k]
+
+
+@pytest.mark.parametrize("algorithm", sorted(CODES))
+def test_the_kernel_keeps_the_best_k_of_every_part_by_score_then_ordinal(algorithm):
+    rng = np.random.default_rng(7)
+    for trial in range(12):
+        num_parts = int(rng.integers(2, 5))
+        documents = [random_documents(rng, int(rng.integers(5, 120)), 40, 0.2, levels=2) for _ in range(num_parts)]
+        total = sum(part.shape[0] for part in documents)
+        places = rng.permutation(total)  # the parts' documents interleaved in the whole collection
+        ordinals, start = [], 0
+        for part in documents:
+            ordinals.append(np.sort(places[start:start + part.shape[0]]).astype(np.int64))
+            start += part.shape[0]
+        parts = [Postings(part, block_size=8) for part in documents]
+        terms, weights = prepared(sorted(rng.choice(40, size=4, replace=False)), rng.integers(1, 3, 4))
+        for k in (1, 3, 10, total + 5):
+            expected = merged_reference(parts, ordinals, CODES[algorithm], terms, weights, k)
+            got = top_k_parts(CODES[algorithm], tuple(part.arrays for part in parts), tuple(ordinals), terms,
+                              weights, k, 1.0, 16)
+            assert [(-score, ordinal, part, doc) for part, doc, score, ordinal in zip(*(a.tolist() for a in got))
+                    ] == expected, (trial, k)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    return build_pair(tmp_path_factory.mktemp("parts"), lambda: create_encoder("bm25"), 3)
+
+
+def test_base_only_shards_are_ranked_together_and_anything_else_the_general_way(pair, tmp_path):
+    one, sharded = pair
+    copy = tmp_path / "sharded"
+    shutil.copytree(sharded, copy)
+    index = ShardedIndex(copy)
+    split, single = open_search(index), open_search(one)
+    for query in SHARDED_QUERIES:
+        assert listed(split.search(query, 7)) == listed(single.search(query, 7))
+    assert index.snapshot().base_parts is not None
+    first = index.shards[0]
+    victim = first.live.snapshot().base.docstore.all_ids()[0]
+    index.delete([victim])  # a tombstone: that shard is no longer its base alone
+    assert index.snapshot().base_parts is None
+    hits = split.search("vitamin", 40).hits
+    assert victim not in [hit.id for hit in hits] and hits
+    cut = open_search(ShardedIndex(sharded), SearchOptions(query_cut=2))  # approximate: the per-shard path
+    assert cut.search("heat flow blood", 5).hits
+
+
+def test_a_damaged_shard_is_named_by_the_one_call(pair, tmp_path):
+    _, sharded = pair
+    copy = tmp_path / "sharded"
+    shutil.copytree(sharded, copy)
+    rewrite_array(copy / "shard-01" / "doc_blocks.npy", lambda words: words.__setitem__(slice(None), 0xFFFFFFFF))
+    edit_manifest(copy / "shard-01", files=None)  # as in an index without checksums: only the kernels can notice
+    index = ShardedIndex(copy)
+    assert index.snapshot().base_parts is not None
+    with pytest.raises(IndexFormatError, match="shard-01/doc_blocks.npy.*damaged"):
+        open_search(index).search("heat flow in the blood", 5)
