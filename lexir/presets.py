@@ -112,8 +112,8 @@ def index_differences(preset: Preset, index: Path) -> list[str]:
 
     if is_sharded(index):
         encoder = read_sharded_manifest(index).encoder
-    elif is_index(Path(index)):
-        encoder = read_manifest(Path(index)).encoder
+    elif is_index(index):
+        encoder = read_manifest(index).encoder
     else:
         return []  # not an index: opening it says so
     if encoder.name != preset.sparse:
