@@ -70,6 +70,9 @@ class RayEncoding:
         """Encode every chunk of `corpus` not yet in `chunks` on the cluster; (seconds, documents, chunks reused)."""
         try:
             ray = connect(self.address)
+            # an actor's LexirError (a model it cannot load, a GPU it lacks) as raised, not wrapped in Ray Data's
+            # UserCodeException, whose cause does not survive the trip to the driver (found_lexir_error finds it)
+            ray.data.DataContext.get_current().raise_original_map_exception = True
             source = ChunkSource(corpus, chunks.chunk_size, chunks.done_numbers())
             dataset = ray.data.read_datasource(source, override_num_blocks=1, num_cpus=READ_TASK_CPUS)
             with warnings.catch_warnings():  # max_restarts has no named parameter yet; Ray warns of the generic one
