@@ -1,8 +1,9 @@
 """Where model encoders run (lexir.encoders.device, the `device` runtime option, `--device`, Ray actors' devices).
 
-This machine has no GPU, so the CUDA path itself does not run here: these tests pin that cpu and auto give exactly
-the default vectors, that a GPU this machine lacks is a one-line error (from the Python API and the CLI, before
-anything is written), and how a Ray actor picks its device (without Ray).
+Without a GPU (this machine, CI) the CUDA path itself cannot run: these tests pin that cpu and auto give exactly the
+default vectors, that a GPU the machine lacks is a one-line error (from the Python API and the CLI, before anything
+is written), and how a Ray actor picks its device (without Ray). The `needs_gpu` tests at the end compare CUDA
+vectors with the CPU's where torch sees a GPU; they skip elsewhere, and had not been run when they were written.
 """
 
 from __future__ import annotations
@@ -182,3 +183,37 @@ def test_cli_build_on_cpu_equals_the_default_build(tmp_path):
     for array in ("offsets", "doc_blocks", "impacts", "doc_nnz"):
         np.testing.assert_array_equal(getattr(auto, array), getattr(default, array))
     assert default.num_docs == len(DOCUMENTS) and len(default.impacts)
+
+
+@pytest.fixture(scope="module")
+def needs_gpu():
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU here: the encoders' CUDA path cannot run")
+
+
+def assert_close_rows(gpu, cpu, atol: float) -> None:
+    np.testing.assert_allclose(gpu.toarray(), cpu.toarray(), rtol=0, atol=atol)
+
+
+@pytest.mark.usefixtures("needs_gpu")
+def test_on_a_gpu_vectors_equal_the_cpus_up_to_rounding_and_tf32_stays_off(splade_tiny, minilm, llm_models):
+    import torch
+
+    assert resolve_device("auto").type == "cuda"
+    splade = create_encoder("splade-tiny", batch_size=8, device="cuda")
+    assert model_device(splade.model).type == "cuda"
+    assert_close_rows(splade.encode_documents(TEXTS), splade_tiny.encode_documents(TEXTS), 1e-3)
+    assert_close_rows(splade.encode_queries(TEXTS[:3]), splade_tiny.encode_queries(TEXTS[:3]), 1e-3)
+    bf16 = create_encoder("splade-tiny", batch_size=8, precision="bf16", device="cuda").encode_documents(TEXTS)
+    assert bf16.shape == (len(TEXTS), len(splade_tiny.vocabulary)) and bf16.nnz > 0  # autocast on cuda ran
+    np.testing.assert_allclose(create_dense_encoder("minilm", batch_size=4, device="cuda:0").encode(TEXTS),
+                               minilm.encode(TEXTS), rtol=0, atol=1e-4)
+    folder = str(llm_models["mistral"])
+    echo_gpu, echo_cpu = (create_encoder(folder, batch_size=3, device=device) for device in ("cuda", "cpu"))
+    assert_close_rows(echo_gpu.encode_documents(TEXTS[:4]), echo_cpu.encode_documents(TEXTS[:4]), 1e-3)
+    sides = [create_encoder(f"promptreps:{folder}", batch_size=3, device=device) for device in ("cuda", "cpu")]
+    assert_close_rows(*(side.encode_documents(TEXTS[:4]) for side in sides), 1e-3)
+    np.testing.assert_allclose(*(side.dense_side().encode_documents(TEXTS[:4]) for side in sides), rtol=0, atol=1e-4)
+    assert torch.get_float32_matmul_precision() == "highest"  # encoding never switched TF32 on
