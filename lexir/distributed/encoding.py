@@ -6,11 +6,12 @@ CIFF: the same ids, texts and vectors, in the same order, as a local build reads
 chunk's documents pickled as the reader made them; chunks already on disk (a resumed build) are read past, not
 sent. `map_batches` hands each chunk to an actor of a fixed pool (`workers` actors, each holding one copy of the
 encoder and loading its model once, with `cpus_per_worker` CPUs and `gpus_per_worker` GPUs reserved; an actor with
-GPUs runs a model encoder on them, see `actor_device`), and the driver writes every chunk's documents and vectors as it comes back, in whatever order (StagedChunks). An actor that
-dies is not restarted: the build stops, as a local one whose worker dies, and `--resume` continues it. The reader's
-last row carries what the driver's copy of the corpus would have learnt by reading it (weights, skipped lines).
-The corpus must be readable at the same path on the node that runs the read task (a shared file system, or an
-ir_datasets id each node can load), as for Ray Data's own readers.
+GPUs runs a model encoder on them, see `actor_device`), and the driver writes every chunk's documents and vectors
+as it comes back, in whatever order (StagedChunks). An actor that dies is not restarted: the build stops, as a
+local one whose worker dies, and `--resume` continues it. The reader's last row carries what the driver's copy of
+the corpus would have learnt by reading it (weights, skipped lines). The corpus must be readable at the same path
+on the node that runs the read task (a shared file system, or an ir_datasets id each node can load), as for Ray
+Data's own readers.
 """
 
 from __future__ import annotations
