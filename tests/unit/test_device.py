@@ -11,12 +11,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lexir.corpus import Corpus
 from lexir.distributed.encoding import ChunkEncoderActor, RayEncoding, actor_device
 from lexir.encoders import create_encoder
 from lexir.encoders.device import check_device, model_device, resolve_device
 from lexir.encoders.registry import create_dense_encoder, encoder_from_spec
 from lexir.encoders.splade import SpladeEncoder
 from lexir.errors import LexirError
+from lexir.index import build_index
 from lexir.index.reader import InvertedIndex
 from tests.helpers import assert_one_line_error, lexir, write_jsonl
 from tests.texts import DOCUMENTS
@@ -101,7 +103,7 @@ def test_echo_and_promptreps_on_auto_give_the_default_vectors(llm_models):
 
 
 @pytest.mark.usefixtures("no_gpu")
-def test_cuda_without_a_gpu_fails_in_one_line_when_the_model_loads(llm_models):
+def test_cuda_without_a_gpu_fails_in_one_line_when_the_model_loads(llm_models, tmp_path):
     encoders = [create_encoder("splade-tiny", device="cuda"), create_encoder("splade-tiny-if", device="cuda"),
                 create_dense_encoder("minilm", device="cuda"), create_encoder(str(llm_models["llama"]), device="cuda"),
                 create_encoder(f"promptreps:{llm_models['llama']}", device="cuda:0")]
@@ -109,6 +111,9 @@ def test_cuda_without_a_gpu_fails_in_one_line_when_the_model_loads(llm_models):
         with pytest.raises(LexirError, match="no CUDA GPU") as raised:
             encoder.encode_documents(["green tea"])
         assert "\n" not in str(raised.value)
+    with pytest.raises(LexirError, match="no CUDA GPU"):  # a build through the Python API leaves nothing behind
+        build_index(Corpus(str(write_jsonl(tmp_path / "docs.jsonl"))), encoders[0], tmp_path / "index", progress=False)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["docs.jsonl"]
 
 
 def test_an_inference_free_encoder_places_its_document_model():
