@@ -82,8 +82,13 @@ def index_build(
     = None,
     cpus_per_worker: Annotated[float | None, typer.Option(help="--ray: CPUs each actor reserves (fractions "
                                                                 "allowed; its torch threads: at least 1)")] = None,
-    gpus_per_worker: Annotated[float | None, typer.Option(help="--ray: GPUs each actor reserves (Ray's scheduling; "
-                                                                "lexir's encoders still run on the CPU)")] = None,
+    gpus_per_worker: Annotated[float | None, typer.Option(help="--ray: GPUs each actor reserves (fractions allowed); "
+                                                                "a model encoder then runs on them (cuda) unless "
+                                                                "--device says otherwise")] = None,
+    device: Annotated[str | None, typer.Option(help="model encoders: where the model runs: cpu (default), cuda, "
+                                                    "cuda:N or auto (cuda where torch sees a GPU); with --ray, the "
+                                                    "actors' too (default there: cuda with --gpus-per-worker, else "
+                                                    "cpu)")] = None,
     precision: Annotated[str | None, typer.Option(help="model encoders: fp32 (exact, default) or bf16 (faster "
                                                        "where the CPU has bf16, slightly lossy)")] = None,
     title_weight: Annotated[float | None, typer.Option(help="bm25-title: the title field's BM25 weight, beside "
@@ -110,6 +115,7 @@ def index_build(
     """Encode a corpus and write an index directory (with --dense, a FAISS side too)."""
     from lexir.corpus import Corpus
     from lexir.encoders import create_encoder
+    from lexir.encoders.device import resolve_device
     from lexir.encoders.registry import create_dense_encoder
     from lexir.formats.inputs import detect_input_format, open_vectors
     from lexir.index import build_index
@@ -139,9 +145,10 @@ def index_build(
     if kind != "documents" and encoder is not None:
         raise LexirError(f"{source} holds pre-encoded vectors ({kind}): name the encoder that made them with "
                          "--query-encoder, not --encoder")
-    dense_encoder = create_dense_encoder(dense, batch_size=batch_size, threads=threads) if dense else None
+    dense_options = {"batch_size": batch_size, "threads": threads, "device": device}
+    dense_encoder = create_dense_encoder(dense, **dense_options) if dense else None
     options = {"batch_size": batch_size, "max_doc_length": max_length, "threads": threads, "precision": precision,
-               "title_weight": title_weight, **preset_options, **parse_key_values(encoder_option)}
+               "title_weight": title_weight, "device": device, **preset_options, **parse_key_values(encoder_option)}
     if kind == "documents":
         corpus = Corpus(source, skip_bad_lines=skip_bad_lines)
         sparse_encoder = create_encoder(encoder or "splade-tiny", **options)
@@ -151,7 +158,9 @@ def index_build(
         queries = create_encoder(query_encoder, threads=threads) if query_encoder is not None else None
         corpus, sparse_encoder = open_vectors(source, kind, queries, skip_bad_lines=skip_bad_lines,
                                               work_folder=out.parent, progress=not quiet)
-    encoding = _ray_encoding(ray, workers, cpus_per_worker, gpus_per_worker)
+    encoding = _ray_encoding(ray, workers, cpus_per_worker, gpus_per_worker, device)
+    if device is not None and (encoding is None or dense_encoder is not None):
+        resolve_device(device)  # this machine encodes on it: a GPU it lacks is said before anything is written
     if shards == 1:
         build = partial(build_index, workers=1 if encoding else workers, encode=encoding)
     else:
@@ -174,7 +183,8 @@ def index_build(
         _add_dense(out, dense_encoder, faiss_type, overwrite=True, progress=not quiet)
 
 
-def _ray_encoding(address: str | None, workers: int, cpus: float | None, gpus: float | None) -> RayEncoding | None:
+def _ray_encoding(address: str | None, workers: int, cpus: float | None, gpus: float | None, device: str | None
+                  ) -> RayEncoding | None:
     """The Ray cluster's encoding step that --ray asks for (None: encode on this machine)."""
     if address is None:
         if cpus is not None or gpus is not None:
@@ -184,7 +194,7 @@ def _ray_encoding(address: str | None, workers: int, cpus: float | None, gpus: f
     from lexir.distributed.encoding import RayEncoding
 
     import_ray()  # a missing extra is said before the corpus is read
-    return RayEncoding(address, workers, 1.0 if cpus is None else cpus, gpus or 0.0)
+    return RayEncoding(address, workers, 1.0 if cpus is None else cpus, gpus or 0.0, device)
 
 
 @index_app.command("add-dense")
@@ -196,15 +206,21 @@ def index_add_dense(
     batch_size: Annotated[int | None, typer.Option(help="texts per forward pass")] = None,
     max_length: Annotated[int | None, typer.Option(help="token limit (default: the model's own)")] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice)")] = None,
+    device: Annotated[str | None, typer.Option(help="where the model runs: cpu (default), cuda, cuda:N or auto (cuda "
+                                                    "where torch sees a GPU)")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing dense side")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Encode an index's stored documents with a dense encoder and add a FAISS side to it."""
+    from lexir.encoders.device import resolve_device
     from lexir.encoders.registry import create_dense_encoder
     from lexir.index.faiss_types import FaissType
 
     faiss_type = FaissType.parse(dense_index)
-    dense_encoder = create_dense_encoder(encoder, batch_size=batch_size, max_length=max_length, threads=threads)
+    dense_encoder = create_dense_encoder(encoder, batch_size=batch_size, max_length=max_length, threads=threads,
+                                         device=device)
+    if device is not None:
+        resolve_device(device)  # a GPU this machine lacks is said before the index is touched
     _add_dense(index, dense_encoder, faiss_type, overwrite=overwrite, progress=not quiet)
 
 

@@ -5,12 +5,13 @@ its encoding step replaced. One read task streams the corpus with lexir's own re
 CIFF: the same ids, texts and vectors, in the same order, as a local build reads), one row per build chunk, the
 chunk's documents pickled as the reader made them; chunks already on disk (a resumed build) are read past, not
 sent. `map_batches` hands each chunk to an actor of a fixed pool (`workers` actors, each holding one copy of the
-encoder and loading its model once, with `cpus_per_worker` CPUs and `gpus_per_worker` GPUs reserved), and the
-driver writes every chunk's documents and vectors as it comes back, in whatever order (StagedChunks). An actor that
-dies is not restarted: the build stops, as a local one whose worker dies, and `--resume` continues it. The reader's
-last row carries what the driver's copy of the corpus would have learnt by reading it (weights, skipped lines).
-The corpus must be readable at the same path on the node that runs the read task (a shared file system, or an
-ir_datasets id each node can load), as for Ray Data's own readers.
+encoder and loading its model once, with `cpus_per_worker` CPUs and `gpus_per_worker` GPUs reserved; an actor with
+GPUs runs a model encoder on them, see `actor_device`), and the driver writes every chunk's documents and vectors
+as it comes back, in whatever order (StagedChunks). An actor that dies is not restarted: the build stops, as a
+local one whose worker dies, and `--resume` continues it. The reader's last row carries what the driver's copy of
+the corpus would have learnt by reading it (weights, skipped lines). The corpus must be readable at the same path
+on the node that runs the read task (a shared file system, or an ir_datasets id each node can load), as for Ray
+Data's own readers.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tqdm.auto import tqdm
 from lexir.corpus import DocumentSource
 from lexir.distributed.cluster import connect, found_lexir_error
 from lexir.encoders.base import SparseEncoder
+from lexir.encoders.device import check_device
 from lexir.errors import LexirError
 from lexir.index.builder import StagedChunks, chunked
 from lexir.index.sharded_build import EncodeBatches, pipelined
@@ -40,12 +42,14 @@ READ_TASK_CPUS = 0.0  # the reader is light beside the encoders and must never w
 
 @dataclass(frozen=True)
 class RayEncoding:
-    """The encoding step of a build (builder.ChunkEncoding), on the Ray cluster at `address` (cluster.connect)."""
+    """The encoding step of a build (builder.ChunkEncoding), on the Ray cluster at `address` (cluster.connect);
+    `device`: where the actors run a model encoder (None: see `actor_device`)."""
 
     address: str
     workers: int = 1
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
+    device: str | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -54,18 +58,28 @@ class RayEncoding:
             raise LexirError(f"--cpus-per-worker must be above 0, got {self.cpus_per_worker}")
         if self.gpus_per_worker < 0:
             raise LexirError(f"--gpus-per-worker must be at least 0, got {self.gpus_per_worker}")
+        if self.device is not None:
+            check_device(self.device)
+
+    @property
+    def actor_args(self) -> tuple[int, str | None]:
+        """What each actor is made with beside the encoder: its torch threads and its device."""
+        return max(1, math.floor(self.cpus_per_worker)), actor_device(self.gpus_per_worker, self.device)
 
     def __call__(self, corpus: DocumentSource, encoder: SparseEncoder, chunks: StagedChunks, progress: bool
                  ) -> tuple[float, int, int]:
         """Encode every chunk of `corpus` not yet in `chunks` on the cluster; (seconds, documents, chunks reused)."""
         try:
             ray = connect(self.address)
+            # an actor's LexirError (a model it cannot load, a GPU it lacks) as raised, not wrapped in Ray Data's
+            # UserCodeException, whose cause does not survive the trip to the driver (found_lexir_error finds it)
+            ray.data.DataContext.get_current().raise_original_map_exception = True
             source = ChunkSource(corpus, chunks.chunk_size, chunks.done_numbers())
             dataset = ray.data.read_datasource(source, override_num_blocks=1, num_cpus=READ_TASK_CPUS)
             with warnings.catch_warnings():  # max_restarts has no named parameter yet; Ray warns of the generic one
                 warnings.filterwarnings("ignore", message=".*ray_remote_args.*")
                 encoded_chunks = dataset.map_batches(
-                    ChunkEncoderActor, fn_constructor_args=(encoder, max(1, math.floor(self.cpus_per_worker))),
+                    ChunkEncoderActor, fn_constructor_args=(encoder, *self.actor_args),
                     batch_size=1, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=self.workers),
                     num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker or None, max_restarts=0)
             return self._write(encoded_chunks, corpus, chunks, progress)
@@ -106,6 +120,15 @@ class RayEncoding:
         return (time.perf_counter() - started if encoded else 0.0), encoded, resumed
 
 
+def actor_device(gpus_per_worker: float, device: str | None) -> str | None:
+    """The device an actor runs a model encoder on: `device` where one is asked for (--device); "cuda" where the
+    actor reserves GPUs (Ray makes only those visible to it, as CUDA_VISIBLE_DEVICES, so "cuda" is the first of its
+    own); else None, the encoder's own (cpu unless it was made with another)."""
+    if device is not None:
+        return device
+    return "cuda" if gpus_per_worker > 0 else None
+
+
 def _rows(dataset: Any) -> Iterator[tuple[int, bytes, bytes]]:
     """(chunk number, pickled documents, pickled vectors) of every row the pipeline yields."""
     for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
@@ -139,13 +162,16 @@ def read_chunks(corpus: DocumentSource, chunk_size: int, done: frozenset[int]) -
 
 
 class ChunkEncoderActor:
-    """One actor of the pool: the encoder (its model loaded on the first chunk, once), `threads` torch threads.
-    Ray Data calls it with a batch of chunk rows; a RayChunkEncoder calls `encode` with one chunk's inputs."""
+    """One actor of the pool: the encoder (its model loaded on the first chunk, once, on `device` where it has a
+    model and a device is given), `threads` torch threads. Ray Data calls it with a batch of chunk rows; a
+    RayChunkEncoder calls `encode` with one chunk's inputs."""
 
-    def __init__(self, encoder: SparseEncoder, threads: int) -> None:
+    def __init__(self, encoder: SparseEncoder, threads: int, device: str | None) -> None:
         import torch
 
         torch.set_num_threads(threads)
+        if device is not None and hasattr(encoder, "device"):  # a model encoder (BM25, vectors: no model to place)
+            encoder.device = device  # the actor's own copy, its model not loaded yet
         self.encoder = encoder
 
     def encode(self, inputs: list[Any]) -> sp.csr_matrix:
@@ -175,8 +201,7 @@ class RayChunkEncoder:
         ray = connect(self.encoding.address)
         actor = ray.remote(num_cpus=self.encoding.cpus_per_worker, num_gpus=self.encoding.gpus_per_worker,
                            max_restarts=0)(ChunkEncoderActor)
-        threads = max(1, math.floor(self.encoding.cpus_per_worker))
-        self._actors = [actor.remote(self.encoder, threads) for _ in range(self.encoding.workers)]
+        self._actors = [actor.remote(self.encoder, *self.encoding.actor_args) for _ in range(self.encoding.workers)]
         return self
 
     def __exit__(self, *exc_info: object) -> None:

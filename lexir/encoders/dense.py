@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from lexir.encoders.base import EncoderSpec, check_options, vocabulary_fingerprint
+from lexir.encoders.device import check_device, model_device, resolve_device
 from lexir.encoders.hf import (
     length_sorted_batches,
     load_base_model,
@@ -36,8 +37,8 @@ def pool(hidden: Any, mask: Any, pooling: str) -> Any:
     if pooling == "max":
         return hidden.masked_fill(weights == 0, float("-inf")).amax(dim=1)
     if pooling == "lasttoken":  # the last non-padding position, whichever side the tokenizer pads
-        last = (mask * torch.arange(mask.shape[1])).argmax(dim=1)
-        return hidden[torch.arange(hidden.shape[0]), last]
+        last = (mask * torch.arange(mask.shape[1], device=mask.device)).argmax(dim=1)
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
     total = (hidden * weights).sum(dim=1)
     count = weights.sum(dim=1).clamp(min=1e-9)
     return total / (count.sqrt() if pooling == "mean_sqrt_len_tokens" else count)
@@ -54,12 +55,14 @@ class DenseEncoder:
         batch_size: texts per forward pass; texts are sorted by length so batches carry little padding.
         threads: torch intra-op threads (None keeps torch's default).
         trust_remote_code: allow checkpoints whose architecture ships as code in the model repository.
-        loaded_model: encode with this transformer instead of loading the folder's.
+        loaded_model: encode with this transformer instead of loading the folder's (it runs where it already is).
+        device: where the model runs (lexir.encoders.device: cpu, cuda, cuda:N, auto), checked when it loads; not in
+            the spec (vectors differ by float rounding at most).
     """
 
     kind = "dense"
     SETTINGS = ("max_length",)
-    RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code")
+    RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code", "device")
 
     def __init__(
         self,
@@ -72,6 +75,7 @@ class DenseEncoder:
         threads: int | None = None,
         trust_remote_code: bool = False,
         loaded_model: Any = None,
+        device: str = "cpu",
     ) -> None:
         for label, value in (("max_length", max_length), ("batch_size", batch_size)):
             if value is not None and value < 1:
@@ -84,6 +88,7 @@ class DenseEncoder:
         self.threads = threads
         self.trust_remote_code = trust_remote_code
         self._loaded_model = loaded_model
+        self.device = check_device(device)
 
     @classmethod
     def from_spec(cls, spec: EncoderSpec, **runtime: Any) -> DenseEncoder:
@@ -111,7 +116,7 @@ class DenseEncoder:
     def model(self) -> Any:
         if self._loaded_model is not None:
             return self._loaded_model
-        return load_base_model(self.config.model_folder, self.trust_remote_code)
+        return load_base_model(self.config.model_folder, self.trust_remote_code).to(resolve_device(self.device))
 
     @property
     def spec(self) -> EncoderSpec:
@@ -144,10 +149,12 @@ class DenseEncoder:
         if not texts:
             return vectors
         texts = [text.lower() for text in texts] if config.lowercase else list(texts)
+        device = model_device(self.model)
         with torch.inference_mode():
             for positions, batch in length_sorted_batches(self.tokenizer, texts, self.max_length, self.batch_size):
+                batch = {key: tensor.to(device) for key, tensor in batch.items()}
                 pooled = pool(self.model(**batch).last_hidden_state, batch["attention_mask"], config.pooling)
                 if config.normalize:
                     pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                vectors[positions] = pooled.float().numpy()
+                vectors[positions] = pooled.float().cpu().numpy()
         return vectors

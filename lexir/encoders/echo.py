@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from lexir.encoders.base import EncoderSpec, check_options
+from lexir.encoders.device import resolve_device
 from lexir.encoders.hf import is_causal_lm, load_causal_lm, local_model_folder
 from lexir.encoders.splade import SpladeEncoder, spec_settings
 
@@ -58,7 +59,7 @@ class EchoSpladeEncoder(SpladeEncoder):
                            base.vocab_fingerprint, params)
 
     def _load_model(self) -> Any:
-        return load_causal_lm(self.model_folder, self.trust_remote_code)
+        return load_causal_lm(self.model_folder, self.trust_remote_code).to(resolve_device(self.device))
 
     @cached_property
     def _split_head(self) -> tuple[Any, Any, Any]:
@@ -68,7 +69,7 @@ class EchoSpladeEncoder(SpladeEncoder):
         decoder = self.model.get_output_embeddings()
         bias = getattr(decoder, "bias", None)
         if bias is None:
-            bias = torch.zeros(decoder.weight.shape[0], dtype=decoder.weight.dtype)
+            bias = torch.zeros(decoder.weight.shape[0], dtype=decoder.weight.dtype, device=decoder.weight.device)
         return torch.nn.Identity(), decoder.weight, bias
 
     def echo_inputs(self, texts: Sequence[str], max_length: int) -> list[tuple[list[int], int, int]]:

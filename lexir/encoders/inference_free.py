@@ -30,6 +30,7 @@ import scipy.sparse as sp
 
 from lexir.encoders.analyzer import LUCENE_ENGLISH_STOPWORDS
 from lexir.encoders.base import CorpusStatistics, EncoderSpec, check_options
+from lexir.encoders.device import check_device
 from lexir.encoders.echo import splade_class
 from lexir.encoders.hf import load_fast_tokenizer
 from lexir.encoders.idf import IDF_FILE, corpus_idf, load_idf_json, text_doc_freq
@@ -121,6 +122,15 @@ class InferenceFreeEncoder:
     @property
     def model_folder(self) -> str:
         return self.documents.model_folder
+
+    @property
+    def device(self) -> str:
+        """Where the document model runs (queries run no model); set before the first document is encoded."""
+        return self.documents.device
+
+    @device.setter
+    def device(self, name: str) -> None:
+        self.documents.device = check_device(name)
 
     @property
     def vocabulary(self) -> list[str]:

@@ -38,6 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lexir.encoders.base import CorpusStatistics, EncoderSpec, check_options, vocabulary_fingerprint
+from lexir.encoders.device import check_device, model_device, resolve_device
 from lexir.encoders.hf import load_causal_lm, load_tokenizer, read_vocabulary, resolve_model_folder
 from lexir.errors import LexirError
 
@@ -73,16 +74,18 @@ class PromptSettings:
 
 
 SETTINGS = tuple(PromptSettings.__dataclass_fields__)
-RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code")
+RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code", "device")
 
 
 class PromptRepsModel:
-    """One LLM and its caches, shared by the sparse and dense encoders of the same model and settings."""
+    """One LLM and its caches, shared by the sparse and dense encoders of the same model, settings and device."""
 
-    def __init__(self, model: str, settings: PromptSettings, trust_remote_code: bool = False) -> None:
+    def __init__(self, model: str, settings: PromptSettings, trust_remote_code: bool = False, device: str = "cpu"
+                 ) -> None:
         self.model_ref = model
         self.settings = settings
         self.trust_remote_code = trust_remote_code
+        self.device = check_device(device)
         self.passes = 0  # texts the model has run on (the tests count them)
         self._queries: OrderedDict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
         self._spill: BinaryIO | None = None
@@ -98,7 +101,7 @@ class PromptRepsModel:
 
     @cached_property
     def model(self) -> Any:
-        return load_causal_lm(self.folder, self.trust_remote_code)
+        return load_causal_lm(self.folder, self.trust_remote_code).to(resolve_device(self.device))
 
     @cached_property
     def vocabulary(self) -> list[str]:
@@ -155,6 +158,7 @@ class PromptRepsModel:
         order = np.argsort([-len(ids) for ids in inputs], kind="stable")
         pad = next((i for i in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id) if i is not None), 0)
         head = self.model.get_output_embeddings()
+        device = model_device(self.model)
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 rows = order[start:start + batch_size]
@@ -164,10 +168,11 @@ class PromptRepsModel:
                 for row, position in enumerate(rows):  # right padding: real tokens never see it (causal)
                     ids[row, :len(inputs[position])] = torch.tensor(inputs[position])
                     attention[row, :len(inputs[position])] = 1
+                ids, attention = ids.to(device), attention.to(device)
                 hidden = self.model.base_model(input_ids=ids, attention_mask=attention).last_hidden_state
-                last = hidden[torch.arange(len(rows)), attention.sum(dim=1) - 1]
-                logits[rows] = head(last).float().numpy()
-                dense[rows] = torch.nn.functional.normalize(last.float(), dim=1).numpy()
+                last = hidden[torch.arange(len(rows), device=device), attention.sum(dim=1) - 1]
+                logits[rows] = head(last).float().cpu().numpy()
+                dense[rows] = torch.nn.functional.normalize(last.float(), dim=1).cpu().numpy()
         self.passes += len(texts)
         weights = np.log1p(np.maximum(logits, 0.0))
         if self.settings.text_tokens_only:
@@ -238,14 +243,16 @@ def _key(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
-_SHARED: dict[tuple[str, PromptSettings, bool], PromptRepsModel] = {}
+_SHARED: dict[tuple[str, PromptSettings, bool, str], PromptRepsModel] = {}
 
 
-def shared_model(model: str, settings: PromptSettings, trust_remote_code: bool) -> PromptRepsModel:
-    """The process's PromptRepsModel for `model` and `settings` (both sides of an index find the same one)."""
-    key = (model, settings, trust_remote_code)
+def shared_model(model: str, settings: PromptSettings, trust_remote_code: bool, device: str = "cpu"
+                 ) -> PromptRepsModel:
+    """The process's PromptRepsModel for `model`, `settings` and `device` (both sides of an index find the same
+    one)."""
+    key = (model, settings, trust_remote_code, device)
     if key not in _SHARED:
-        _SHARED[key] = PromptRepsModel(model, settings, trust_remote_code)
+        _SHARED[key] = PromptRepsModel(model, settings, trust_remote_code, device)
     return _SHARED[key]
 
 
@@ -264,7 +271,7 @@ class _PromptRepsSide:
     kind = ""
 
     def __init__(self, model: str, *, name: str | None = None, batch_size: int = 8, threads: int | None = None,
-                 trust_remote_code: bool = False, **settings: Any) -> None:
+                 trust_remote_code: bool = False, device: str = "cpu", **settings: Any) -> None:
         if batch_size < 1:
             raise LexirError(f"batch_size must be at least 1, got {batch_size}")
         self.model_ref = model_of(model)
@@ -273,6 +280,7 @@ class _PromptRepsSide:
         self.batch_size = batch_size
         self.threads = threads
         self.trust_remote_code = trust_remote_code
+        self.device = check_device(device)  # runtime, as threads: not in the spec
 
     @classmethod
     def from_spec(cls, spec: EncoderSpec, **runtime: Any) -> Any:
@@ -288,7 +296,7 @@ class _PromptRepsSide:
             import torch
 
             torch.set_num_threads(self.threads)
-        return shared_model(self.model_ref, self.settings, self.trust_remote_code)
+        return shared_model(self.model_ref, self.settings, self.trust_remote_code, self.device)
 
     @property
     def model(self) -> Any:
@@ -323,7 +331,7 @@ class PromptRepsEncoder(_PromptRepsSide):
     def dense_side(self) -> PromptRepsDense:
         """The dense encoder of the same model and settings (it reads the vectors this side's pass made)."""
         return PromptRepsDense(self.model_ref, name=self.name, batch_size=self.batch_size, threads=self.threads,
-                               trust_remote_code=self.trust_remote_code, **asdict(self.settings))
+                               trust_remote_code=self.trust_remote_code, device=self.device, **asdict(self.settings))
 
     def encode_documents(self, texts: Sequence[str]) -> sp.csr_matrix:
         return self.shared.documents(list(texts), self.batch_size)

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lexir.encoders.base import CorpusStatistics, EncoderSpec, check_options, vocabulary_fingerprint
+from lexir.encoders.device import check_device, model_device, resolve_device
 from lexir.encoders.hf import (
     length_sorted_batches,
     load_masked_lm,
@@ -65,13 +66,15 @@ class SpladeEncoder:
             processes of a parallel build load the folder's, as they are sent settings, not weights.
         query_model: encode queries with this masked-LM checkpoint (same vocabulary) instead: a query-side setting,
             not in the spec, since document vectors do not change.
+        device: where the model runs (lexir.encoders.device: cpu, cuda, cuda:N, auto), checked when it loads; not in
+            the spec (vectors differ by float rounding at most). A `loaded_model` runs where it already is.
     """
 
     kind = "splade"
     added_terms: tuple[str, ...] = ()  # the model's vocabulary is fixed (see grow_vocabulary)
     uses_corpus_statistics = False  # queries are the model's own (see use_corpus_statistics)
     SETTINGS = ("max_doc_length", "max_query_length", "doc_top_k", "query_top_k", "activation", "precision")
-    RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code", "query_model")
+    RUNTIME_OPTIONS = ("batch_size", "threads", "trust_remote_code", "query_model", "device")
 
     def __init__(
         self,
@@ -90,6 +93,7 @@ class SpladeEncoder:
         precision: str = PRECISIONS[0],
         loaded_model: Any = None,
         query_model: str | None = None,
+        device: str = "cpu",
     ) -> None:
         if precision not in PRECISIONS:
             raise LexirError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
@@ -113,6 +117,7 @@ class SpladeEncoder:
         self.precision = precision
         self._loaded_model = loaded_model
         self.query_model = query_model
+        self.device = check_device(device)
 
     @classmethod
     def from_spec(cls, spec: EncoderSpec, **runtime: Any) -> SpladeEncoder:
@@ -140,8 +145,8 @@ class SpladeEncoder:
         return self._load_model()
 
     def _load_model(self) -> Any:
-        """The checkpoint's model with its vocabulary head (a subclass loads another model class)."""
-        return load_masked_lm(self.model_folder, self.trust_remote_code)
+        """The checkpoint's model with its vocabulary head, on `device` (a subclass loads another model class)."""
+        return load_masked_lm(self.model_folder, self.trust_remote_code).to(resolve_device(self.device))
 
     @cached_property
     def vocabulary(self) -> list[str]:
@@ -183,7 +188,8 @@ class SpladeEncoder:
         if self.query_model is None:
             return self
         side = SpladeEncoder(self.query_model, activation=self.activation, precision=self.precision,
-                             batch_size=self.batch_size, threads=self.threads, trust_remote_code=self.trust_remote_code)
+                             batch_size=self.batch_size, threads=self.threads, trust_remote_code=self.trust_remote_code,
+                             device=self.device)
         if vocabulary_fingerprint(side.vocabulary) != vocabulary_fingerprint(self.vocabulary):
             raise LexirError(f"query_model {self.query_model!r} has another vocabulary than the documents' model "
                              f"{self.model_ref!r}; its query vectors would name other terms")
@@ -198,15 +204,18 @@ class SpladeEncoder:
         if not texts:
             return sp.csr_matrix((0, vocab_size), dtype=np.float32)
         matrices, positions = [], []
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        device = model_device(self.model)
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         with torch.inference_mode(), autocast:
             for batch_positions, batch, pooled in self._batches(texts, max_length):
                 if batch is None:  # texts with no token to pool: empty vectors
                     matrices.append(sp.csr_matrix((len(batch_positions), vocab_size), dtype=np.float32))
                 else:
+                    batch = {key: tensor.to(device) for key, tensor in batch.items()}
+                    pooled = None if pooled is None else pooled.to(device)
                     weights = activate(max_logits(self.model, batch, self._split_head, pooled).float(),
                                        self.activation)
-                    matrices.append(_to_csr(weights.numpy(), top_k))
+                    matrices.append(_to_csr(weights.cpu().numpy(), top_k))
                 positions.append(batch_positions)
         stacked = sp.vstack(matrices, format="csr", dtype=np.float32)
         return stacked[np.argsort(np.concatenate(positions))]  # back to the order of `texts`

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from lexir.encoders.device import resolve_device
 from lexir.errors import LexirError
 from lexir.train.options import FLOPS_MODES, METHOD_TEACHERS, NORMALIZATIONS, TEACHERS, TrainOptions
 from lexir.train.prepare import DataOptions, prepare_data
@@ -63,8 +64,8 @@ def train_command(
     dev: Annotated[str | None, typer.Option(
         help="dev split scored at every checkpoint (nDCG@10); the best checkpoint is the exported model "
              "(never a test split)")] = None,
-    device: Annotated[str, typer.Option(help="torch device to train on: cpu, cuda, cuda:1, ... (on CUDA, float32 "
-                                             "matrix products use TF32)")] = "cpu",
+    device: Annotated[str, typer.Option(help="torch device to train on: cpu, cuda, cuda:N or auto (cuda where torch "
+                                             "sees a GPU); on CUDA, float32 matrix products use TF32")] = "cpu",
     threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice)")] = None,
     resume: Annotated[bool, typer.Option(help="continue the run in OUTPUT from its last checkpoint")] = False,
     cache: Annotated[Path | None, typer.Option(help="where prepared data is cached (default: the lexir cache)")]
@@ -95,7 +96,7 @@ def train_command(
         batch_size=batch_size, steps=steps, learning_rate=learning_rate, max_doc_length=max_doc_length,
         save_every=save_every, seed=seed, dev=dev)
     options.check()
-    _use_device(device)
+    device = _training_device(device)
     data = prepare_data(data_options, cache or cache_root(), progress=not quiet)
     dev_set = load_dev_set(dev, cache or cache_root()) if dev else None
     try:
@@ -112,15 +113,12 @@ def train_command(
         f"(use it as `--encoder {report.model}`)")
 
 
-def _use_device(device: str) -> None:
-    """Check that torch knows `device` and has it here (else a one-line error); on CUDA, allow TF32."""
+def _training_device(name: str) -> str:
+    """The device `name` means here (a one-line error where it is unknown or absent); on CUDA, allow TF32, which
+    training tolerates and encoding does not switch on (lexir.encoders.device)."""
     import torch
 
-    try:
-        kind = torch.device(device).type
-    except RuntimeError as error:
-        raise LexirError(f"unknown --device {device!r} ({error})") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise LexirError(f"--device {device}: torch sees no CUDA GPU on this machine")
-    if kind == "cuda":
+    device = resolve_device(name)
+    if device.type == "cuda":
         torch.set_float32_matmul_precision("high")  # TF32: the tensor cores, at a mantissa training tolerates
+    return str(device)

@@ -94,3 +94,16 @@ def test_ray_build_resumes_an_interrupted_build(ray_cluster, tmp_path):
     assert_same_index(tmp_path / "index", tmp_path / "fresh")
     assert json.loads((tmp_path / "index" / "manifest.json").read_text())["extra"]["build"]["resumed_chunks"] == \
         finished
+
+
+def test_device_reaches_the_actors(ray_cluster, tmp_path):
+    """--device is the actors' (a Ray build's driver encodes nothing, so it checks nothing there): cuda on this
+    cluster without a GPU stops the build in one line, raised by an actor as it loads the model."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("torch sees a CUDA GPU here: the actor would encode on it")
+    source = write_jsonl(tmp_path / "docs.jsonl", CORPUS)
+    failed = build(source, tmp_path / "ray", "splade-tiny", "--device", "cuda", *ray_options(ray_cluster, 1),
+                   check=False)
+    assert_one_line_error(failed, "device 'cuda'", "no CUDA GPU")

@@ -253,7 +253,7 @@ def test_test_splits_are_refused_before_anything_is_loaded():
     (["--group-size", "1"], "group-size is too small"),
     (["--no-supervised"], "no training data"),
     (["--dev", "beir/nfcorpus/test"], "test split"),
-    (["--device", "abacus"], "unknown --device"),
+    (["--device", "abacus"], "unknown device"),
 ])
 def test_cli_bad_options_are_one_line_errors(tmp_path, args, fragment):
     result = subprocess.run([sys.executable, "-m", "lexir", "train", str(tmp_path / "run"), *args, "--cache",
