@@ -8,6 +8,10 @@ index format version, so a changed corpus or format gets a new folder; a cached 
 differs from the encoder's (e.g. a local model folder that changed) is rebuilt. Build figures
 of a cached index are kept beside it (`<folder>.build.json`) so a later run that reuses it
 can still report them.
+
+An encoder whose documents get the same vectors as a cached index's (splade-tiny-if's and splade-tiny's: one
+SPLADE model, the same document settings) gets its index derived from that one (lexir/index/derive.py) instead
+of encoding the corpus again; its manifest records `derived_from`.
 """
 
 from __future__ import annotations
