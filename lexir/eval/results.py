@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,7 @@ class EvalResult:
         return str(self.encoder.get("name", "?"))
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = asdict(replace(self, run={}))  # the run (depth x queries hits) is not saved: not copied either
         del data["run"], data["source"]
         return {"format": RESULT_FORMAT, **_finite(data)}
 
