@@ -8,6 +8,10 @@ index format version, so a changed corpus or format gets a new folder; a cached 
 differs from the encoder's (e.g. a local model folder that changed) is rebuilt. Build figures
 of a cached index are kept beside it (`<folder>.build.json`) so a later run that reuses it
 can still report them.
+
+An encoder whose documents get the same vectors as a cached index's (splade-tiny-if's and splade-tiny's: one
+SPLADE model, the same document settings) gets its index derived from that one (lexir/index/derive.py) instead
+of encoding the corpus again; its manifest records `derived_from`.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from typing import Any
 
 from lexir.encoders import EncoderSpec, SparseEncoder, create_encoder
 from lexir.encoders.base import needs_corpus_fit
-from lexir.errors import LexirError
+from lexir.errors import IndexFormatError, LexirError
 from lexir.eval.datasets import EvalDataset, slugify
 from lexir.index import InvertedIndex, build_index
+from lexir.index.derive import can_derive_from, derive_index, encodes_plain_splade_documents
 from lexir.index.format import FORMAT_VERSION, Manifest, is_index, read_manifest
 from lexir.index.sharded import is_sharded, read_sharded_manifest
 from lexir.presets import Preset
@@ -92,10 +97,32 @@ def prepare_index(dataset: EvalDataset, *, encoder_name: str | None = None, inde
         logger.warning("the cached index %s was built with another '%s' encoder, or by a lexir that did not record "
                        "what its queries need; rebuilding it", path, encoder_name)
     path.parent.mkdir(parents=True, exist_ok=True)
+    source = _index_to_derive_from(dataset, encoder, path)
+    if source is not None:
+        logger.info("deriving the %s index of %s from %s (the same document vectors) at %s", encoder_name,
+                    dataset.corpus_source, source, path)
+        try:
+            derive_index(source, encoder, path)
+            return replace(_recorded_figures(path, read_manifest(path)), built_now=True)
+        except (OSError, IndexFormatError) as error:
+            logger.warning("could not derive the index from %s (%s); encoding the documents", source, error)
     logger.info("building the %s index of %s at %s", encoder_name, dataset.corpus_source, path)
     build_index(dataset.corpus(), encoder, path, resume=not is_index(path), overwrite=is_index(path),
                 progress=progress)
     return replace(_recorded_figures(path, read_manifest(path)), built_now=True)
+
+
+def _index_to_derive_from(dataset: EvalDataset, encoder: SparseEncoder, path: Path) -> Path | None:
+    """A cached index of this corpus (in the folder its own encoder's name caches it under, so built from the
+    corpus as it is now) whose postings `encoder` would build too (lexir.index.derive): its documents need not be
+    encoded again. Models in local folders are left out: their files may have changed since."""
+    if not encodes_plain_splade_documents(encoder) or _model_folder_stamp(encoder.spec.model or "") is not None:
+        return None
+    for candidate in sorted(path.parent.glob(f"{dataset.slug}-*")):
+        if candidate != path and can_derive_from(candidate, encoder, dataset.corpus_source) and \
+                cached_index_path(dataset, read_manifest(candidate).encoder.name, path.parent.parent) == candidate:
+            return candidate
+    return None
 
 
 def prepare_preset_index(dataset: EvalDataset, preset: Preset, *, cache: Path | None = None,

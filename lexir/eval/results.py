@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,7 @@ class EvalResult:
         return str(self.encoder.get("name", "?"))
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = asdict(replace(self, run={}))  # the run (depth x queries hits) is not saved: not copied either
         del data["run"], data["source"]
         return {"format": RESULT_FORMAT, **_finite(data)}
 
@@ -127,11 +127,17 @@ def format_score(score: float) -> str:
 
 
 def write_trec_run(run: dict[str, list[tuple[str, float]]], path: Path, tag: str = RUN_TAG) -> None:
-    """`qid Q0 docid rank score tag`, ranks from 1, in the order given."""
+    """`qid Q0 docid rank score tag`, ranks from 1, in the order given. Each distinct score is formatted once
+    (a sparse run's quantized scores repeat: Cranfield's BM25 run has ~650 in 200,000 hits)."""
+    formatted: dict[float, str] = {}
     with open(path, "w", encoding="utf-8") as handle:
         for qid, hits in run.items():
             for rank, (doc_id, score) in enumerate(hits, start=1):
-                handle.write(f"{qid} Q0 {doc_id} {rank} {format_score(score)} {tag}\n")
+                key = score or repr(score)  # 0.0 == -0.0, but they print apart
+                text = formatted.get(key)
+                if text is None:
+                    text = formatted[key] = format_score(score)
+                handle.write(f"{qid} Q0 {doc_id} {rank} {text} {tag}\n")
 
 
 def _finite(value: Any) -> Any:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from lexir.eval.datasets import Topic
@@ -14,8 +16,9 @@ Run = dict[str, list[tuple[str, float]]]
 
 
 def ranking_hits(ranking: FusedRanking) -> list[tuple[str, float]]:
-    """A ranking as (document id, score) pairs, best first."""
-    return [(str(key), float(score)) for key, score in zip(ranking.keys, ranking.scores)]
+    """A ranking as (document id, score) pairs, best first (converted by numpy's tolist, not element by element:
+    a tuning sweep converts thousands of rankings)."""
+    return list(zip(map(str, ranking.keys.tolist()), np.asarray(ranking.scores, dtype=np.float64).tolist()))
 
 
 def run_from_hits(topics: Sequence[Topic], hits_per_topic: Sequence[list[tuple[str, float]]], depth: int,
@@ -27,7 +30,7 @@ def run_from_hits(topics: Sequence[Topic], hits_per_topic: Sequence[list[tuple[s
         if drop:
             hits = [hit for hit in hits if hit[0] != topic.query_id]
         hits = hits[:depth]
-        hits.sort(key=lambda hit: (hit[1], hit[0]), reverse=True)
+        hits.sort(key=itemgetter(1, 0), reverse=True)
         run[topic.query_id] = hits
     return run
 

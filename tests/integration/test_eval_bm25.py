@@ -7,16 +7,19 @@ ir_measures directly. The analyzers differ in details (lexir strips possessives 
 apostrophe words together) and lexir quantizes impacts to 8 bits, so the two agree
 closely but not exactly: on these collections the differences measured (2026-11-29) are 0.0005-0.0011 in
 nDCG@10 and 0.0007-0.0028 in R@100, so TOLERANCE is 0.004. lexir's own documented numbers are pinned within
-0.002 in test_effectiveness.py.
+0.002 in test_effectiveness.py. Each collection's BM25 index is built once for the module, and each evaluation
+run once (the NFCorpus run is checked against both bm25s and Pyserini's published number).
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 
 from lexir.eval import evaluate, load_dataset
+from lexir.eval.results import EvalResult
 
 pytestmark = pytest.mark.integration
 
@@ -66,12 +69,24 @@ def bm25s_measures(dataset_id: str, measures: list, drop_self_hits: bool) -> dic
     return {str(m): sum(values.get((q.query_id, str(m)), 0.0) for q in queries) / len(queries) for m in measures}
 
 
+@pytest.fixture(scope="module")
+def bm25_cache(ir_datasets_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder for the module: each collection's BM25 index is built once (by the first evaluate)."""
+    return tmp_path_factory.mktemp("bm25-cache")
+
+
+@functools.cache
+def evaluated(dataset_id: str, cache: Path, depth: int = 1000) -> EvalResult:
+    """lexir's BM25 evaluation of a dataset (the default run depth unless given), run once per module cache."""
+    return evaluate(load_dataset(dataset_id), encoder="bm25", cache=cache, progress=False, depth=depth)
+
+
 @pytest.mark.parametrize("dataset_id", ["cranfield", "beir/nfcorpus/test"])
-def test_bm25_agrees_with_bm25s(ir_datasets_home: Path, tmp_path: Path, dataset_id: str) -> None:
+def test_bm25_agrees_with_bm25s(bm25_cache: Path, dataset_id: str) -> None:
     import ir_measures
 
     dataset = load_dataset(dataset_id)
-    result = evaluate(dataset, encoder="bm25", cache=tmp_path, progress=False)
+    result = evaluated(dataset_id, bm25_cache)
     reference = bm25s_measures(dataset_id, [ir_measures.nDCG @ 10, ir_measures.R @ 100], result.drop_self_hits)
     print(f"{dataset_id}: lexir {result.measures}, bm25s {reference}")
     assert result.num_queries == len(dataset.topics)
@@ -79,14 +94,14 @@ def test_bm25_agrees_with_bm25s(ir_datasets_home: Path, tmp_path: Path, dataset_
         assert result.measures[name] == pytest.approx(reference[name], abs=TOLERANCE), name
 
 
-def test_bm25_nfcorpus_matches_pyserini(ir_datasets_home: Path, tmp_path: Path) -> None:
-    result = evaluate(load_dataset("beir/nfcorpus/test"), encoder="bm25", cache=tmp_path, progress=False)
+def test_bm25_nfcorpus_matches_pyserini(bm25_cache: Path) -> None:
+    result = evaluated("beir/nfcorpus/test", bm25_cache)
     assert result.num_queries == 323
     assert result.measures["nDCG@10"] == pytest.approx(PYSERINI_NFCORPUS_BM25_FLAT_NDCG10, abs=PYSERINI_TOLERANCE)
 
 
-def test_cranfield_is_not_treated_as_beir(ir_datasets_home: Path, tmp_path: Path) -> None:
+def test_cranfield_is_not_treated_as_beir(bm25_cache: Path) -> None:
     """Cranfield's query ids (1..225) collide with document ids: BEIR's self-hit rule must stay off there."""
-    result = evaluate(load_dataset("cranfield"), encoder="bm25", cache=tmp_path, progress=False, depth=10)
+    result = evaluated("cranfield", bm25_cache, depth=10)
     assert not result.drop_self_hits and result.num_queries == 225
     assert any(doc_id == qid for qid, hits in result.run.items() for doc_id, _ in hits)

@@ -197,3 +197,15 @@ def test_cli_mounted_under_a_parent_app(beir_folder: Path) -> None:
     assert "bm25" in result.output
     help_text = CliRunner().invoke(app, ["eval", "--help"])
     assert help_text.exit_code == 0 and "compare" in help_text.output
+
+
+def test_run_file_scores_are_each_their_own_shortest_float32(tmp_path: Path) -> None:
+    """write_trec_run formats each distinct score once: repeated scores, and 0.0 beside -0.0, still read back
+    as written."""
+    from lexir.eval.results import format_score, write_trec_run
+
+    scores = [2.5, 0.1, 2.5, 0.0, -0.0, 0.0, -1e-8, 0.1, 1 / 3]
+    write_trec_run({"q1": [(f"d{i}", score) for i, score in enumerate(scores)]}, tmp_path / "run.trec")
+    written = [line.split()[4] for line in (tmp_path / "run.trec").read_text().splitlines()]
+    assert written == [format_score(score) for score in scores]
+    assert written[3:6] == ["0", "-0", "0"]
