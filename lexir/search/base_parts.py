@@ -1,18 +1,19 @@
 """Local shards ranked as the parts of one index, in one kernel call: the common case of sharded search.
 
 When every shard of a sharded index is opened in this process and holds nothing but its base (no live segment,
-nothing deleted), one query needs no per-shard search: the shards' base postings go to the kernels together
+nothing deleted), a query needs no per-shard search: the shards' base postings go to the kernels together
 (`dispatch.top_k_parts`), which rank each part and keep the best k by score, then by global ordinal, as the
-per-shard lists merged would. What that saves is the Python between the kernels: per shard, the query checks, the
-call into numba, the hit conversion and id lookup, and then the merge of the lists (docs/benchmarks.md, "Sharded
-search"). Anything else (a live segment or a tombstone in any shard, words appended by live writes, approximate
-query cuts, remote shards, a large query searched in threads) takes the general path of search/sharded.py, with
-the same hits.
+per-shard lists merged would (a batch: its queries split among threads, `top_k_parts_rows`). What that saves is
+the Python between the kernels: per shard, the query checks, the call into numba, the hit conversion and id
+lookup, and then the merge of the lists (docs/benchmarks.md, "Sharded search latency"). Anything else (a live
+segment or a tombstone in any shard, words appended by live writes, approximate query cuts, remote shards, one
+large query searched in threads) takes the general path of search/sharded.py, with the same hits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -21,7 +22,14 @@ import numpy as np
 from lexir.encoders.base import CorpusStatistics
 from lexir.index.live import BASE, Snapshot
 from lexir.search.algorithms import ALGORITHMS
-from lexir.search.algorithms.dispatch import DEFAULT_WINDOW, KernelQueries, check_terms, damaged, top_k_parts
+from lexir.search.algorithms.dispatch import (
+    DEFAULT_WINDOW,
+    KernelQueries,
+    check_terms,
+    damaged,
+    top_k_parts,
+    top_k_parts_rows,
+)
 from lexir.search.algorithms.postings import PostingArrays
 from lexir.search.options import SearchOptions
 from lexir.search.results import Hits, clamp_k
@@ -71,12 +79,37 @@ class BaseParts:
                  ) -> Hits:
         """Top k of the first query over every part (its exact grid weights prepared once for the whole index):
         `segments` name each hit's shard and `nums` hold ordinals, as merged shard lists do."""
-        first = self.searchers[0].index
-        check_terms(self.postings[0], queries, first.path)
+        check_terms(self.postings[0], queries, self.searchers[0].index.path)
         span = slice(queries.offsets[0], queries.offsets[1])
         parts, nums, scores, ordinals = top_k_parts(ALGORITHMS[options.algorithm], self.postings, self.ordinals,
                                                     queries.terms[span], queries.weights[span],
                                                     clamp_k(k, self.num_docs), options.heap_factor, DEFAULT_WINDOW)
+        return self._hits(parts, nums, scores, ordinals, missing)
+
+    def rank(self, queries: KernelQueries, k: int, options: SearchOptions, missing: tuple[str, ...] = ()
+             ) -> list[Hits]:
+        """Top k of every query, the queries split among numba's threads (each query over every part)."""
+        check_terms(self.postings[0], queries, self.searchers[0].index.path)
+        num_queries, k = len(queries.offsets) - 1, clamp_k(k, self.num_docs)
+        parts = np.full((num_queries, k), -1, dtype=np.int64)
+        nums, ordinals = np.zeros((num_queries, k), dtype=np.int64), np.zeros((num_queries, k), dtype=np.int64)
+        scores, counts = np.zeros((num_queries, k), dtype=np.float64), np.zeros(num_queries, dtype=np.int64)
+        code = ALGORITHMS[options.algorithm]
+
+        def rows(span: tuple[int, int]) -> None:
+            top_k_parts_rows(code, self.postings, self.ordinals, queries, span[0], span[1], k, options.heap_factor,
+                             DEFAULT_WINDOW, parts, nums, scores, ordinals, counts)
+
+        bounds = np.linspace(0, num_queries, min(numba.get_num_threads(), max(num_queries, 1)) + 1).astype(int)
+        spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+        with ThreadPoolExecutor(max_workers=len(spans)) as pool:
+            list(pool.map(rows, spans))
+        return [self._hits(parts[row, :count], nums[row, :count], scores[row, :count], ordinals[row, :count],
+                           missing) for row, count in enumerate(counts.tolist())]
+
+    def _hits(self, parts: np.ndarray, nums: np.ndarray, scores: np.ndarray, ordinals: np.ndarray,
+              missing: tuple[str, ...]) -> Hits:
+        """One query's kernel output as Hits: ids read from each hit's shard, scores in the encoder's units."""
         if parts.shape[0] == 1 and parts[0] < 0:
             part = -1 - int(parts[0])
             raise damaged(self.postings[part], self.searchers[part].index.path)
@@ -85,4 +118,5 @@ class BaseParts:
             chosen = parts == part
             keys[chosen] = self.caches[part].ids(self.snapshots[part], BASE, nums[chosen])
         shards = np.array(self.names, dtype=object)[parts]
-        return Hits(keys.astype(str), (scores * first.quantizer.scale).astype(np.float32), shards, ordinals, missing)
+        scale = self.searchers[0].index.quantizer.scale
+        return Hits(keys.astype(str), (scores * scale).astype(np.float32), shards, ordinals, missing)

@@ -464,15 +464,18 @@ class ShardedSparseRetriever(SparseRetriever):
     def rank_prepared(self, snapshot: ShardedSnapshot, queries: KernelQueries, k: int,  # type: ignore[override]
                       options: SearchOptions) -> list[Hits]:
         """Top-k of queries prepared once (with the whole index's statistics) on every shard, the lists merged.
-        A batch searches the shards one after another, each with every core; one query searches them side by
-        side in threads only when its postings pay for the hand-over (`parallel_postings`), else in turn: in one
-        kernel call when every shard is a local base alone (base_parts.py), else shard after shard."""
+        When every shard is a local base alone (base_parts.py), one kernel call ranks one query over all of them (a
+        batch: its queries in parallel threads); else a batch searches the shards one after another, each with
+        every core, and one query searches them side by side in threads only when its postings pay for the
+        hand-over (`parallel_postings`), else in turn."""
         num_queries = len(queries.offsets) - 1
         parallel = (num_queries == 1 and self.index.threads
                     and int(snapshot.statistics.doc_freq[queries.terms].sum()) >= self.index.parallel_postings)
 
-        if num_queries == 1 and not parallel and options.query_cut is None and snapshot.base_parts is not None:
-            return [snapshot.base_parts.rank_one(queries, k, options, snapshot.missing)]
+        if not parallel and options.query_cut is None and snapshot.base_parts is not None:
+            if num_queries == 1:
+                return [snapshot.base_parts.rank_one(queries, k, options, snapshot.missing)]
+            return snapshot.base_parts.rank(queries, k, options, snapshot.missing)
 
         def call(shard: Shard) -> list[ShardHits]:
             return shard.rank_encoded(snapshot.prepared_for_shard(shard.name, queries), k, options)

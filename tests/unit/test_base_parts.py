@@ -12,7 +12,7 @@ import pytest
 from lexir.encoders import create_encoder
 from lexir.errors import IndexFormatError
 from lexir.search import SearchOptions, open_search
-from lexir.search.algorithms.dispatch import top_k_parts
+from lexir.search.algorithms.dispatch import KernelQueries, top_k_parts, top_k_parts_rows
 from lexir.search.sharded import ShardedIndex
 from tests.unit.sharded_corpus import SHARDED_QUERIES, build_pair
 from tests.unit.test_integrity import edit_manifest, rewrite_array
@@ -51,6 +51,29 @@ def test_the_kernel_keeps_the_best_k_of_every_part_by_score_then_ordinal(algorit
                     ] == expected, (trial, k)
 
 
+def test_the_rows_kernel_ranks_each_query_as_the_one_query_kernel():
+    rng = np.random.default_rng(11)
+    documents = [random_documents(rng, size, 30, 0.25, levels=2) for size in (40, 70, 9)]
+    parts = tuple(Postings(part, block_size=8).arrays for part in documents)
+    ordinals = tuple(np.arange(part.shape[0], dtype=np.int64) * 3 + offset for offset, part in enumerate(documents))
+    rows = []
+    for _ in range(25):
+        terms = sorted(rng.choice(30, size=int(rng.integers(1, 6)), replace=False))
+        rows.append(prepared(terms, rng.integers(1, 3, len(terms))))
+    offsets = np.cumsum([0] + [len(terms) for terms, _ in rows]).astype(np.int64)
+    queries = KernelQueries(offsets, np.concatenate([terms for terms, _ in rows]),
+                            np.concatenate([weights for _, weights in rows]))
+    for code in CODES.values():
+        got = [np.full((25, 6), -1, dtype=np.int64), np.zeros((25, 6), dtype=np.int64), np.zeros((25, 6)),
+               np.zeros((25, 6), dtype=np.int64)]
+        counts = np.zeros(25, dtype=np.int64)
+        top_k_parts_rows(code, parts, ordinals, queries, 0, 11, 6, 1.0, 16, *got, counts)
+        top_k_parts_rows(code, parts, ordinals, queries, 11, 25, 6, 1.0, 16, *got, counts)
+        for row, (terms, weights) in enumerate(rows):
+            expected = top_k_parts(code, parts, ordinals, terms, weights, 6, 1.0, 16)
+            assert [one.tolist() for one in expected] == [one[row, :counts[row]].tolist() for one in got], row
+
+
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     return build_pair(tmp_path_factory.mktemp("parts"), lambda: create_encoder("bm25"), 3)
@@ -64,6 +87,8 @@ def test_base_only_shards_are_ranked_together_and_anything_else_the_general_way(
     split, single = open_search(index), open_search(one)
     for query in SHARDED_QUERIES:
         assert listed(split.search(query, 7)) == listed(single.search(query, 7))
+    assert [listed(one) for one in split.search_batch(SHARDED_QUERIES, 7)] == [
+        listed(one) for one in single.search_batch(SHARDED_QUERIES, 7)]
     assert index.snapshot().base_parts is not None
     first = index.shards[0]
     victim = first.live.snapshot().base.docstore.all_ids()[0]
@@ -85,3 +110,5 @@ def test_a_damaged_shard_is_named_by_the_one_call(pair, tmp_path):
     assert index.snapshot().base_parts is not None
     with pytest.raises(IndexFormatError, match="shard-01/doc_blocks.npy.*damaged"):
         open_search(index).search("heat flow in the blood", 5)
+    with pytest.raises(IndexFormatError, match="shard-01/doc_blocks.npy.*damaged"):
+        open_search(index).search_batch(["heat flow in the blood", "vitamin"], 5)

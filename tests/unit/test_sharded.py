@@ -197,8 +197,8 @@ def test_one_query_goes_to_threads_only_when_its_postings_pay_for_the_hand_over(
             assert all(shard.threads == [] for shard in shards)
     for shard in shards:
         shard.threads.clear()
-    split.search_batch([small, large], 8)  # a batch: the shards in turn, each with every core
-    assert all(shard.threads == ["MainThread"] for shard in shards)
+    split.search_batch([small, large], 8)  # a batch over base-only shards: one parallel kernel call, no shard ranks
+    assert all(shard.threads == [] for shard in shards)
     for shard in shards:
         shard.threads.clear()
     index.threads = False  # never threads: the large query too is one kernel call in the calling thread

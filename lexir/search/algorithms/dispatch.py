@@ -154,6 +154,25 @@ def top_k_parts(code: int, parts: tuple, ordinals: tuple, terms: np.ndarray, wei
     return hit_parts[:size].copy(), hit_docs[:size].copy(), hit_scores[:size].copy(), hit_ordinals[:size].copy()
 
 
+@njit(cache=CACHE, nogil=True)
+def top_k_parts_rows(code: int, parts: tuple, ordinals: tuple, queries: KernelQueries, first: int, last: int, k: int,
+                     heap_factor: float, window: int, out_parts: np.ndarray, out_docs: np.ndarray,
+                     out_scores: np.ndarray, out_ordinals: np.ndarray, counts: np.ndarray) -> None:
+    """`top_k_parts` of queries first..last-1 into rows of the out arrays ([Q, k]; row i holds counts[i] hits; a
+    damaged part: one hit of part -1 - p). Not a prange loop: numba's parallel loops do not take a tuple of
+    PostingArrays, so a batch's threads are Python's (the kernel releases the GIL; see base_parts.py)."""
+    for q in range(first, last):
+        span = slice(queries.offsets[q], queries.offsets[q + 1])
+        hit_parts, docs, scores, hit_ordinals = top_k_parts(code, parts, ordinals, queries.terms[span],
+                                                            queries.weights[span], k, heap_factor, window)
+        size = hit_parts.shape[0]
+        counts[q] = size
+        out_parts[q, :size] = hit_parts
+        out_docs[q, :size] = docs
+        out_scores[q, :size] = scores
+        out_ordinals[q, :size] = hit_ordinals
+
+
 @njit(cache=CACHE, parallel=True)
 def top_k_batch(codes: np.ndarray, postings: PostingArrays, queries: KernelQueries, k: int, heap_factor: float,
                 window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -175,4 +194,5 @@ def top_k_batch(codes: np.ndarray, postings: PostingArrays, queries: KernelQueri
 
 
 __all__ = ["DEFAULT_WINDOW", "KernelQueries", "PostingArrays", "cut_queries", "kernel_queries", "posting_arrays",
-           "top_k", "top_k_batch", "top_k_many", "top_k_one", "top_k_parts", "check_terms", "damaged"]
+           "top_k", "top_k_batch", "top_k_many", "top_k_one", "top_k_parts", "top_k_parts_rows",
+           "check_terms", "damaged"]
