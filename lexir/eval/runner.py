@@ -116,15 +116,13 @@ def _search_all(searcher: Searcher, topics: Sequence[Topic], depth: int, drop: b
     searcher.warm_up()
     searcher.rank_one(texts[0], k)
     searcher.rank(texts[:1], k)
-    latencies, nonzeros, touched = [], [], []
+    latencies = []
     for text in tqdm(texts, desc="queries", unit="q", disable=not progress):
         started = time.perf_counter()
         searcher.rank_one(text, k)
         latencies.append((time.perf_counter() - started) * 1000)
-        figures = searcher.query_figures(text)
-        if figures is not None:
-            nonzeros.append(figures[0])
-            touched.append(figures[1])
+    figures = searcher.queries_figures(texts) or []  # encoded again in one batch, not query by query
+    nonzeros, touched = [one[0] for one in figures], [one[1] for one in figures]
     started = time.perf_counter()
     run = search_topics(searcher, topics, depth, drop, batch=None)
     return _Timings(latencies, time.perf_counter() - started, nonzeros, touched), run

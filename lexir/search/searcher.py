@@ -245,8 +245,16 @@ class Searcher:
 
     def query_figures(self, query: SparseQuery) -> tuple[int, int] | None:
         """(nonzero query terms, postings their lists hold) of one query, for a single sparse retriever."""
+        figures = self.queries_figures([query])
+        return None if figures is None else figures[0]
+
+    def queries_figures(self, queries: Sequence[SparseQuery]) -> list[tuple[int, int]] | None:
+        """`query_figures` of many queries, encoded in one pass (an evaluation's every query)."""
         retriever = self._single_sparse()
-        return None if retriever is None else retriever.query_figures(retriever.encode([query]), 0)
+        if retriever is None:
+            return None
+        encoded = retriever.encode(queries)
+        return [retriever.query_figures(encoded, row) for row in range(len(queries))]
 
     def mean_doc_nonzeros(self) -> float | None:
         """Mean nonzeros per document vector over every segment, for a single sparse retriever."""
