@@ -12,7 +12,8 @@ import pytest
 from lexir.encoders import create_encoder
 from lexir.errors import IndexFormatError
 from lexir.search import SearchOptions, open_search
-from lexir.search.algorithms.dispatch import KernelQueries, top_k_parts, top_k_parts_rows
+from lexir.search.algorithms.dispatch import KernelQueries, top_k, top_k_parts, top_k_parts_rows
+from lexir.search.algorithms.postings import PostingArrays
 from lexir.search.sharded import ShardedIndex
 from tests.unit.sharded_corpus import SHARDED_QUERIES, build_pair
 from tests.unit.test_integrity import edit_manifest, rewrite_array
@@ -20,11 +21,25 @@ from tests.unit.test_pruning import CODES, Postings, prepared, random_documents
 from tests.unit.test_sharded import listed
 
 
+def read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only copy: an opened index's arrays are read-only, and numba compiles the kernels once per array
+    type, so tests that pass the same types share the search path's compiled code instead of compiling their own."""
+    frozen = np.array(array)
+    frozen.flags.writeable = False
+    return frozen
+
+
+def part_arrays(documents) -> PostingArrays:
+    """A part's postings as an opened index holds them (read-only arrays)."""
+    arrays = Postings(documents, block_size=8).arrays
+    return PostingArrays(*(read_only(one) if isinstance(one, np.ndarray) else one for one in arrays))
+
+
 def merged_reference(parts, ordinals, code, terms, weights, k):
     """Each part's top k merged in Python: score descending, then ordinal ascending."""
     hits = []
     for number, (part, part_ordinals) in enumerate(zip(parts, ordinals)):
-        docs, scores = part.top_k(code, terms, weights, k)
+        docs, scores = top_k(code, part, terms, weights, k, 1.0, 16)
         hits += [(-score, int(part_ordinals[doc]), number, int(doc)) for doc, score in zip(docs, scores)]
     return sorted(hits)[:k]
 
@@ -39,13 +54,13 @@ def test_the_kernel_keeps_the_best_k_of_every_part_by_score_then_ordinal(algorit
         places = rng.permutation(total)  # the parts' documents interleaved in the whole collection
         ordinals, start = [], 0
         for part in documents:
-            ordinals.append(np.sort(places[start:start + part.shape[0]]).astype(np.int64))
+            ordinals.append(read_only(np.sort(places[start:start + part.shape[0]]).astype(np.int64)))
             start += part.shape[0]
-        parts = [Postings(part, block_size=8) for part in documents]
+        parts = [part_arrays(part) for part in documents]
         terms, weights = prepared(sorted(rng.choice(40, size=4, replace=False)), rng.integers(1, 3, 4))
         for k in (1, 3, 10, total + 5):
             expected = merged_reference(parts, ordinals, CODES[algorithm], terms, weights, k)
-            got = top_k_parts(CODES[algorithm], tuple(part.arrays for part in parts), tuple(ordinals), terms,
+            got = top_k_parts(CODES[algorithm], tuple(parts), tuple(ordinals), terms,
                               weights, k, 1.0, 16)
             assert [(-score, ordinal, part, doc) for part, doc, score, ordinal in zip(*(a.tolist() for a in got))
                     ] == expected, (trial, k)
@@ -54,8 +69,9 @@ def test_the_kernel_keeps_the_best_k_of_every_part_by_score_then_ordinal(algorit
 def test_the_rows_kernel_ranks_each_query_as_the_one_query_kernel():
     rng = np.random.default_rng(11)
     documents = [random_documents(rng, size, 30, 0.25, levels=2) for size in (40, 70, 9)]
-    parts = tuple(Postings(part, block_size=8).arrays for part in documents)
-    ordinals = tuple(np.arange(part.shape[0], dtype=np.int64) * 3 + offset for offset, part in enumerate(documents))
+    parts = tuple(part_arrays(part) for part in documents)
+    ordinals = tuple(read_only(np.arange(part.shape[0], dtype=np.int64) * 3 + offset)
+                     for offset, part in enumerate(documents))
     rows = []
     for _ in range(25):
         terms = sorted(rng.choice(30, size=int(rng.integers(1, 6)), replace=False))
