@@ -21,12 +21,14 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from lexir.eval.datasets import EvalDataset, load_dataset
 from lexir.eval.measures import parse_measures, score_run
 from lexir.eval.runs import run_from_hits
 from lexir.presets import load_preset
 from lexir.search import SearchOptions, open_search
-from lexir.search.fusion import Fusion, Ranking, fuse
+from lexir.search.fusion import Fusion, FusionTable, Ranking
 
 DEPTH = 1000  # lexir eval's run depth: every list is this deep, so its z-scores are those eval fuses
 CUTOFF = 100  # nDCG@10 reads the top 10 of the run; 100 leaves room for trec_eval's reordering of tied scores
@@ -50,10 +52,11 @@ def tune_alpha(sparse: list[Ranking], dense: list[Ranking], dataset: EvalDataset
     topics = [topic for topic in dataset.topics if topic.searchable]
     measures = parse_measures(["nDCG@10"])
     best_score, best_alpha = -1.0, 0.0
+    tables = [FusionTable([one, other], Fusion("convex", normalization="zscore")) for one, other in zip(sparse, dense)]
     for alpha in ALPHAS:
-        fusion = Fusion("convex", (round(1 - alpha, 2), alpha), "zscore")
+        weights = np.array([round(1 - alpha, 2), alpha])
         hits = [[(str(key), float(score)) for key, score in zip(fused.keys[:CUTOFF + 1], fused.scores[:CUTOFF + 1])]
-                for fused in (fuse([one, other], fusion, DEPTH + 1) for one, other in zip(sparse, dense))]
+                for fused in (table.rank(weights, DEPTH + 1) for table in tables)]
         run = run_from_hits(topics, hits, CUTOFF, dataset.is_beir)
         score = score_run(run, dataset.qrels, measures, [topic.query_id for topic in dataset.topics])[0]["nDCG@10"]
         if score > best_score + 1e-12:

@@ -19,7 +19,7 @@ from lexir.eval.datasets import EvalDataset
 from lexir.eval.measures import parse_measures, score_run
 from lexir.eval.runs import ranking_hits, run_from_hits
 from lexir.search import Searcher
-from lexir.search.fusion import Fusion
+from lexir.search.fusion import Fusion, FusionTable
 
 ALPHA_GRID = tuple(round(0.05 * step, 2) for step in range(21))
 WEIGHT_GRID = tuple(round(0.1 * step, 1) for step in range(11))
@@ -53,11 +53,12 @@ def tune_weights(searcher: Searcher, tune_on: EvalDataset, evaluated: EvalDatase
     k = depth + 1 if drop else depth
     topics = [topic for topic in tune_on.topics if topic.searchable]
     lists = searcher.lists([topic.query for topic in topics], k) if topics else []
+    tables = [FusionTable(one, searcher.fusion or Fusion()) for one in lists]  # what no weight changes, once
     query_ids = [topic.query_id for topic in tune_on.topics]
 
     def score(weights: Weights) -> float:
-        fusion = replace(searcher.fusion or Fusion(), weights=weights)
-        run = run_from_hits(topics, [ranking_hits(searcher.combine(one, k, fusion)) for one in lists], depth, drop)
+        vector = with_weights(searcher.fusion, weights).weights_for(count)
+        run = run_from_hits(topics, [ranking_hits(table.rank(vector, k)) for table in tables], depth, drop)
         aggregate, _ = score_run(run, tune_on.qrels, parse_measures([measure]), query_ids)
         return aggregate[measure]
 

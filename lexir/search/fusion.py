@@ -102,34 +102,51 @@ def reciprocal_ranks(count: int, k: int = RRF_K) -> np.ndarray:
 
 def fuse(rankings: Sequence[Ranking], fusion: Fusion, depth: int | None = None) -> FusedRanking:
     """Fuse the lists of one query into one ranking (its best `depth` hits, or all)."""
-    if not rankings:
-        raise LexirError("fusion needs at least one ranked list")
-    weights = fusion.weights_for(len(rankings))
-    values, missing = [], []
-    for ranking in rankings:
-        _check_ranking(ranking)
-        if fusion.method == "rrf":
-            values.append(reciprocal_ranks(len(ranking.keys), fusion.rrf_k))
-            missing.append(0.0)
+    return FusionTable(rankings, fusion).rank(fusion.weights_for(len(rankings)), depth)
+
+
+class FusionTable:
+    """One query's lists laid out for fusion under any weights, so that a weight search (`--tune-on`) computes
+    the union of their keys and their normalized values once per query, not once per weight vector.
+
+    Row i is document `keys[i]` (sorted), column j list j: its normalized score or reciprocal rank there, or the
+    list's floor for a document it misses (see the module docstring); `present` marks what each list holds.
+    """
+
+    def __init__(self, rankings: Sequence[Ranking], fusion: Fusion) -> None:
+        if not rankings:
+            raise LexirError("fusion needs at least one ranked list")
+        for ranking in rankings:
+            _check_ranking(ranking)
+        lists = [np.asarray(ranking.keys) for ranking in rankings]
+        self.keys = np.unique(np.concatenate(lists))
+        self.values = np.zeros((self.keys.size, len(rankings)), dtype=np.float64)
+        self.present = np.zeros((self.keys.size, len(rankings)), dtype=bool)
+        for j, (ranking, keys) in enumerate(zip(rankings, lists)):
+            if fusion.method == "rrf":
+                values, floor = reciprocal_ranks(keys.size, fusion.rrf_k), 0.0
+            else:
+                values = normalize(ranking.scores, fusion.normalization)
+                floor = float(values.min()) if values.size else 0.0
+            rows = np.searchsorted(self.keys, keys)
+            self.values[:, j] = floor
+            self.values[rows, j] = values
+            self.present[rows, j] = True
+
+    def rank(self, weights: np.ndarray, depth: int | None = None) -> FusedRanking:
+        """The best `depth` hits under `weights` (one per list): a weighted sum per document over the lists of
+        non-zero weight, documents that only lists of weight 0 hold left out."""
+        weights = np.asarray(weights, dtype=np.float64)
+        used = weights > 0
+        if used.all():
+            keys, parts = self.keys, self.values * weights
         else:
-            normalized = normalize(ranking.scores, fusion.normalization)
-            values.append(normalized)
-            missing.append(float(normalized.min()) if normalized.size else 0.0)
-    return _combine(rankings, values, np.asarray(missing), weights, depth)
-
-
-def _combine(rankings: Sequence[Ranking], values: list[np.ndarray], missing: np.ndarray, weights: np.ndarray,
-             depth: int | None) -> FusedRanking:
-    """Weighted sum per document over the lists of non-zero weight; missing entries take `missing`."""
-    used = [j for j, weight in enumerate(weights) if weight > 0]
-    keys = np.unique(np.concatenate([np.asarray(rankings[j].keys) for j in used]))
-    parts = np.zeros((keys.size, len(rankings)), dtype=np.float64)
-    for j in used:
-        parts[:, j] = weights[j] * missing[j]
-        parts[np.searchsorted(keys, np.asarray(rankings[j].keys)), j] = weights[j] * values[j]
-    scores = parts.sum(axis=1)
-    order = np.argsort(-scores, kind="stable")[:depth]  # keys are sorted, so ties keep the smaller key first
-    return FusedRanking(keys[order], scores[order], parts[order])
+            rows = self.present[:, used].any(axis=1)
+            keys, parts = self.keys[rows], self.values[rows] * weights
+            parts[:, ~used] = 0.0  # not -0.0 where a value is negative
+        scores = parts.sum(axis=1)
+        order = np.argsort(-scores, kind="stable")[:depth]  # keys are sorted, so ties keep the smaller key first
+        return FusedRanking(keys[order], scores[order], parts[order])
 
 
 def _check_ranking(ranking: Ranking) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from lexir.cli_options import parse_weights
 from lexir.errors import LexirError
-from lexir.search.fusion import Fusion, Ranking, fuse, normalize
+from lexir.search.fusion import Fusion, FusionTable, Ranking, fuse, normalize
 from lexir.search.options import fusion_of
 
 SPARSE = Ranking(np.array(["a", "b", "c"]), np.array([9.0, 6.0, 3.0]))
@@ -70,6 +72,49 @@ def test_depth_cuts_the_fused_list_and_integer_keys_work():
     fused = fuse([Ranking(np.array([5, 3, 1]), np.array([3.0, 2.0, 1.0])),
                   Ranking(np.array([1, 7]), np.array([1.0, 0.5]))], Fusion("rrf"), depth=2)
     assert fused.keys.tolist() == [1, 5]
+
+
+def reference_fusion(rankings: list[Ranking], fusion: Fusion, weights: tuple[float, ...]) -> dict[int, float]:
+    """The module docstring's definition, document by document, over the lists of non-zero weight."""
+    fused: dict[int, float] = {}
+    used = [(ranking, weight) for ranking, weight in zip(rankings, weights) if weight > 0]
+    for ranking, _ in used:
+        fused.update((int(key), 0.0) for key in ranking.keys)
+    for ranking, weight in used:
+        if fusion.method == "rrf":
+            values, floor = {int(key): 1 / (fusion.rrf_k + rank) for rank, key in enumerate(ranking.keys, 1)}, 0.0
+        else:
+            normalized = normalize(ranking.scores, fusion.normalization)
+            values, floor = dict(zip(ranking.keys.tolist(), normalized.tolist())), float(normalized.min())
+        for key in fused:
+            fused[key] += weight * values.get(key, floor)
+    return fused
+
+
+@pytest.mark.parametrize("fusion", [Fusion("rrf"), Fusion("rrf", rrf_k=0), Fusion("convex"),
+                                    Fusion("convex", normalization="zscore")])
+def test_one_table_ranks_every_weight_vector_as_the_definition_says(fusion):
+    """A weight search builds a query's table once and ranks it under many weight vectors (zeros included)."""
+    rng = np.random.default_rng(7)
+    rankings = []
+    for size in (40, 25, 60):
+        keys = rng.choice(100, size=size, replace=False)
+        scores = np.sort(rng.choice([0.5, 1.0, 1.5, 2.0], size=size) + rng.integers(0, 3, size=size))[::-1]
+        rankings.append(Ranking(keys, scores.astype(np.float64)))
+    table = FusionTable(rankings, fusion)
+    for weights in [(1.0, 1.0, 1.0), (0.0, 0.3, 0.7), (0.5, 0.0, 0.0), (0.2, 0.8, 0.0), (0.0, 0.0, 1.0)]:
+        fused = table.rank(np.array(weights), depth=30)
+        expected = reference_fusion(rankings, fusion, weights)
+        best = sorted(expected.items(), key=lambda item: (-item[1], item[0]))[:30]
+        assert fused.scores.tolist() == pytest.approx([score for _, score in best])
+        cut = best[-1][1]  # documents tied at the cut may be others (the sums' rounding differs); none above it
+        assert {key for key, score in best if score > cut + 1e-9} <= set(fused.keys.tolist())
+        assert all(fused.keys[i] < fused.keys[i + 1] for i in range(len(fused.keys) - 1)
+                   if fused.scores[i] == fused.scores[i + 1])
+        assert np.array_equal(fused.parts.sum(axis=1), fused.scores)
+        assert not np.signbit(fused.parts[:, np.array(weights) == 0]).any()  # a left-out list's share is +0.0
+        assert np.array_equal(fused.keys, fuse(rankings, replace(fusion, weights=weights), 30).keys)
+    assert table.rank(np.array([0.0, 1.0, 0.0])).keys.size == 25  # only the documents the weighted list holds
 
 
 def test_empty_list_and_bad_inputs():
