@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lexir.api.limits import DEFAULT_MAX_REQUEST_BYTES, Limits
-from lexir.cli_options import parse_key_values, with_search_options
+from lexir.cli_options import DeviceOption, parse_key_values, with_search_options
 from lexir.errors import LexirError
 from lexir.search.conversation import DEFAULT_MAX_HISTORY
 from lexir.search.options import SearchOptions
@@ -206,8 +206,7 @@ def index_add_dense(
     batch_size: Annotated[int | None, typer.Option(help="texts per forward pass")] = None,
     max_length: Annotated[int | None, typer.Option(help="token limit (default: the model's own)")] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads (default: torch's choice)")] = None,
-    device: Annotated[str | None, typer.Option(help="where the model runs: cpu (default), cuda, cuda:N or auto (cuda "
-                                                    "where torch sees a GPU)")] = None,
+    device: DeviceOption = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing dense side")] = False,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
@@ -394,6 +393,7 @@ def search(
         help="--topics: drop a hit whose id equals the query id (default: on for BEIR ids, as lexir eval does)")]
     = None,
     quiet: Annotated[bool, typer.Option(help="--topics: no progress bar")] = False,
+    device: DeviceOption = None,
     search_options: SearchOptions = SearchOptions(),
 ) -> None:
     """Search an index with its own encoder(s): sparse, dense, or both fused (--mode hybrid); one query, or
@@ -411,14 +411,14 @@ def search(
         if out is None:
             raise LexirError(f"{'--topics' if topics else '--queries'} writes a TREC run file: give --out FILE "
                              "(e.g. --out run.trec)")
-        _search_topics(open_search(index, search_options), _topics(topics, queries), out, k, threads,
+        _search_topics(open_search(index, search_options, device=device), _topics(topics, queries), out, k, threads,
                        drop_self_hits, quiet, history_turns)
         return
     if query is None and query_vector is None and history is None:
         raise LexirError("give a query (e.g. lexir search INDEX \"vitamin d\"), --query-vector '{\"token\": weight}', "
                          "--history FILE, or --topics TOPICS --out run.trec")
     vector = parse_query_vector(query_vector) if query_vector is not None else None  # checked before the index
-    searcher = open_search(index, search_options)
+    searcher = open_search(index, search_options, device=device)
     if history is not None:
         query = conversation_query(searcher, _conversation(history, query), history_turns)
     result = searcher.search(vector if vector is not None else query, k=k, explain=explain,
@@ -568,6 +568,7 @@ def serve(
                                                  "this cluster (auto, the head's host:port, or local)")] = None,
     replicas: Annotated[int, typer.Option(help="--ray: replicas of each shard's deployment")] = 1,
     cpus_per_replica: Annotated[float, typer.Option(help="--ray: CPUs each replica reserves")] = 1.0,
+    device: DeviceOption = None,
 ) -> None:
     import uvicorn
 
@@ -577,6 +578,10 @@ def serve(
         _checked(index, full=False)
     if workers < 1:
         raise LexirError(f"workers must be at least 1, got {workers}")
+    if device is not None:
+        from lexir.encoders.device import resolve_device
+
+        resolve_device(device)  # a GPU this machine lacks is said before any worker starts
     if max_request_bytes < 1024:
         raise LexirError(f"--max-request-bytes must be at least 1024, got {max_request_bytes}")
     if preset is not None:
@@ -608,6 +613,7 @@ def serve(
     os.environ[f"{ENV_PREFIX}MAX_REQUEST_BYTES"] = str(max_request_bytes)
     os.environ[f"{ENV_PREFIX}ALLOW_PARTIAL"] = "1" if allow_partial else "0"
     os.environ[f"{ENV_PREFIX}PRESET"] = preset or ""
+    os.environ[f"{ENV_PREFIX}DEVICE"] = device or ""
     if api_key:
         os.environ["LEXIR_API_KEY"] = api_key
     # request threads each search in their own thread; OpenMP threads (batched scoring, torch) that spin while

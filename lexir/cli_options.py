@@ -72,6 +72,10 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {  # parameter name -> (annotation, defau
 }
 
 
+DeviceOption = Annotated[str | None, typer.Option(
+    help="Where model encoders run: cpu (default), cuda, cuda:N or auto (cuda where torch sees a GPU); encoders "
+         "without a model (BM25) ignore it.")]
+
 _PRESET = (Annotated[str | None, typer.Option(
     "--preset", help="A named configuration from lexir/presets.toml (e.g. offline-best): its search options "
                      "(and, for lexir eval, the indexes it needs), in place of the options above.")], None)

@@ -91,15 +91,17 @@ class StrictJSONRoute(APIRoute):
 def create_app(index: Path | str, *, api_key: str | None = None, keys_for_reads: bool = False,
                cors_origins: list[str] | None = None, limits: Limits | None = None,
                max_segments: int | None = None, allow_partial: bool = False,
-               shards: Sequence[Shard] | None = None, preset: Preset | None = None) -> FastAPI:
+               shards: Sequence[Shard] | None = None, preset: Preset | None = None,
+               device: str | None = None) -> FastAPI:
     """A FastAPI app serving one index directory (or one sharded index: see SearchService for `allow_partial`
     and `shards`).
 
     `api_key` protects writes (without one they are disabled) and /stats, and with `keys_for_reads` every read.
     With a `preset`, its search options are the defaults of every search request (a request's own settings
-    override them).
+    override them). `device` is where models encode queries and added documents (cpu by default).
     """
-    service = SearchService(index, max_segments=max_segments, allow_partial=allow_partial, shards=shards)
+    service = SearchService(index, max_segments=max_segments, allow_partial=allow_partial, shards=shards,
+                            device=device)
     limits = limits or Limits()
     defaults = settings_of(preset.options) if preset is not None else {}
 
@@ -289,4 +291,5 @@ def app_from_environment(shards: Sequence[Shard] | None = None) -> FastAPI:
     return create_app(os.environ[f"{ENV_PREFIX}INDEX"], api_key=os.environ.get("LEXIR_API_KEY") or None,
                       keys_for_reads=os.environ.get(f"{ENV_PREFIX}KEYS_FOR_READS") == "1", cors_origins=origins,
                       limits=limits, allow_partial=os.environ.get(f"{ENV_PREFIX}ALLOW_PARTIAL") == "1", shards=shards,
-                      preset=load_preset(preset) if preset else None)
+                      preset=load_preset(preset) if preset else None,
+                      device=os.environ.get(f"{ENV_PREFIX}DEVICE") or None)

@@ -28,17 +28,19 @@ class SearchService:
     the owning shard) for writes, and one Searcher per search mode.
 
     `allow_partial` and `shards` (Shard objects in place of the local ones) apply to sharded indexes only.
+    `device` is where models encode queries and added documents (cpu by default).
     """
 
     def __init__(self, path: Path | str, max_segments: int | None = None, *, allow_partial: bool = False,
-                 shards: Sequence[Shard] | None = None) -> None:
+                 shards: Sequence[Shard] | None = None, device: str | None = None) -> None:
         self.path = Path(path)
+        self.device = device
         self.live: LiveIndex | ShardedIndex
         if is_sharded(self.path):
-            self.live = ShardedIndex(self.path, shards, allow_partial=allow_partial, max_segments=max_segments)
+            self.live = ShardedIndex(self.path, shards, allow_partial=allow_partial, max_segments=max_segments,
+                                     device=device)
         else:
-            self.live = LiveIndex(self.path) if max_segments is None else LiveIndex(self.path,
-                                                                                    max_segments=max_segments)
+            self.live = LiveIndex(self.path, max_segments=max_segments, device=device)
         self._searchers: dict[tuple[object, ...], Searcher] = {}
         self._opening = threading.Lock()
 
@@ -56,7 +58,8 @@ class SearchService:
                 opened = self._searchers.get(key)
                 if opened is None:
                     opened = self._searchers[key] = open_search(
-                        self.live, SearchOptions(mode=options.mode, prf=options.prf, dense_prf=options.dense_prf))
+                        self.live, SearchOptions(mode=options.mode, prf=options.prf, dense_prf=options.dense_prf),
+                        device=self.device)
         return opened.using(options)
 
     def warm_up(self) -> None:

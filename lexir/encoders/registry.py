@@ -108,26 +108,32 @@ def _given(options: dict[str, Any]) -> dict[str, Any]:
 
 def create_encoder(name: str, **options: Any) -> SparseEncoder:
     """Build the encoder called `name` (registry name, hub id or folder), with options overriding its settings."""
+    return sparse_entry(name).create(_given(options))
+
+
+def sparse_entry(name: str) -> RegisteredEncoder:
+    """What `create_encoder(name)` makes: a registered entry, or one for a hub id or model folder."""
     entry = REGISTRY.get(name)
     if entry is None:
         if not name.strip():
             raise LexirError("the encoder name is empty; use one of: " + ", ".join(REGISTRY))
         if name.startswith(PROMPTREPS):
-            return RegisteredEncoder(name, name, PromptRepsEncoder, name).create(_given(options))
+            return RegisteredEncoder(name, name, PromptRepsEncoder, name)
         inference_free = (Path(name).expanduser() / IDF_FILE).is_file()
         entry = RegisteredEncoder(name, name, InferenceFreeEncoder if inference_free else splade_class(name), name)
     if entry.encoder_class is DenseEncoder:
         raise LexirError(f"'{name}' is a dense encoder: it makes the dense side of an index "
                          f"(`lexir index build ... --dense {name}` or `lexir index add-dense DIR --encoder {name}`), "
                          "not the sparse one")
-    return entry.create(_given(options))
+    return entry
 
 
-def encoder_from_spec(spec: EncoderSpec, **runtime: Any) -> SparseEncoder:
+def encoder_from_spec(spec: EncoderSpec, device: str | None = None, **runtime: Any) -> SparseEncoder:
     """Rebuild the encoder an index was built with.
 
     `runtime` holds settings that do not change document vectors (threads, batch size, and the query-side
     options of inference-free encoders); a registered name also brings its registry settings of that kind.
+    `device` is where a model encoder's model runs; encoders that run no model (BM25, vectors) ignore it.
     """
     cls = SPARSE_ENCODERS.get(spec.kind)
     if cls is None:
@@ -135,7 +141,12 @@ def encoder_from_spec(spec: EncoderSpec, **runtime: Any) -> SparseEncoder:
     entry = REGISTRY.get(spec.name)
     registered = entry.settings if entry is not None and entry.encoder_class is cls else {}
     defaults = {key: value for key, value in registered.items() if key in cls.RUNTIME_OPTIONS}
-    return cls.from_spec(spec, **{**defaults, **runtime})
+    return cls.from_spec(spec, **{**defaults, **runtime, **device_option(cls, device)})
+
+
+def device_option(encoder_class: Any, device: str | None) -> dict[str, str]:
+    """{"device": device} for an encoder class that runs a model, else nothing (a device means nothing to it)."""
+    return {"device": device} if device is not None and "device" in encoder_class.RUNTIME_OPTIONS else {}
 
 
 def create_dense_encoder(name: str, **options: Any) -> DenseEncoder:
@@ -154,12 +165,13 @@ def create_dense_encoder(name: str, **options: Any) -> DenseEncoder:
     return (entry or RegisteredEncoder(name, name, DenseEncoder, name)).create(_given(options))
 
 
-def dense_encoder_from_spec(spec: EncoderSpec, **runtime: Any) -> DenseEncoder:
-    """Rebuild the dense encoder an index's dense side was built with (`runtime`: batch size, threads)."""
+def dense_encoder_from_spec(spec: EncoderSpec, device: str | None = None, **runtime: Any) -> DenseEncoder:
+    """Rebuild the dense encoder an index's dense side was built with (`runtime`: batch size, threads), its
+    model on `device`."""
     cls = DENSE_ENCODERS.get(spec.kind)
     if cls is None:
         raise LexirError(f"the dense side was built with an encoder of kind '{spec.kind}', not a dense one")
-    return cls.from_spec(spec, **runtime)
+    return cls.from_spec(spec, **runtime, **device_option(cls, device))
 
 
 def check_same_encoder(index_spec: EncoderSpec, encoder_spec: EncoderSpec) -> None:

@@ -14,7 +14,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from lexir.cli_options import with_search_options
+from lexir.cli_options import DeviceOption, with_search_options
 from lexir.eval.datasets import load_dataset, with_query_vectors
 from lexir.eval.measures import DEFAULT_MEASURES, parse_measures
 from lexir.eval.report import Table, compare, comparison_table, result_tables, to_markdown, to_rich, transpose
@@ -97,6 +97,7 @@ def run_command(
     history_turns: Annotated[int, typer.Option(
         help="Conversational queries (a \"history\" in queries.jsonl): earlier turns kept, newest first.")]
     = DEFAULT_MAX_HISTORY,
+    device: DeviceOption = None,
     search_options: SearchOptions = SearchOptions(),
     preset: Preset | None = None,
 ) -> None:
@@ -108,7 +109,7 @@ def run_command(
     result = evaluate(data, encoder=encoder, index=index, options=search_options, measures=names, depth=depth,
                       drop_self_hits=drop_self_hits, progress=progress,
                       tune_on=load_dataset(tune_on) if tune_on is not None else None, preset=preset,
-                      max_history=history_turns)
+                      max_history=history_turns, device=device)
     _print(result_tables(result), markdown)
     if out is not None:
         result_path, run_path = result.save(out)

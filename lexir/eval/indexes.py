@@ -27,6 +27,7 @@ from typing import Any
 
 from lexir.encoders import EncoderSpec, SparseEncoder, create_encoder
 from lexir.encoders.base import needs_corpus_fit
+from lexir.encoders.registry import device_option, sparse_entry
 from lexir.errors import IndexFormatError, LexirError
 from lexir.eval.datasets import EvalDataset, slugify
 from lexir.index import InvertedIndex, build_index
@@ -74,9 +75,10 @@ def _model_folder_stamp(encoder_name: str) -> list[list[object]] | None:
 
 def prepare_index(dataset: EvalDataset, *, encoder_name: str | None = None, index: Path | None = None,
                   cache: Path | None = None, progress: bool = True, cache_name: str | None = None,
-                  encoder_options: dict[str, Any] | None = None) -> PreparedIndex:
+                  encoder_options: dict[str, Any] | None = None, device: str | None = None) -> PreparedIndex:
     """The user's index (`index`), else the cached index for (dataset, encoder), built if missing (cached under
-    `cache_name` in place of the encoder's name when given; the encoder made with `encoder_options`)."""
+    `cache_name` in place of the encoder's name when given; the encoder made with `encoder_options`, its model,
+    if it has one, on `device`)."""
     if index is not None:
         if encoder_name is not None:
             raise LexirError("give either an encoder (to build or reuse a cached index) or --index, not both")
@@ -89,7 +91,8 @@ def prepare_index(dataset: EvalDataset, *, encoder_name: str | None = None, inde
         return _recorded_figures(path, manifest)
     encoder_name = encoder_name or DEFAULT_ENCODER
     path = cached_index_path(dataset, cache_name or encoder_name, cache)
-    encoder = create_encoder(encoder_name, **(encoder_options or {}))
+    encoder = create_encoder(encoder_name, **(encoder_options or {}),
+                             **device_option(sparse_entry(encoder_name).encoder_class, device))
     if is_index(path):
         manifest = read_manifest(path)
         if _same_encoder(manifest.encoder, encoder) and _has_statistics(path, encoder):
@@ -126,20 +129,20 @@ def _index_to_derive_from(dataset: EvalDataset, encoder: SparseEncoder, path: Pa
 
 
 def prepare_preset_index(dataset: EvalDataset, preset: Preset, *, cache: Path | None = None,
-                         progress: bool = True) -> PreparedIndex:
+                         progress: bool = True, device: str | None = None) -> PreparedIndex:
     """The cached index a preset searches: its sparse encoder's (built if missing) with a dense side of its dense
     encoder added once, in a cache folder of its own (`SPARSE+DENSE`: the plain `--encoder` folder is left as
-    it is)."""
+    it is); models encode on `device`."""
     from lexir.encoders.registry import create_dense_encoder
     from lexir.index.dense import has_dense, read_dense_manifest
     from lexir.index.dense_builder import add_dense
 
     name = preset.sparse_label if preset.dense is None else f"{preset.sparse_label}+{preset.dense}"
     prepared = prepare_index(dataset, encoder_name=preset.sparse, cache=cache, progress=progress, cache_name=name,
-                             encoder_options=preset.sparse_options)
+                             encoder_options=preset.sparse_options, device=device)
     if preset.dense is None:
         return prepared
-    encoder = create_dense_encoder(preset.dense)
+    encoder = create_dense_encoder(preset.dense, device=device)
     if has_dense(prepared.path) and not read_dense_manifest(prepared.path).encoder.differences(encoder.spec):
         return prepared
     logger.info("adding a %s dense side to %s", preset.dense, prepared.path)

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import lexir
+from lexir.encoders.device import resolve_device
 from lexir.errors import LexirError
 from lexir.eval.datasets import EvalDataset, Topic
 from lexir.eval.indexes import PreparedIndex, prepare_index, prepare_preset_index
@@ -49,13 +50,14 @@ def evaluate(dataset: EvalDataset, *, encoder: str | None = None, index: Path | 
              options: SearchOptions | None = None, measures: Sequence[str] = DEFAULT_MEASURES,
              depth: int = DEFAULT_DEPTH, drop_self_hits: bool | None = None, cache: Path | None = None,
              progress: bool = True, tune_on: EvalDataset | None = None, preset: Preset | None = None,
-             max_history: int = DEFAULT_MAX_HISTORY) -> EvalResult:
+             max_history: int = DEFAULT_MAX_HISTORY, device: str | None = None) -> EvalResult:
     """Evaluate one encoder (on the cached index it builds or reuses) or existing indexes on `dataset`.
 
     `options` say how to search (mode, weighting, algorithm, fusion, ...) and are recorded in the result;
     `drop_self_hits` defaults to the dataset's convention (on for BEIR, off otherwise). A `preset` gives the
     options and, without `index`, the cached indexes it needs (presets.py). Conversational topics (with a
-    history) are searched as their flattened conversation, at most `max_history` earlier turns.
+    history) are searched as their flattened conversation, at most `max_history` earlier turns. Models (of
+    the indexes built here, and of the query encoders) run on `device` (cpu by default).
     """
     if preset is not None:
         if encoder is not None:
@@ -74,6 +76,8 @@ def evaluate(dataset: EvalDataset, *, encoder: str | None = None, index: Path | 
     if tune_on is not None and options.fusion is not None and options.fusion.weights is not None:
         raise LexirError("give either fusion weights or a split to tune them on (--tune-on), not both")
     drop = dataset.is_beir if drop_self_hits is None else drop_self_hits
+    if device is not None:
+        resolve_device(device)  # a GPU this machine lacks is said before any index is built
     prepared = [prepare_index(dataset, index=path) for path in indexes]
     if preset is not None and prepared:
         from lexir.presets import warn_index_differences
@@ -81,9 +85,10 @@ def evaluate(dataset: EvalDataset, *, encoder: str | None = None, index: Path | 
         for one in prepared:
             warn_index_differences(preset, one.path)
     if not prepared:
-        prepared = [prepare_preset_index(dataset, preset, cache=cache, progress=progress) if preset is not None
-                    else prepare_index(dataset, encoder_name=encoder, cache=cache, progress=progress)]
-    searcher = open_search([one.path for one in prepared], options)
+        prepared = [prepare_preset_index(dataset, preset, cache=cache, progress=progress, device=device)
+                    if preset is not None
+                    else prepare_index(dataset, encoder_name=encoder, cache=cache, progress=progress, device=device)]
+    searcher = open_search([one.path for one in prepared], options, device=device)
     try:
         tuning = None
         if tune_on is not None:

@@ -328,14 +328,19 @@ class LiveIndex:
     Args:
         path: a built index directory.
         encoder: the document encoder (loaded from the index when first needed).
-        max_segments: after a write leaves more live segments than this, they are merged into one.
+        max_segments: after a write leaves more live segments than this, they are merged into one (None: the
+            default, DEFAULT_MAX_SEGMENTS).
+        dense_encoder: the encoder of the dense side (loaded from the index when first needed).
+        device: where the loaded encoders run their models (cpu by default; BM25 runs none).
     """
 
     def __init__(self, path: Path | str, encoder: SparseEncoder | None = None,
-                 max_segments: int = DEFAULT_MAX_SEGMENTS, dense_encoder: DenseEncoder | None = None) -> None:
+                 max_segments: int | None = None, dense_encoder: DenseEncoder | None = None,
+                 device: str | None = None) -> None:
         self.path = Path(path)
         read_manifest(self.path)  # a clear error for a missing or unfinished index
-        self.max_segments = max_segments
+        self.max_segments = DEFAULT_MAX_SEGMENTS if max_segments is None else max_segments
+        self.device = device
         self._encoder = encoder
         self._dense_encoder = dense_encoder
         self._loading = threading.Lock()  # encoders are loaded once
@@ -372,7 +377,7 @@ class LiveIndex:
         if self._encoder is None:
             with self._loading:
                 if self._encoder is None:
-                    self._encoder = self._snapshot.base.load_encoder()
+                    self._encoder = self._snapshot.base.load_encoder(device=self.device)
         return self._encoder
 
     @property
@@ -381,7 +386,8 @@ class LiveIndex:
         if self._dense_encoder is None:
             with self._loading:
                 if self._dense_encoder is None:
-                    self._dense_encoder = dense_encoder_from_spec(read_dense_manifest(self.path).encoder)
+                    self._dense_encoder = dense_encoder_from_spec(read_dense_manifest(self.path).encoder,
+                                                                  device=self.device)
         return self._dense_encoder
 
     @contextmanager

@@ -58,12 +58,14 @@ class DenseRetriever:
     Args:
         live: the live index; its base must have a dense side (`lexir index add-dense`).
         encoder: an already loaded dense encoder to reuse; it must match the dense side's spec.
+        device: where the dense encoder's model runs (lexir.encoders.device).
     """
 
     kind = "dense"
 
-    def __init__(self, live: LiveIndex, encoder: DenseEncoder | None = None) -> None:
+    def __init__(self, live: LiveIndex, encoder: DenseEncoder | None = None, device: str | None = None) -> None:
         self.live = live
+        self.device = device
         self.manifest = read_dense_manifest(live.path)  # a clear error when the index has no dense side
         if encoder is not None:
             check_same_encoder(self.manifest.encoder, encoder.spec)
@@ -79,7 +81,7 @@ class DenseRetriever:
     def encoder(self) -> DenseEncoder:
         if self._given_encoder is not None:
             return self._given_encoder
-        encoder = dense_encoder_from_spec(self.manifest.encoder)
+        encoder = dense_encoder_from_spec(self.manifest.encoder, device=self.device)
         check_same_encoder(self.manifest.encoder, encoder.spec)
         return encoder
 

@@ -56,14 +56,21 @@ class Retriever(Protocol):
 
 
 def open_search(indexes: IndexRef | Sequence[IndexRef], options: SearchOptions | None = None, *,
-                encoder: SparseEncoder | None = None, dense_encoder: DenseEncoder | None = None) -> Searcher:
+                encoder: SparseEncoder | None = None, dense_encoder: DenseEncoder | None = None,
+                device: str | None = None) -> Searcher:
     """A Searcher over the index directories (or open LiveIndexes) `indexes`, searched as `options` say.
 
     Retrievers are labelled `sparse` / `dense` with one index, `DIR:sparse` / `DIR:dense` with several, in the
     order fusion weights refer to (each index's sparse side, then its dense side). `encoder` / `dense_encoder`
-    reuse already loaded query encoders; they must match the indexes' specs.
+    reuse already loaded query encoders; they must match the indexes' specs. `device` is where the query
+    encoders the indexes name run their models (cpu by default; encoders without a model ignore it); a GPU this
+    machine lacks is refused here, before any index is opened.
     """
     options = options or SearchOptions()
+    if device is not None:
+        from lexir.encoders.device import resolve_device
+
+        resolve_device(device)
     refs = [indexes] if isinstance(indexes, (str, Path, LiveIndex, ShardedIndex)) else list(indexes)
     if not refs:
         raise LexirError("give at least one index directory")
@@ -81,10 +88,10 @@ def open_search(indexes: IndexRef | Sequence[IndexRef], options: SearchOptions |
         if options.mode in ("sparse", "hybrid"):
             sparse = (ShardedSparseRetriever if sharded else SparseRetriever)(
                 live, query_weighting=options.query_weighting, query_options=options.query_option_map,
-                encoder=encoder)
+                encoder=encoder, device=device)
             retrievers[f"{prefix}sparse"] = sparse if options.prf is None else FeedbackRetriever(sparse, options.prf)
         if options.mode in ("dense", "hybrid"):
-            dense = (ShardedDenseRetriever if sharded else DenseRetriever)(live, encoder=dense_encoder)
+            dense = (ShardedDenseRetriever if sharded else DenseRetriever)(live, encoder=dense_encoder, device=device)
             retrievers[f"{prefix}dense"] = (dense if options.dense_prf is None
                                             else FeedbackRetriever(dense, options.dense_prf))
     return Searcher(retrievers, options)

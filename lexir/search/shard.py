@@ -141,11 +141,13 @@ class LocalShard:
         path: the shard's index directory.
         ordinals: input positions of its base documents (index/sharded.py's ordinals file).
         max_segments: the LiveIndex merge policy (None: its default).
+        device: where the encoders of added documents run their models.
     """
 
-    def __init__(self, path: Path, ordinals: np.ndarray, max_segments: int | None = None) -> None:
+    def __init__(self, path: Path, ordinals: np.ndarray, max_segments: int | None = None,
+                 device: str | None = None) -> None:
         self.name = path.name
-        self.live = LiveIndex(path) if max_segments is None else LiveIndex(path, max_segments=max_segments)
+        self.live = LiveIndex(path, max_segments=max_segments, device=device)
         if len(ordinals) != self.live.snapshot().base.num_docs:
             raise LexirError(f"{path}: {len(ordinals)} ordinals for {self.live.snapshot().base.num_docs} documents")
         self.ordinals = np.asarray(ordinals)  # an ndarray view of the mapped file: indexing it skips memmap's wrapping

@@ -199,6 +199,7 @@ class ShardedIndex:
         shards: the shards in shards.json's order (default: each opened in this process).
         allow_partial: search the shards that answer when some do not (hits flagged partial) instead of failing.
         max_segments: the local shards' merge policy.
+        device: where the local shards' encoders of added documents run their models.
         threads: search one query's shards side by side in threads when it is large enough (False: always one
             after another in the calling thread, which a server whose request threads already fill the cores may
             prefer).
@@ -208,14 +209,14 @@ class ShardedIndex:
 
     def __init__(self, path: Path | str, shards: Sequence[Shard] | None = None, *, allow_partial: bool = False,
                  max_segments: int | None = None, threads: bool = True,
-                 parallel_postings: int = PARALLEL_POSTINGS) -> None:
+                 parallel_postings: int = PARALLEL_POSTINGS, device: str | None = None) -> None:
         self.path = Path(path)
         self.manifest: ShardedManifest = read_sharded_manifest(self.path)
         self.allow_partial = allow_partial
         self.threads = threads
         self.parallel_postings = parallel_postings
-        self.shards: list[Shard] = (list(shards) if shards is not None
-                                    else [self._open_local(name, max_segments) for name in self.manifest.shards])
+        self.shards: list[Shard] = (list(shards) if shards is not None else
+                                    [self._open_local(name, max_segments, device) for name in self.manifest.shards])
         if [shard.name for shard in self.shards] != list(self.manifest.shards):
             raise LexirError(f"the shards given are {[shard.name for shard in self.shards]}; {self.path} has "
                              f"{list(self.manifest.shards)}")
@@ -224,13 +225,13 @@ class ShardedIndex:
         self._generations: dict[str, int] | None = None  # each shard's latest commit generation, from writes
         self._refreshing = threading.Lock()
 
-    def _open_local(self, name: str, max_segments: int | None) -> Shard:
+    def _open_local(self, name: str, max_segments: int | None, device: str | None) -> Shard:
         path = shard_path(self.path, name)
         try:
             if not path.is_dir():
                 raise IndexFormatError(f"its folder {path} is missing")
             base_docs = self.manifest.shard_docs[self.manifest.shards.index(name)]
-            return LocalShard(path, read_ordinals(self.path, name, base_docs), max_segments)
+            return LocalShard(path, read_ordinals(self.path, name, base_docs), max_segments, device)
         except (LexirError, OSError) as error:
             if not self.allow_partial:
                 raise ShardUnavailableError([name], str(error)) from None
@@ -434,9 +435,10 @@ class ShardedSparseRetriever(SparseRetriever):
     """SparseRetriever over a sharded index: encoding as one index (merged statistics), ranking on the shards."""
 
     def __init__(self, index: ShardedIndex, *, query_weighting: str = "model",
-                 query_options: Mapping[str, object] | None = None, encoder: SparseEncoder | None = None) -> None:
+                 query_options: Mapping[str, object] | None = None, encoder: SparseEncoder | None = None,
+                 device: str | None = None) -> None:
         super().__init__(index, query_weighting=query_weighting,  # type: ignore[arg-type]
-                         query_options=query_options, encoder=encoder)
+                         query_options=query_options, encoder=encoder, device=device)
         self.index = index
 
     def encode(self, queries: Sequence[SparseQuery]) -> ShardedQueries:
@@ -511,7 +513,7 @@ class ShardedSparseRetriever(SparseRetriever):
 class ShardedDenseRetriever(DenseRetriever):
     """DenseRetriever over a sharded index: the query embedded once, each shard's FAISS side searched."""
 
-    def __init__(self, index: ShardedIndex, encoder: DenseEncoder | None = None) -> None:
+    def __init__(self, index: ShardedIndex, encoder: DenseEncoder | None = None, device: str | None = None) -> None:
         for name in index.manifest.shards:  # every shard needs a dense side: a clear error naming one that lacks it
             path = shard_path(index.path, name)
             if path.is_dir() and not has_dense(path):
@@ -519,6 +521,7 @@ class ShardedDenseRetriever(DenseRetriever):
                                  "on the sharded index")
         self.live = index  # type: ignore[assignment]
         self.index = index
+        self.device = device
         self.manifest = read_dense_manifest(index.encoder_index.path)
         if encoder is not None:
             from lexir.encoders.registry import check_same_encoder

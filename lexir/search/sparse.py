@@ -73,15 +73,18 @@ class SparseRetriever:
         query_weighting: "model", "idf" or "model-idf" (see SearchOptions).
         query_options: query-side options for the index's encoder (e.g. idf, query_tf for inference-free).
         encoder: an already loaded query encoder to reuse; it must match the index's spec.
+        device: where the index's encoder runs its model, if it has one (lexir.encoders.device).
     """
 
     kind = "sparse"
 
     def __init__(self, live: LiveIndex, *, query_weighting: str = "model",
-                 query_options: Mapping[str, object] | None = None, encoder: SparseEncoder | None = None) -> None:
+                 query_options: Mapping[str, object] | None = None, encoder: SparseEncoder | None = None,
+                 device: str | None = None) -> None:
         self.live = live
         self.query_weighting = query_weighting
         self.query_options = dict(query_options or {})
+        self.device = device
         if encoder is not None:
             check_same_encoder(self.spec, encoder.spec)
         self._given_encoder = encoder
@@ -100,7 +103,8 @@ class SparseRetriever:
 
     @cached_property
     def encoder(self) -> SparseEncoder:
-        return self._given_encoder or self.live.snapshot().base.load_encoder(**self.query_options)
+        return self._given_encoder or self.live.snapshot().base.load_encoder(**{**self.query_options,
+                                                                                  "device": self.device})
 
     def warm_up(self) -> None:
         """Load the encoder (and its model, if any) so that it is not counted in the first query's time."""

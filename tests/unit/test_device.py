@@ -190,6 +190,53 @@ def test_cli_build_on_cpu_equals_the_default_build(tmp_path):
     assert default.num_docs == len(DOCUMENTS) and len(default.impacts)
 
 
+def hits_of(searcher, queries):
+    return [[(hit.id, hit.score) for hit in searcher.search(query, k=5).hits] for query in queries]
+
+
+def test_search_places_the_query_encoders_and_bm25_ignores_the_device(dense_index, splade_tiny, tmp_path):
+    from lexir.api.service import SearchService
+    from lexir.index.live import LiveIndex
+    from lexir.search import SearchOptions, open_search
+
+    queries = TEXTS[:3]
+    hybrid = SearchOptions(mode="hybrid")
+    default, placed = open_search(dense_index, hybrid), open_search(dense_index, hybrid, device="auto")
+    assert hits_of(placed, queries) == hits_of(default, queries)  # auto is the CPU here: the same hits
+    assert placed.retrievers["dense"].encoder.device == "auto"
+    assert not hasattr(placed.retrievers["sparse"].encoder, "device")  # BM25 runs no model: nothing to place
+    splade = tmp_path / "splade"
+    build_index(Corpus(str(write_jsonl(tmp_path / "docs.jsonl"))), splade_tiny, splade, progress=False)
+    default, placed = open_search(splade), open_search(splade, device="cpu")
+    assert placed.retrievers["sparse"].encoder.device == "cpu"
+    assert hits_of(placed, queries) == hits_of(default, queries)
+    assert LiveIndex(splade, device="auto").encoder.device == "auto"  # documents added later encode there too
+    service = SearchService(splade, device="auto")
+    assert service.live.device == "auto"
+    assert service.searcher(SearchOptions()).retrievers["sparse"].encoder.device == "auto"
+
+
+@pytest.mark.usefixtures("no_gpu")
+def test_search_eval_and_serve_refuse_a_missing_gpu_in_one_line(dense_index, tmp_path, monkeypatch):
+    from tests.helpers import write_beir_folder
+
+    failed = lexir("search", dense_index, "a query", "--mode", "hybrid", "--device", "cuda", check=False)
+    assert_one_line_error(failed, "no CUDA GPU")
+    failed = lexir("serve", dense_index, "--device", "cuda:1", check=False)
+    assert_one_line_error(failed, "no CUDA GPU")
+    folder = write_beir_folder(tmp_path / "beir", {"test": {"q1": (TEXTS[0], {DOCUMENTS[0][0]: 1})}})
+    monkeypatch.setenv("LEXIR_CACHE", str(tmp_path / "cache"))
+    failed = lexir("eval", folder, "--encoder", "splade-tiny", "--device", "cuda", "--no-progress", check=False)
+    assert_one_line_error(failed, "no CUDA GPU")
+    assert not (tmp_path / "cache").exists()  # refused before any index was built
+    failed = lexir("eval", folder, "--index", dense_index, "--mode", "dense", "--device", "gpu", check=False)
+    assert_one_line_error(failed, "unknown device")
+    for name, extra in (("default", ()), ("cpu", ("--device", "cpu"))):
+        lexir("eval", folder, "--index", dense_index, "--mode", "hybrid", "--no-progress", "--out", tmp_path / name,
+              *extra)
+    assert (tmp_path / "cpu" / "run.trec").read_bytes() == (tmp_path / "default" / "run.trec").read_bytes()
+
+
 @pytest.fixture(scope="module")
 def needs_gpu():
     import torch
