@@ -1,14 +1,17 @@
 """What the REST API does, without HTTP: searches in every mode, document writes, statistics.
 
-Every mode searches through the one front door (`open_search`) over the served LiveIndex, so added
-documents and tombstones are seen by sparse, dense and hybrid search alike. One Searcher per mode is
-opened once and shared; a request's ranking options (algorithm, pruning, fusion) reuse it (`Searcher.using`).
+Every mode searches through the one front door (lexir.search.searcher) over the served LiveIndex, so added
+documents and tombstones are seen by sparse, dense and hybrid search alike. The index's sparse and dense
+retrievers (their query encoders and models, their segment caches) are opened once and shared by every mode and
+feedback setting: a request's mode and feedback make a light Searcher over them (`searcher_over`, the last
+MAX_SEARCHERS kept), and its ranking options (algorithm, pruning, fusion) reuse that one (`Searcher.using`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,11 +19,16 @@ from lexir.corpus import Document
 from lexir.index.live import LiveIndex
 from lexir.index.sharded import is_sharded
 from lexir.index.sharded_ops import has_dense_side
-from lexir.search import Searcher, SearchOptions, SearchResult, open_search
+from lexir.search import Searcher, SearchOptions, SearchResult
+from lexir.search.searcher import Retriever, open_retrievers, searcher_over
 from lexir.search.shard import Shard, ShardUnavailableError, index_stats
 from lexir.search.sharded import ShardedIndex
 
 logger = logging.getLogger(__name__)
+
+# Searchers kept per (mode, feedback settings): a request may name any feedback weight, and each Searcher keeps its
+# feedback caches (the retrievers under them are shared), so the least recently used ones beyond this are dropped.
+MAX_SEARCHERS = 32
 
 
 class SearchService:
@@ -41,7 +49,8 @@ class SearchService:
                                      device=device)
         else:
             self.live = LiveIndex(self.path, max_segments=max_segments, device=device)
-        self._searchers: dict[tuple[object, ...], Searcher] = {}
+        self._sides: dict[str, Retriever] = {}  # "sparse" / "dense": opened once, shared by every Searcher
+        self._searchers: OrderedDict[tuple[object, ...], Searcher] = OrderedDict()
         self._opening = threading.Lock()
 
     @property
@@ -49,18 +58,28 @@ class SearchService:
         return has_dense_side(self.path)
 
     def searcher(self, options: SearchOptions) -> Searcher:
-        """The Searcher of the mode and feedback settings (opened on first use), searching with the ranking
-        options of `options`."""
+        """The Searcher of the mode and feedback settings (made on first use over the shared retrievers),
+        searching with the ranking options of `options`."""
         key = (options.mode, options.prf, options.dense_prf)
-        opened = self._searchers.get(key)
-        if opened is None:
-            with self._opening:
-                opened = self._searchers.get(key)
-                if opened is None:
-                    opened = self._searchers[key] = open_search(
-                        self.live, SearchOptions(mode=options.mode, prf=options.prf, dense_prf=options.dense_prf),
-                        device=self.device)
+        with self._opening:
+            opened = self._searchers.get(key)
+            if opened is None:
+                sides = ("sparse", "dense") if options.mode == "hybrid" else (options.mode,)
+                opened = self._searchers[key] = searcher_over(
+                    {side: self._side(side) for side in sides},
+                    SearchOptions(mode=options.mode, prf=options.prf, dense_prf=options.dense_prf))
+                if len(self._searchers) > MAX_SEARCHERS:
+                    self._searchers.popitem(last=False)
+            else:
+                self._searchers.move_to_end(key)
         return opened.using(options)
+
+    def _side(self, side: str) -> Retriever:
+        """The index's sparse or dense retriever, opened on first use (a clear error where there is no such side);
+        called under `_opening`."""
+        if side not in self._sides:
+            self._sides[side] = open_retrievers(self.live, SearchOptions(mode=side), device=self.device)[side]
+        return self._sides[side]
 
     def warm_up(self) -> None:
         """Load models and compile kernels before the first request (not during it)."""

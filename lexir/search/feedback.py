@@ -26,6 +26,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -212,6 +213,32 @@ def stored_vectors(snapshot: Snapshot, hits: Hits, forward: ForwardRows) -> list
                                                                                                  hits.nums)]
 
 
+class _SharedCaches:
+    """What feedback keeps about one retriever's documents, whatever the feedback settings: the forward rows (the
+    memory of the collection's postings), analyzed texts, term ids and common terms. Every FeedbackRetriever over
+    the same retriever shares one, so a server that makes one per feedback setting a request names builds them
+    once."""
+
+    def __init__(self) -> None:
+        self.forward = ForwardRows()
+        self.ids: tuple[Sequence[str] | None, dict[str, int]] = (None, {})  # one (vocabulary, ids) pair
+        self.analyzed: dict[tuple[str, int], TermCounts] = {}  # (segment, number) -> its term counts
+        self.common_terms: tuple[Callable[[], Snapshot | None], np.ndarray] = (lambda: None, np.zeros(0, bool))
+        self.lock = threading.Lock()
+
+
+_CACHES: weakref.WeakKeyDictionary[Any, _SharedCaches] = weakref.WeakKeyDictionary()  # retriever -> its caches
+_CACHES_LOCK = threading.Lock()
+
+
+def _caches_of(retriever: Any) -> _SharedCaches:
+    with _CACHES_LOCK:
+        caches = _CACHES.get(retriever)
+        if caches is None:
+            caches = _CACHES[retriever] = _SharedCaches()
+        return caches
+
+
 class FeedbackRetriever:
     """A retriever searched twice: its first `feedback.docs` hits rebuild each query (see the module docstring).
 
@@ -232,11 +259,11 @@ class FeedbackRetriever:
         if self.kind == "sparse" and feedback.method == "rm3" and inner.spec.kind not in RM3_KINDS:
             raise LexirError(f"rm3 needs term counts, which a BM25 index has; this index is {inner.spec.kind} "
                              "(use --prf rocchio, which reads its stored vectors)")
-        self._forward = ForwardRows()
-        self._ids: tuple[Sequence[str] | None, dict[str, int]] = (None, {})  # one (vocabulary, ids) pair
-        self._analyzed: dict[tuple[str, int], TermCounts] = {}  # (segment, number) -> its term counts
-        self._common_terms: tuple[Callable[[], Snapshot | None], np.ndarray] = (lambda: None, np.zeros(0, bool))
-        self._caching = threading.Lock()
+
+    @cached_property
+    def _caches(self) -> _SharedCaches:
+        """The caches of the retriever it wraps, shared with every other FeedbackRetriever over it (first use)."""
+        return _caches_of(self.inner)
 
     @property
     def spec(self) -> EncoderSpec:
@@ -273,7 +300,7 @@ class FeedbackRetriever:
             models = [relevance_model(self._counts(queries, hits), hits.scores, self.feedback.terms)
                       for hits in first]
         else:
-            models = [rocchio_model(stored_vectors(queries.snapshot, hits, self._forward), self.feedback.terms)
+            models = [rocchio_model(stored_vectors(queries.snapshot, hits, self._caches.forward), self.feedback.terms)
                       for hits in first]
         expanded = [interpolate(row_weights(vectors, row), model, self.feedback.weight)
                     for row, model in enumerate(models)]
@@ -284,7 +311,8 @@ class FeedbackRetriever:
         not analyzed before are read in one docstore call per segment."""
         snapshot = queries.snapshot
         keys = [(str(name), int(num)) for name, num in zip(hits.segments, hits.nums)]
-        found = {key: self._analyzed.get((str(snapshot.segments[key[0]].path), key[1])) for key in keys}
+        analyzed = self._caches.analyzed
+        found = {key: analyzed.get((str(snapshot.segments[key[0]].path), key[1])) for key in keys}
         missing: dict[str, list[int]] = {}
         for name, num in (key for key, counts in found.items() if counts is None):
             missing.setdefault(name, []).append(num)
@@ -295,27 +323,27 @@ class FeedbackRetriever:
                 for num, document in zip(nums, segment.docstore.documents(nums)):
                     counts = term_counts(self.inner.encoder.analyzer(f"{document.title} {document.text}"), term_ids)
                     found[name, num] = counts
-                    with self._caching:  # API threads share the cache
-                        if len(self._analyzed) >= ANALYZED_CACHE:
-                            self._analyzed.pop(next(iter(self._analyzed)))
-                        self._analyzed[str(segment.path), num] = counts
+                    with self._caches.lock:  # API threads share the cache
+                        if len(analyzed) >= ANALYZED_CACHE:
+                            analyzed.pop(next(iter(analyzed)))
+                        analyzed[str(segment.path), num] = counts
         common = self._common(snapshot)
         return [rm3_counts(found[key], common, self.feedback.terms) for key in keys]
 
     def _common(self, snapshot: Snapshot) -> np.ndarray:
         """Per term, whether it is in over RM3_MAX_DF_RATIO of the snapshot's documents (made once per snapshot)."""
-        known, common = self._common_terms  # read once: another thread may replace the pair meanwhile
+        known, common = self._caches.common_terms  # read once: another thread may replace the pair meanwhile
         if known() is not snapshot:
             common = np.asarray(snapshot.doc_freq) > RM3_MAX_DF_RATIO * snapshot.num_docs
-            self._common_terms = (weakref.ref(snapshot), common)
+            self._caches.common_terms = (weakref.ref(snapshot), common)
         return common
 
     def _term_ids(self, vocabulary: Sequence[str]) -> dict[str, int]:
         """rm3_term_ids of a snapshot's vocabulary, made once per vocabulary (a live write may grow it)."""
-        known, ids = self._ids  # read once: another thread may replace the pair meanwhile
+        known, ids = self._caches.ids  # read once: another thread may replace the pair meanwhile
         if known is not vocabulary:
             ids = rm3_term_ids(vocabulary)
-            self._ids = (vocabulary, ids)
+            self._caches.ids = (vocabulary, ids)
         return ids
 
     def _dense(self, queries: Any, first: list[Hits]) -> np.ndarray:

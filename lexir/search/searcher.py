@@ -67,6 +67,15 @@ def open_search(indexes: IndexRef | Sequence[IndexRef], options: SearchOptions |
     machine lacks is refused here, before any index is opened.
     """
     options = options or SearchOptions()
+    retrievers = open_retrievers(indexes, options, encoder=encoder, dense_encoder=dense_encoder, device=device)
+    return searcher_over(retrievers, options)
+
+
+def open_retrievers(indexes: IndexRef | Sequence[IndexRef], options: SearchOptions, *,
+                    encoder: SparseEncoder | None = None, dense_encoder: DenseEncoder | None = None,
+                    device: str | None = None) -> dict[str, Retriever]:
+    """The retrievers of `options.mode` over `indexes`, labelled as `open_search` labels them, without feedback
+    (see `searcher_over`)."""
     if device is not None:
         from lexir.encoders.device import resolve_device
 
@@ -83,18 +92,32 @@ def open_search(indexes: IndexRef | Sequence[IndexRef], options: SearchOptions |
         seen.add(live.path.resolve())
         prefix = f"{live.path}:" if len(refs) > 1 else ""
         sharded = isinstance(live, ShardedIndex)
-        if sharded and (options.prf is not None or options.dense_prf is not None):
-            raise LexirError("pseudo-relevance feedback is not available on a sharded index")
         if options.mode in ("sparse", "hybrid"):
-            sparse = (ShardedSparseRetriever if sharded else SparseRetriever)(
+            retrievers[f"{prefix}sparse"] = (ShardedSparseRetriever if sharded else SparseRetriever)(
                 live, query_weighting=options.query_weighting, query_options=options.query_option_map,
                 encoder=encoder, device=device)
-            retrievers[f"{prefix}sparse"] = sparse if options.prf is None else FeedbackRetriever(sparse, options.prf)
         if options.mode in ("dense", "hybrid"):
-            dense = (ShardedDenseRetriever if sharded else DenseRetriever)(live, encoder=dense_encoder, device=device)
-            retrievers[f"{prefix}dense"] = (dense if options.dense_prf is None
-                                            else FeedbackRetriever(dense, options.dense_prf))
-    return Searcher(retrievers, options)
+            retrievers[f"{prefix}dense"] = (ShardedDenseRetriever if sharded else DenseRetriever)(
+                live, encoder=dense_encoder, device=device)
+    return retrievers
+
+
+def searcher_over(retrievers: Mapping[str, Retriever], options: SearchOptions) -> Searcher:
+    """A Searcher over those of `retrievers` that `options.mode` searches, each side wrapped in its feedback
+    (`options.prf`, `options.dense_prf`). The retrievers are shared, not copied: a server opens them once (with
+    their encoders, models and segment caches) and makes a light Searcher from them per feedback setting."""
+    chosen: dict[str, Retriever] = {}
+    for label, retriever in retrievers.items():
+        if retriever.kind == "sparse" and options.mode in ("sparse", "hybrid"):
+            feedback = options.prf
+        elif retriever.kind == "dense" and options.mode in ("dense", "hybrid"):
+            feedback = options.dense_prf
+        else:
+            continue
+        if feedback is not None and isinstance(retriever.live, ShardedIndex):
+            raise LexirError("pseudo-relevance feedback is not available on a sharded index")
+        chosen[label] = retriever if feedback is None else FeedbackRetriever(retriever, feedback)
+    return Searcher(chosen, options)
 
 
 class Searcher:
