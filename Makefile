@@ -48,11 +48,8 @@ browser:
 	$(call apt_install,chromium,chromium,the search page test)
 	$(call apt_install,node,nodejs,the search page's JavaScript test)
 
-# Two pytest workers (this machine has two cores): the unit tests spread over both, while the tests on the real
-# collections and the Ray clusters (tests/integration, tests/distributed) run in one worker, in order, so that each
-# collection is encoded once and one cluster runs at a time (tests/conftest.py groups them).
 test: venv datasets browser
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest
 
 clean:
 	rm -rf indexes runs .cache

@@ -2,8 +2,7 @@
 
     python benchmarks/test_time.py [--log FILE] [-- PYTEST ARGS]
 
-Runs `pytest` (by default the whole suite as `.ci/run` does: CI=true, LEXIR_SLOW_TESTS=1, and the Makefile's two
-workers, MAKE_TEST_ARGS) in this checkout's
+Runs `pytest` (by default the whole suite, as `.ci/run` does: CI=true, LEXIR_SLOW_TESTS=1) in this checkout's
 environment (after `make venv datasets browser`) with a fresh LEXIR_CACHE, and prints the test minutes, their
 ratio to the goal (18 minutes on the 2-core machine) and to the last measured baseline (707 tests in 25.7
 minutes, 2026-11-30), and the CPU seconds the run took (its own and its subprocesses': on a shared machine they
@@ -27,7 +26,6 @@ GOAL_MINUTES = 18.0
 BASELINE_MINUTES = 1539.51 / 60  # 707 passed in 1539.51 s: clean-clone CI of 2026-11-30 (README)
 SUMMARY = re.compile(r"^=*\s*(\d+ (?:passed|failed|error).*?) in ([0-9.]+)s", re.MULTILINE)
 REPO = Path(__file__).resolve().parents[1]
-MAKE_TEST_ARGS = ["-n", "2", "--dist", "loadgroup"]  # what `make test` gives pytest (Makefile, target test)
 
 
 def summary(log: str) -> tuple[str, float]:
@@ -64,7 +62,7 @@ def main() -> None:
     if options.log:
         log = options.log.read_text(encoding="utf-8", errors="replace")
     else:
-        log, _, cpu = run_pytest(options.pytest_args or MAKE_TEST_ARGS)
+        log, _, cpu = run_pytest(options.pytest_args)
         print("\n".join(log.splitlines()[-25:]))
     counts, seconds = summary(log)
     minutes = seconds / 60

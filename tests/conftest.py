@@ -92,16 +92,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: minutes of encoding; deselected unless --slow (or LEXIR_SLOW_TESTS=1)")
 
 
-COLLECTION_TESTS = ("integration", "distributed")  # folders of tests that share encoded collections and clusters
-
-
 def pytest_collection_modifyitems(config, items):
-    """Keep the tests on the real collections and clusters in one pytest-xdist group (one worker, in order: their
-    session fixtures encode each collection once, and two Ray clusters on two cores would starve each other), and
-    deselect (not skip: CI=true fails skips) the slow tests unless asked for."""
-    for item in items:
-        if any(folder in item.path.parts for folder in COLLECTION_TESTS):
-            item.add_marker(pytest.mark.xdist_group("collections"))
+    """Deselect (not skip: CI=true fails skips) the slow tests unless asked for."""
     if config.getoption("--slow") or os.environ.get("LEXIR_SLOW_TESTS") == "1":
         return
     slow = [item for item in items if item.get_closest_marker("slow")]
