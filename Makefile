@@ -48,8 +48,14 @@ browser:
 	$(call apt_install,chromium,chromium,the search page test)
 	$(call apt_install,node,nodejs,the search page's JavaScript test)
 
+# The unit tests run in a second pytest process beside the tests on the real collections and Ray clusters (this
+# machine has two cores; the unit tests use one, the collections' encodings both); the unit tests' output is
+# printed when both are done, and the target fails if either does.
 test: venv datasets browser
-	$(BIN)/pytest
+	@$(BIN)/pytest tests/unit > .unit-tests.log 2>&1 & unit=$$!; \
+	$(BIN)/pytest tests/integration tests/distributed; status=$$?; \
+	wait $$unit; unit_status=$$?; cat .unit-tests.log; rm -f .unit-tests.log; \
+	[ $$status -eq 0 ] && [ $$unit_status -eq 0 ]
 
 clean:
 	rm -rf indexes runs .cache
