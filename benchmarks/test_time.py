@@ -2,7 +2,8 @@
 
     python benchmarks/test_time.py [--log FILE] [-- PYTEST ARGS]
 
-Runs `pytest` (by default the whole suite, as `.ci/run` does: CI=true, LEXIR_SLOW_TESTS=1) in this checkout's
+Runs `pytest` (by default the whole suite in one process, under `.ci/run`'s CI=true, LEXIR_SLOW_TESTS=1; `make
+test` runs tests/unit in a second process beside the rest, about 5 minutes less) in this checkout's
 environment (after `make venv datasets browser`) with a fresh LEXIR_CACHE, and prints the test minutes, their
 ratio to the goal (18 minutes on the 2-core machine) and to the last measured baseline (707 tests in 25.7
 minutes, 2026-11-30), and the CPU seconds the run took (its own and its subprocesses': on a shared machine they
